@@ -1,0 +1,90 @@
+"""Stage parse + cite: a Plan and its completions → DocResult.
+
+Contract: every reply is parsed with its task's response model; every quote is located by `cite`; a
+failed request becomes an error of the document (status `partial`, or `failed` when nothing succeeded),
+never a silent gap. `absent` lists checklist categories with no clause, only when the clause task ran.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from pipeline.cite import PageIndex
+from pipeline.models import (
+    ChecklistItem, Clause, Completion, DocError, DocResult, DocStatus, EngineInfo, Plan, Request,
+    SummaryPoint,
+)
+from pipeline.reduce import merge_clauses, merge_summary
+from pipeline.responses import Reply, ReplyError, parse_reply, response_model
+
+
+def assemble(
+    plan: Plan, completions: Sequence[Completion], engine: EngineInfo, checklist: Sequence[ChecklistItem],
+    summary_points: int = 8,
+) -> DocResult:
+    """Parse, cite and merge one document's completions (same order as `plan.requests`)."""
+    index = PageIndex(plan.document.pages)
+    errors: list[DocError] = []
+    failed_tasks: set[str] = set()
+    summaries: list[list[SummaryPoint]] = []
+    clause_sets: list[list[Clause]] = []
+    for request, completion in zip(plan.requests, completions, strict=True):
+        reply = _parse(request, completion, checklist, errors)
+        if reply is None:
+            failed_tasks.add(request.task)
+            continue
+        if request.task == "summary":
+            summaries.append([SummaryPoint(text=p.point, citation=index.locate(p.quote, p.page_number))
+                              for p in reply.points])  # type: ignore[attr-defined]
+        else:
+            clause_sets.append([Clause(category=c.category, citation=index.locate(c.quote, c.page_number))
+                                for c in reply.clauses])  # type: ignore[attr-defined]
+    clauses = merge_clauses(clause_sets)
+    clause_task_complete = "clauses" in {r.task for r in plan.requests} and "clauses" not in failed_tasks
+    found = {c.category for c in clauses}
+    absent = tuple(i.name for i in checklist if i.name not in found) if clause_task_complete else ()
+    return DocResult(
+        doc_id=plan.document.doc_id,
+        status=_status(len(plan.requests), len(errors)),
+        source=plan.document.source,
+        route=plan.route,
+        engine=engine,
+        summary=tuple(merge_summary(summaries, summary_points)),
+        clauses=tuple(clauses),
+        absent=absent,
+        pages_flagged=tuple(p.model_copy(update={"text": ""}) for p in plan.document.pages if p.status != "ok"),
+        errors=tuple(errors),
+        usage=_usage(completions),
+    )
+
+
+def _parse(
+    request: Request, completion: Completion, checklist: Sequence[ChecklistItem], errors: list[DocError]
+) -> Reply | None:
+    where = request.task if request.window is None else f"{request.task} (window {request.window})"
+    if completion.error:
+        errors.append(DocError(stage="engine", kind="request_failed", message=f"{where}: {completion.error}"))
+        return None
+    if completion.finish_reason not in (None, "stop"):
+        errors.append(DocError(stage="engine", kind="truncated",
+                               message=f"{where}: reply ended with finish_reason={completion.finish_reason}"))
+        return None
+    try:
+        return parse_reply(response_model(request.task, checklist), completion.text)
+    except ReplyError as exc:
+        errors.append(DocError(stage="parse", kind="invalid_reply", message=f"{where}: {exc}"))
+        return None
+
+
+def _status(requests: int, failures: int) -> DocStatus:
+    if failures == 0:
+        return "ok"
+    return "failed" if failures >= requests else "partial"
+
+
+def _usage(completions: Sequence[Completion]) -> dict[str, int]:
+    return {
+        "prompt_tokens": sum(c.prompt_tokens or 0 for c in completions),
+        "output_tokens": sum(c.output_tokens or 0 for c in completions),
+        "requests": len(completions),
+    }

@@ -1,0 +1,152 @@
+"""Citations are computed, not trusted: find a model's quote in the source pages.
+
+Contract: `PageIndex(pages).locate(quote, claimed_page)` searches the claimed page first, then every
+page, with three matchers in turn — exact, normalised (case, whitespace, quote and dash styles, line-break
+hyphens, zero-width characters), fuzzy (rapidfuzz partial alignment ≥ FUZZY_MIN on normalised text) — and
+returns a Citation whose page is where the quote was found: `verified` on the claimed page, `relocated`
+on another page, `unverified` when found nowhere (the claim is kept, flagged, never dropped).
+"""
+
+from __future__ import annotations
+
+import re
+import unicodedata
+from collections.abc import Sequence
+
+from rapidfuzz import fuzz
+
+from pipeline.models import Citation, MatchKind, Page
+
+FUZZY_MIN = 90.0  # partial-alignment score (0–100) above which a quote counts as found
+FUZZY_MIN_CHARS = 20  # shorter quotes must match exactly or normalised: fuzzy would match noise
+FUZZY_PAGE_LIMIT = 400  # beyond this many pages, fuzzy search looks near the claimed page only
+
+_TRANSLATE = str.maketrans({
+    "\u2018": "'", "\u2019": "'", "\u201a": "'", "\u201b": "'", "\u2032": "'", "`": "'",
+    "\u201c": '"', "\u201d": '"', "\u201e": '"', "\u2033": '"',
+    "\u2010": "-", "\u2011": "-", "\u2012": "-", "\u2013": "-", "\u2014": "-", "\u2015": "-", "\u2212": "-",
+})
+_DROP = frozenset("\u00ad\u200b\u200c\u200d\u2060\ufeff")
+_LINE_BREAK_HYPHEN = re.compile(r"-[ \t]*\r?\n\s*")
+
+
+def normalize(text: str) -> tuple[str, list[int]]:
+    """Normalised text and, for each of its characters, the offset of the source character."""
+    out: list[str] = []
+    offsets: list[int] = []
+    space = True  # drop leading whitespace
+    i, n = 0, len(text)
+    while i < n:
+        ch = text[i]
+        if ch in _DROP:
+            i += 1
+            continue
+        if ch == "-" and (m := _LINE_BREAK_HYPHEN.match(text, i)):
+            out.append("-")  # "long-\nterm" reads as "long-term"
+            offsets.append(i)
+            space, i = False, m.end()
+            continue
+        if ch.isspace():
+            if not space:
+                out.append(" ")
+                offsets.append(i)
+            space, i = True, i + 1
+            continue
+        for c in unicodedata.normalize("NFKC", ch.translate(_TRANSLATE)).lower():
+            out.append(c)
+            offsets.append(i)
+        space, i = False, i + 1
+    if out and out[-1] == " ":
+        out.pop()
+        offsets.pop()
+    return "".join(out), offsets
+
+
+class PageIndex:
+    """The pages of one document, with normalised text built lazily, for locating many quotes."""
+
+    def __init__(self, pages: Sequence[Page]) -> None:
+        self.pages = tuple(pages)
+        self._norm: dict[int, tuple[str, list[int]]] = {}
+
+    def _normalized(self, index: int) -> tuple[str, list[int]]:
+        if index not in self._norm:
+            self._norm[index] = normalize(self.pages[index].text)
+        return self._norm[index]
+
+    def _search_order(self, claimed: int | None) -> list[int]:
+        order = list(range(len(self.pages)))
+        if claimed is not None and 1 <= claimed <= len(self.pages):
+            order.remove(claimed - 1)
+            order.insert(0, claimed - 1)
+        return order
+
+    def locate(self, quote: str, claimed_page: int | None) -> Citation:
+        """Find `quote`; see the module docstring for the order and the statuses."""
+        order = self._search_order(claimed_page)
+        if quote.strip():
+            for finder in (self._exact, self._normalized_match, self._fuzzy):
+                hit = finder(quote, order)
+                if hit is not None:
+                    return self._citation(quote, claimed_page, *hit)
+        return self._unverified(quote, claimed_page)
+
+    def _exact(self, quote: str, order: list[int]) -> tuple[int, int, int, MatchKind, float] | None:
+        for i in order:
+            at = self.pages[i].text.find(quote)
+            if at >= 0:
+                return i, at, at + len(quote), "exact", 100.0
+        return None
+
+    def _normalized_match(self, quote: str, order: list[int]) -> tuple[int, int, int, MatchKind, float] | None:
+        needle, _ = normalize(quote)
+        if not needle:
+            return None
+        for i in order:
+            text, offsets = self._normalized(i)
+            at = text.find(needle)
+            if at >= 0:
+                return i, offsets[at], offsets[at + len(needle) - 1] + 1, "normalized", 100.0
+        # A quote that runs over a page break starts on the earlier page.
+        for i in order:
+            if i + 1 < len(self.pages):
+                head, tail = self._normalized(i)[0], self._normalized(i + 1)[0]
+                joined = head + " " + tail
+                at = joined.find(needle)
+                if 0 <= at < len(head):
+                    offsets = self._normalized(i)[1]
+                    return i, offsets[at], len(self.pages[i].text), "normalized", 100.0
+        return None
+
+    def _fuzzy(self, quote: str, order: list[int]) -> tuple[int, int, int, MatchKind, float] | None:
+        needle, _ = normalize(quote)
+        if len(needle) < FUZZY_MIN_CHARS:
+            return None
+        if len(self.pages) > FUZZY_PAGE_LIMIT:
+            order = [i for i in order if abs(i - order[0]) <= 2]
+        best: tuple[int, int, int, MatchKind, float] | None = None
+        for i in order:
+            text, offsets = self._normalized(i)
+            if len(text) < len(needle) * 0.8:
+                continue
+            found = fuzz.partial_ratio_alignment(needle, text, score_cutoff=FUZZY_MIN)
+            if found is not None and found.dest_end > found.dest_start and (best is None or found.score > best[4]):
+                best = (i, offsets[found.dest_start], offsets[found.dest_end - 1] + 1, "fuzzy", round(found.score, 1))
+                if found.score >= 99.5:
+                    break
+        return best
+
+    def _citation(
+        self, quote: str, claimed: int | None, index: int, start: int, end: int, match: MatchKind, score: float
+    ) -> Citation:
+        page = self.pages[index]
+        status = "verified" if claimed == page.page_number else "relocated"
+        return Citation(quote=quote, page_number=page.page_number, page_label=page.page_label,
+                        claimed_page_number=claimed, status=status, match=match, score=score,
+                        char_start=start, char_end=end)
+
+    def _unverified(self, quote: str, claimed: int | None) -> Citation:
+        valid = claimed is not None and 1 <= claimed <= len(self.pages)
+        label = self.pages[claimed - 1].page_label if valid and claimed is not None else None
+        return Citation(quote=quote, page_number=claimed if valid else None, page_label=label,
+                        claimed_page_number=claimed, status="unverified", match="none", score=0.0)

@@ -1,0 +1,1 @@
+"""Engines behind one protocol (`base.Engine`): extractive (model-free), vllm (offline), server (HTTP)."""

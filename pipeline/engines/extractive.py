@@ -1,0 +1,132 @@
+"""The model-free engine: a real, deterministic baseline behind the engine protocol.
+
+- summary: source sentences ranked by centrality (cosine similarity of each sentence's TF-IDF vector
+  to the document's centroid), redundant ones skipped, best N returned in reading order;
+- clauses: sentences matched by per-category patterns (`clause_patterns.json`);
+every item's quote is a verbatim slice of a page's text, cited with that page's number. It replies with
+the same JSON the task's response model defines, so everything downstream is shared with real models.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+import time
+from collections import Counter
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
+
+from pipeline.engines.clause_patterns import load_matchers
+from pipeline.models import ChecklistItem, Completion, Page, Request
+from pipeline.responses import SummaryItem, SummaryReply, response_model
+from pipeline.sentences import sentence_spans
+
+MIN_SUMMARY_CHARS = 40
+MAX_SUMMARY_CHARS = 500
+MAX_PER_CATEGORY = 5
+REDUNDANCY_MAX = 0.5  # word-set Jaccard above which a candidate repeats a chosen sentence
+_WORD = re.compile(r"[a-z][a-z0-9]{2,}")
+_STOP = frozenset(
+    "the and for that this with shall any such from are not its all will may have has been which other "
+    "party parties agreement hereof hereto herein thereof each under upon into than then there their "
+    "was were but per also can our you your".split()
+)
+
+
+@dataclass(frozen=True)
+class Sentence:
+    page_number: int
+    text: str
+
+
+def sentences(pages: Sequence[Page]) -> Iterator[Sentence]:
+    for page in pages:
+        if page.status == "ok":
+            for start, end in sentence_spans(page.text):
+                yield Sentence(page.page_number, page.text[start:end])
+
+
+class ExtractiveEngine:
+    """Deterministic, CPU-only; needs no model. Window requests are handled like whole ones."""
+
+    name = "extractive"
+    model: str | None = None
+
+    def __init__(self, summary_points: int = 8) -> None:
+        self.summary_points = summary_points
+
+    def generate(self, requests: Sequence[Request]) -> list[Completion]:
+        return [self._complete(request) for request in requests]
+
+    def close(self) -> None:
+        """Nothing to free."""
+
+    def _complete(self, request: Request) -> Completion:
+        started = time.perf_counter()
+        if request.task == "summary":
+            text = summarize(request.pages, self.summary_points).model_dump_json()
+        elif request.task == "clauses":
+            text = extract_clauses(request.pages, request.checklist)
+        else:
+            return Completion(request_id=request.request_id, error=f"extractive engine: no task {request.task!r}")
+        return Completion(request_id=request.request_id, text=text, finish_reason="stop",
+                          prompt_tokens=request.prompt_tokens, seconds=time.perf_counter() - started)
+
+
+def summarize(pages: Sequence[Page], n_points: int) -> SummaryReply:
+    """The `n_points` most central sentences, in reading order."""
+    candidates = [s for s in sentences(pages) if _summary_worthy(s.text)]
+    bags = [Counter(w for w in _WORD.findall(s.text.lower()) if w not in _STOP) for s in candidates]
+    df = Counter(word for bag in bags for word in bag)
+    n = len(bags)
+    vectors = [{w: tf * math.log(1 + n / df[w]) for w, tf in bag.items()} for bag in bags]
+    centroid: Counter[str] = Counter()
+    for vec in vectors:
+        centroid.update(vec)
+    centroid_norm = math.sqrt(sum(v * v for v in centroid.values()))
+    ranked = sorted(range(n), key=lambda i: (-_cosine(vectors[i], centroid, centroid_norm), i))
+    chosen: list[int] = []
+    for i in ranked:
+        if len(chosen) == n_points:
+            break
+        if all(_jaccard(bags[i], bags[j]) <= REDUNDANCY_MAX for j in chosen):
+            chosen.append(i)
+    points = [
+        SummaryItem(point=" ".join(candidates[i].text.split()), quote=candidates[i].text,
+                    page_number=candidates[i].page_number)
+        for i in sorted(chosen)
+    ]
+    return SummaryReply(points=points)
+
+
+def extract_clauses(pages: Sequence[Page], checklist: Sequence[ChecklistItem]) -> str:
+    """JSON of the clauses reply: each sentence matching a category's patterns, first few per category."""
+    model = response_model("clauses", checklist)
+    matchers = load_matchers([(item.name, item.description) for item in checklist])
+    found: list[dict[str, object]] = []
+    per_category: Counter[str] = Counter()
+    for sentence in sentences(pages):
+        for matcher in matchers:
+            if per_category[matcher.name] < MAX_PER_CATEGORY and matcher.matches(sentence.text):
+                per_category[matcher.name] += 1
+                found.append({"category": matcher.name, "quote": sentence.text,
+                              "page_number": sentence.page_number})
+    return model.model_validate({"clauses": found}).model_dump_json()
+
+
+def _summary_worthy(text: str) -> bool:
+    if not MIN_SUMMARY_CHARS <= len(text) <= MAX_SUMMARY_CHARS:
+        return False
+    letters = sum(ch.isalpha() for ch in text)
+    return letters >= 0.6 * len(text) and len(text.split()) >= 6
+
+
+def _cosine(a: dict[str, float], b: Counter[str], b_norm: float) -> float:
+    dot = sum(v * b[w] for w, v in a.items())
+    norm = math.sqrt(sum(v * v for v in a.values())) * b_norm
+    return dot / norm if norm else 0.0
+
+
+def _jaccard(a: Counter[str], b: Counter[str]) -> float:
+    union = len(a.keys() | b.keys())
+    return len(a.keys() & b.keys()) / union if union else 1.0

@@ -1,0 +1,45 @@
+"""One error tree. Each kind maps to a documented process exit code (see `ExitCode`).
+
+Per-document problems (`InputError`, and `EngineError` for one request) are caught by the runner and
+recorded in that document's result; run-wide problems end the run with the matching exit code.
+"""
+
+from enum import IntEnum
+
+
+class ExitCode(IntEnum):
+    """Exit codes of the `docpipe` command."""
+
+    OK = 0  # every document succeeded
+    SOME_FAILED = 1  # at least one document failed or is partial
+    USAGE = 2  # bad arguments or configuration
+    ENGINE_UNAVAILABLE = 3  # the engine could not be loaded or started
+    LOCKED = 4  # another run holds the output folder's lock
+
+
+class PipelineError(Exception):
+    """Base of every error docpipe raises on purpose."""
+
+    exit_code = ExitCode.SOME_FAILED
+
+
+class InputError(PipelineError):
+    """A document cannot be read: corrupt, encrypted, not a PDF, too large…  Per document."""
+
+
+class ConfigError(PipelineError):
+    """The run's configuration is invalid (bad flag, missing checklist file…)."""
+
+    exit_code = ExitCode.USAGE
+
+
+class EngineError(PipelineError):
+    """An engine failed: raised for run-wide failures, recorded per request otherwise."""
+
+    exit_code = ExitCode.ENGINE_UNAVAILABLE
+
+
+class LockedError(PipelineError):
+    """Another run holds the output folder."""
+
+    exit_code = ExitCode.LOCKED

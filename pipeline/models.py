@@ -1,0 +1,209 @@
+"""The frozen data model every stage passes along. Imports no stage.
+
+Pages are data: `page_number` is the 1-based physical page, `page_label` the printed label; a page that
+failed or had no text keeps its slot, so numbering never shifts. Every artifact says where it came from.
+"""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+SCHEMA_VERSION = "1.0"
+
+PageStatus = Literal["ok", "empty", "failed"]
+RouteKind = Literal["whole", "whole_yarn", "windows"]
+CitationStatus = Literal["verified", "relocated", "unverified"]
+MatchKind = Literal["exact", "normalized", "fuzzy", "none"]
+DocStatus = Literal["ok", "partial", "failed"]
+Role = Literal["system", "user", "assistant"]
+
+
+class Frozen(BaseModel):
+    """Base: immutable, and unknown fields are an error (a typo never passes silently)."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+
+class Page(Frozen):
+    """One physical page's extracted text."""
+
+    page_number: int = Field(ge=1, description="1-based physical page number")
+    page_label: str = Field(description="printed page label (pypdf page_labels); the number if none")
+    text: str = ""
+    status: PageStatus = "ok"
+    error: str | None = None
+
+
+class Source(Frozen):
+    """The file a document came from."""
+
+    path: str
+    sha256: str
+    page_count: int
+    size_bytes: int
+
+
+class Document(Frozen):
+    """An ingested PDF. `doc_id` is derived from the file's sha256, so it names content, not a path."""
+
+    doc_id: str
+    source: Source
+    pages: tuple[Page, ...]
+
+
+class ChecklistItem(Frozen):
+    """One clause category to look for."""
+
+    name: str
+    description: str = ""
+
+
+class Window(Frozen):
+    """A page-aligned slice of a document sent as one prompt (route `windows`)."""
+
+    index: int
+    page_start: int = Field(description="first physical page (1-based, inclusive)")
+    page_end: int = Field(description="last physical page (inclusive)")
+    prompt_tokens: int
+
+
+class Route(Frozen):
+    """How a document is sent to the engine, with the token counts that decided it."""
+
+    kind: RouteKind
+    prompt_tokens: int = Field(description="largest rendered prompt among the document's requests")
+    output_reserve: int = Field(description="tokens reserved for the largest reply")
+    total_tokens: int = Field(description="prompt_tokens + output_reserve when sent whole")
+    context_limit: int = Field(description="the context size this route must fit")
+    task_tokens: dict[str, int] = Field(default_factory=dict, description="prompt tokens per task (whole)")
+    windows: tuple[Window, ...] = ()
+    reduce_depth: int = 0
+
+
+class Message(Frozen):
+    role: Role
+    content: str
+
+
+class Request(Frozen):
+    """One prompt for an engine. `pages` and `checklist` are there for model-free engines."""
+
+    request_id: str
+    doc_id: str
+    task: str
+    route: RouteKind
+    window: int | None = None
+    messages: tuple[Message, ...]
+    json_schema: dict
+    max_tokens: int
+    prompt_tokens: int
+    pages: tuple[Page, ...] = ()
+    checklist: tuple[ChecklistItem, ...] = ()
+
+
+class Completion(Frozen):
+    """An engine's answer to one request; `error` set means the request failed."""
+
+    request_id: str
+    text: str = ""
+    finish_reason: str | None = None
+    prompt_tokens: int | None = None
+    output_tokens: int | None = None
+    reasoning: str | None = None
+    error: str | None = None
+    seconds: float | None = None
+
+
+class Citation(Frozen):
+    """Where a quote sits in the source, as computed by `cite` — never as claimed by the model alone."""
+
+    quote: str
+    page_number: int | None = Field(description="page where the quote was found (or claimed, if unverified)")
+    page_label: str | None
+    claimed_page_number: int | None
+    status: CitationStatus
+    match: MatchKind
+    score: float = Field(description="similarity of the match, 0–100")
+    char_start: int | None = Field(default=None, description="offset of the match in the page text")
+    char_end: int | None = None
+
+
+class SummaryPoint(Frozen):
+    text: str
+    citation: Citation
+
+
+class Clause(Frozen):
+    category: str
+    citation: Citation
+    conflict: bool = False
+
+
+class DocError(Frozen):
+    """A failure recorded for one document: which stage, what kind, why."""
+
+    stage: str
+    kind: str
+    message: str
+
+
+class EngineInfo(Frozen):
+    name: str
+    model: str | None = None
+
+
+class DocResult(Frozen):
+    """The `result.json` contract (see SCHEMA_VERSION)."""
+
+    schema_version: str = SCHEMA_VERSION
+    doc_id: str
+    status: DocStatus
+    source: Source | None
+    route: Route | None
+    engine: EngineInfo
+    summary: tuple[SummaryPoint, ...] = ()
+    clauses: tuple[Clause, ...] = ()
+    absent: tuple[str, ...] = ()
+    pages_flagged: tuple[Page, ...] = Field(default=(), description="empty or failed pages (text omitted)")
+    errors: tuple[DocError, ...] = ()
+    usage: dict[str, int] = Field(default_factory=dict)
+    seconds: dict[str, float] = Field(default_factory=dict)
+
+
+class DocReport(Frozen):
+    """One document's line in `run_report.json`."""
+
+    doc_id: str
+    path: str
+    status: DocStatus
+    route: RouteKind | None
+    prompt_tokens: int | None
+    output_tokens: int | None
+    windows: int = 0
+    reduce_depth: int = 0
+    seconds: dict[str, float] = Field(default_factory=dict)
+    citations: dict[str, int] = Field(default_factory=dict)
+    errors: tuple[DocError, ...] = ()
+
+
+class RunReport(Frozen):
+    """The `run_report.json` contract."""
+
+    schema_version: str = SCHEMA_VERSION
+    started_at: str
+    finished_at: str
+    engine: EngineInfo
+    tasks: tuple[str, ...]
+    prompt_hashes: dict[str, str]
+    documents: tuple[DocReport, ...]
+    totals: dict[str, float]
+
+
+class Plan(Frozen):
+    """A document with its route and the requests that carry it to an engine."""
+
+    document: Document
+    route: Route
+    requests: tuple[Request, ...]

@@ -1,0 +1,76 @@
+"""Stage prompts: pages + task → chat messages, from the jinja2 templates in `prompts/`.
+
+Contract: the system message and the document block are identical for every task on the same pages, and
+the task's instructions come last, so a document's requests share one prefix (prefix caching). Document
+text reaches jinja2 only as data (a variable), never as template source; undefined names are errors.
+"""
+
+from __future__ import annotations
+
+import functools
+import hashlib
+import os
+from collections.abc import Sequence
+from pathlib import Path
+
+import jinja2
+
+from pipeline.models import ChecklistItem, Message, Page, Window
+
+TEMPLATES = ("system.j2", "document.j2", "summary.j2", "clauses.j2", "reduce_summary.j2")
+
+
+def prompts_dir() -> Path:
+    """`$DOCPIPE_PROMPTS`, else the copy packaged in the wheel, else the repository's `prompts/`."""
+    if env := os.environ.get("DOCPIPE_PROMPTS"):
+        return Path(env)
+    packaged = Path(__file__).parent / "_prompts"
+    return packaged if packaged.is_dir() else Path(__file__).parent.parent / "prompts"
+
+
+@functools.cache
+def environment(folder: Path) -> jinja2.Environment:
+    return jinja2.Environment(
+        loader=jinja2.FileSystemLoader(str(folder)),
+        undefined=jinja2.StrictUndefined,
+        autoescape=False,  # plain-text prompts; HTML output uses its own escaping environment
+        keep_trailing_newline=False,
+    )
+
+
+def template_hashes(folder: Path | None = None) -> dict[str, str]:
+    """sha256 of each template file present: part of the key that decides whether to redo a document."""
+    folder = folder or prompts_dir()
+    return {
+        name: hashlib.sha256((folder / name).read_bytes()).hexdigest()
+        for name in TEMPLATES
+        if (folder / name).is_file()
+    }
+
+
+def build_messages(
+    task: str,
+    pages: Sequence[Page],
+    page_count: int,
+    checklist: Sequence[ChecklistItem] = (),
+    window: Window | None = None,
+    window_count: int = 1,
+    n_points: int = 8,
+) -> tuple[Message, ...]:
+    """The chat messages (system, user) of one task over some pages of a document."""
+    env = environment(prompts_dir())
+    system = env.get_template("system.j2").render().strip()
+    user = env.get_template(f"{task}.j2").render(
+        pages=pages,
+        page_count=page_count,
+        checklist=checklist,
+        window=window,
+        window_count=window_count,
+        n_points=n_points,
+    )
+    return (Message(role="system", content=system), Message(role="user", content=user.strip()))
+
+
+def render_template(name: str, **values: object) -> str:
+    """Render any template of `prompts/` (used by stages with prompts of their own, e.g. reduce)."""
+    return environment(prompts_dir()).get_template(name).render(**values).strip()

