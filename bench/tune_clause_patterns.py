@@ -80,17 +80,23 @@ def split_sentences(text: str) -> list[str]:
     return sentences
 
 
-def _norm(text: str) -> str:
-    return " " + " ".join(_WORDS.findall(text.lower())) + " "
+class Text:
+    """A sentence or gold clause with its normalised form (lowercased alphanumeric words)."""
+
+    __slots__ = ("raw", "norm", "words")
+
+    def __init__(self, raw: str) -> None:
+        self.raw = raw
+        self.norm = " " + " ".join(_WORDS.findall(raw.lower())) + " "
+        self.words = frozenset(self.norm.split())
 
 
-def overlaps(sentence: str, gold: str) -> bool:
+def overlaps(sentence: Text, gold: Text) -> bool:
     """Word-level Jaccard >= 0.5, or normalised gold contained in normalised sentence."""
-    s, g = _norm(sentence), _norm(gold)
-    if g.strip() and g in s:
+    if len(gold.norm) > 2 and gold.norm in sentence.norm:
         return True
-    sw, gw = set(s.split()), set(g.split())
-    return bool(sw | gw) and len(sw & gw) / len(sw | gw) >= 0.5
+    union = len(sentence.words | gold.words)
+    return bool(union) and len(sentence.words & gold.words) >= 0.5 * union
 
 
 def keyword_matcher(name: str) -> Callable[[str], bool]:
@@ -100,8 +106,8 @@ def keyword_matcher(name: str) -> Callable[[str], bool]:
 
 
 def score(
-    docs: dict[str, list[str]],
-    gold: dict[tuple[str, str], list[str]],
+    docs: dict[str, list[Text]],
+    gold: dict[tuple[str, str], list[Text]],
     matchers: dict[str, Callable[[str], bool]],
 ) -> tuple[dict[str, list[int]], dict[str, list[tuple[str, str, bool]]], dict[str, list[tuple[str, str]]]]:
     """Per category [found, gold, correct, matched]; matched sentences; missed gold clauses."""
@@ -111,18 +117,18 @@ def score(
     for pdf, sentences in docs.items():
         for cat, match in matchers.items():
             golds = gold.get((pdf, cat.lower()), [])
-            matched = [s for s in sentences if match(s)]
+            matched = [s for s in sentences if match(s.raw)]
             for sentence in matched:
                 ok = any(overlaps(sentence, g) for g in golds)
                 stats[cat][2] += ok
-                hits[cat].append((pdf, sentence, ok))
+                hits[cat].append((pdf, sentence.raw, ok))
             stats[cat][3] += len(matched)
             for g in golds:
                 found = any(overlaps(s, g) for s in matched)
                 stats[cat][0] += found
                 stats[cat][1] += 1
                 if not found:
-                    misses[cat].append((pdf, g))
+                    misses[cat].append((pdf, g.raw))
     return stats, hits, misses
 
 
@@ -141,13 +147,15 @@ def main() -> None:
 
     with open(args.data / "categories.csv", encoding="utf-8") as fh:
         categories = [(row["category"], row["description"]) for row in csv.DictReader(fh)]
-    gold: dict[tuple[str, str], list[str]] = defaultdict(list)
+    gold: dict[tuple[str, str], list[Text]] = defaultdict(list)
     with open(args.data / "clauses.jsonl", encoding="utf-8") as fh:
         for line in fh:
             row = json.loads(line)
             if row["text"].strip():
-                gold[(row["pdf_file"], row["category"].lower())].append(row["text"])
-    docs = {pdf: [s for page in pages for s in split_sentences(page)] for pdf, pages in page_texts(args.data).items()}
+                gold[(row["pdf_file"], row["category"].lower())].append(Text(row["text"]))
+    docs = {
+        pdf: [Text(s) for page in pages for s in split_sentences(page)] for pdf, pages in page_texts(args.data).items()
+    }
 
     engine = {m.name: m.matches for m in load_matchers(categories)}
     baseline = {name: keyword_matcher(name) for name, _ in categories}

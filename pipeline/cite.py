@@ -111,11 +111,11 @@ class PageIndex:
         for i in order:
             if i + 1 < len(self.pages):
                 head, tail = self._normalized(i)[0], self._normalized(i + 1)[0]
-                joined = head + " " + tail
-                at = joined.find(needle)
-                if 0 <= at < len(head):
-                    offsets = self._normalized(i)[1]
-                    return i, offsets[at], len(self.pages[i].text), "normalized", 100.0
+                for joiner in (" ", ""):  # a page break between words, or inside one
+                    at = (head + joiner + tail).find(needle)
+                    if 0 <= at < len(head):
+                        offsets = self._normalized(i)[1]
+                        return i, offsets[at], len(self.pages[i].text), "normalized", 100.0
         return None
 
     def _fuzzy(self, quote: str, order: list[int]) -> tuple[int, int, int, MatchKind, float] | None:

@@ -47,4 +47,4 @@ def create_engine(config: RunConfig) -> Engine:
         from pipeline.engines.server import ServerEngine  # type: ignore[import-not-found]
 
         return ServerEngine(config)  # type: ignore[no-any-return]
-    raise ConfigError(f"unknown engine {config.engine!r}")
+    raise ConfigError(f"unknown engine {config.engine!r} (the scripted engine is built in code, not by name)")

@@ -106,8 +106,9 @@ def extract_clauses(pages: Sequence[Page], checklist: Sequence[ChecklistItem]) -
     found: list[dict[str, object]] = []
     per_category: Counter[str] = Counter()
     for sentence in sentences(pages):
+        flat = " ".join(sentence.text.split())  # patterns see one line; the quote stays verbatim
         for matcher in matchers:
-            if per_category[matcher.name] < MAX_PER_CATEGORY and matcher.matches(sentence.text):
+            if per_category[matcher.name] < MAX_PER_CATEGORY and matcher.matches(flat):
                 per_category[matcher.name] += 1
                 found.append({"category": matcher.name, "quote": sentence.text,
                               "page_number": sentence.page_number})

@@ -1,0 +1,64 @@
+"""Shared fixtures: real PDFs generated with fpdf2 (text on known pages), and the bundled tokenizer."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from pathlib import Path
+
+import pytest
+from fpdf import FPDF
+from pypdf import PdfReader, PdfWriter
+
+from pipeline.tokens import Tokenizer, bundled_tokenizer_dir, load_tokenizer
+
+REPO = Path(__file__).resolve().parent.parent
+SAMPLES = REPO / "samples"
+
+MakePdf = Callable[..., Path]
+
+
+def write_pdf(path: Path, pages: Sequence[str], labels: Sequence[tuple[int, str, str, int]] = ()) -> Path:
+    """A PDF with one page per string (empty string = a page with no text). `labels`: (first page index,
+    style 'D'|'r'|'R'|'a'|'A', prefix, start) ranges of printed page labels."""
+    pdf = FPDF(format="A4")
+    pdf.set_auto_page_break(False)
+    pdf.set_font("Helvetica", size=10)
+    starts = {first: (style, prefix, start) for first, style, prefix, start in labels}
+    for index, text in enumerate(pages):
+        pdf.add_page()
+        if index in starts:
+            style, prefix, start = starts[index]
+            pdf.set_page_label(label_style=style, label_prefix=prefix or None, label_start=start)
+        if text:
+            pdf.set_xy(10, 10)
+            pdf.multi_cell(190, 5, text)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    pdf.output(str(path))
+    return path
+
+
+@pytest.fixture
+def make_pdf(tmp_path: Path) -> MakePdf:
+    def make(name: str, pages: Sequence[str], labels: Sequence[tuple[int, str, str, int]] = ()) -> Path:
+        return write_pdf(tmp_path / name, pages, labels)
+
+    return make
+
+
+def encrypt_pdf(source: Path, target: Path, user_password: str) -> Path:
+    writer = PdfWriter(clone_from=PdfReader(source))
+    writer.encrypt(user_password=user_password, owner_password="owner-secret", algorithm="AES-128")
+    with target.open("wb") as handle:
+        writer.write(handle)
+    return target
+
+
+@pytest.fixture(scope="session")
+def tokenizer() -> Tokenizer:
+    return load_tokenizer(bundled_tokenizer_dir())
+
+
+def filler(words: int, seed: str = "lorem") -> str:
+    """Deterministic prose with no clause keywords, for padding pages."""
+    vocab = ["river", "garden", "yellow", "window", "morning", "silver", "cloud", "pencil", "orange", "forest"]
+    return " ".join(f"{vocab[(i * 7 + len(seed)) % len(vocab)]}" for i in range(words)) + "."

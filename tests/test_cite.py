@@ -1,0 +1,58 @@
+from pipeline.cite import PageIndex, normalize
+from pipeline.models import Page
+
+
+def pages(*texts):
+    return [Page(page_number=i + 1, page_label=f"p{i + 1}", text=t) for i, t in enumerate(texts)]
+
+
+INDEX = PageIndex(pages(
+    "Intro text. The Licensee shall pay all fees.",
+    "This Agreement shall be governed by the laws of the State of New York.\nNo assign-\nment without consent.",
+    "The term is “five (5) years” from the Effective Date — unless terminated earlier by either party.",
+    "Neither party may terminate this Agree",
+    "ment for convenience.",
+))
+
+
+def test_exact_on_claimed_page_is_verified():
+    c = INDEX.locate("governed by the laws of the State of New York", 2)
+    assert (c.status, c.match, c.page_number, c.page_label) == ("verified", "exact", 2, "p2")
+    assert INDEX.pages[1].text[c.char_start:c.char_end] == "governed by the laws of the State of New York"
+
+
+def test_quote_on_another_page_is_relocated():
+    c = INDEX.locate("The Licensee shall pay all fees.", 3)
+    assert (c.status, c.page_number, c.claimed_page_number) == ("relocated", 1, 3)
+
+
+def test_normalised_match_ignores_case_spacing_quote_styles_and_dashes():
+    c = INDEX.locate('the term is "five (5) years"  from the effective date - unless', 3)
+    assert (c.status, c.match) == ("verified", "normalized")
+
+
+def test_line_break_hyphen_matches_the_joined_word_by_fuzzy():
+    c = INDEX.locate("No assignment without consent.", 2)
+    assert c.status == "verified" and c.match in ("normalized", "fuzzy")
+
+
+def test_fuzzy_tolerates_small_differences():
+    c = INDEX.locate("This Agreement will be governed by the law of the State of New York", 2)
+    assert (c.status, c.match) == ("verified", "fuzzy") and c.score >= 90
+
+
+def test_quote_across_a_page_break_cites_its_first_page():
+    c = INDEX.locate("Neither party may terminate this Agreement for convenience.", 4)
+    assert c.status == "verified" and c.page_number == 4
+
+
+def test_invented_quote_is_unverified_and_keeps_the_claim():
+    c = INDEX.locate("The governing law is the law of Mars.", 2)
+    assert (c.status, c.match, c.page_number, c.claimed_page_number) == ("unverified", "none", 2, 2)
+    assert INDEX.locate("anything at all, really", 99).page_number is None
+
+
+def test_normalize_maps_offsets_back_to_source():
+    text, offsets = normalize("  A\u00a0“B”\n\nC\u200b")
+    assert text == 'a "b" c'
+    assert [offsets[i] for i in range(len(text))] == [2, 3, 4, 5, 6, 7, 9]

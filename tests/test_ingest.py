@@ -1,0 +1,83 @@
+from pathlib import Path
+
+import pytest
+
+from pipeline.errors import InputError
+from pipeline.ingest import find_pdfs, ingest
+from tests.conftest import SAMPLES, encrypt_pdf
+
+
+def test_pages_keep_physical_numbers_labels_and_empty_slots(make_pdf):
+    path = make_pdf("labels.pdf", ["Cover page text.", "", "Preface text.", "Chapter one text."],
+                    labels=[(0, "r", "", 1), (3, "D", "", 1)])
+    doc = ingest(path)
+    assert [p.page_number for p in doc.pages] == [1, 2, 3, 4]
+    assert [p.page_label for p in doc.pages] == ["i", "ii", "iii", "1"]
+    assert doc.pages[1].status == "empty" and doc.pages[1].text.strip() == ""
+    assert "Chapter one" in doc.pages[3].text
+    assert doc.doc_id == doc.source.sha256[:16] and doc.source.page_count == 4
+
+
+def test_doc_id_is_the_content_hash_not_the_name(make_pdf, tmp_path):
+    a = make_pdf("a.pdf", ["Same text."])
+    b = tmp_path / "other name.pdf"
+    b.write_bytes(a.read_bytes())
+    assert ingest(a).doc_id == ingest(b).doc_id
+
+
+def test_encrypted_with_empty_user_password_opens(make_pdf, tmp_path):
+    plain = make_pdf("plain.pdf", ["Secret terms."])
+    locked = encrypt_pdf(plain, tmp_path / "owner-only.pdf", "")
+    assert "Secret terms" in ingest(locked).pages[0].text
+
+
+def test_encrypted_needs_the_password(make_pdf, tmp_path):
+    locked = encrypt_pdf(make_pdf("plain.pdf", ["Secret terms."]), tmp_path / "locked.pdf", "asdfzxcv")
+    with pytest.raises(InputError, match="needs a password"):
+        ingest(locked)
+    with pytest.raises(InputError, match="wrong"):
+        ingest(locked, password="nope")
+    assert "Secret terms" in ingest(locked, password="asdfzxcv").pages[0].text
+
+
+@pytest.mark.parametrize(
+    ("content", "message"),
+    [(b"", "empty file"), (b"hello, not a pdf at all", "not a PDF"), (b"%PDF-1.7\n1 0 obj <<", "corrupt")],
+)
+def test_bad_files_raise_clear_errors(tmp_path, content, message):
+    path = tmp_path / "bad.pdf"
+    path.write_bytes(content)
+    with pytest.raises(InputError, match=message):
+        ingest(path)
+
+
+def test_truncated_pdf_is_an_input_error(make_pdf, tmp_path):
+    good = make_pdf("good.pdf", ["Some text " * 50] * 3)
+    cut = tmp_path / "cut.pdf"
+    cut.write_bytes(good.read_bytes()[: len(good.read_bytes()) // 3])
+    try:
+        doc = ingest(cut)  # pypdf may recover some pages; then every page still has its slot
+        assert doc.source.page_count >= 1
+    except InputError as exc:
+        assert "PDF" in str(exc) or "text" in str(exc)
+
+
+def test_scan_without_text_layer_says_so(make_pdf):
+    with pytest.raises(InputError, match="no text layer"):
+        ingest(make_pdf("scan.pdf", ["", ""]))
+
+
+def test_find_pdfs_recurses_sorted_and_skips_symlinks(make_pdf, tmp_path):
+    make_pdf("b/two.pdf", ["x"])
+    make_pdf("a/one.PDF", ["x"])
+    (tmp_path / "notes.txt").write_text("x")
+    (tmp_path / "loop").symlink_to(tmp_path)
+    found = [p.relative_to(tmp_path).as_posix() for p in find_pdfs([tmp_path])]
+    assert found == ["a/one.PDF", "b/two.pdf"]
+
+
+def test_samples_ingest():
+    for path in sorted(SAMPLES.glob("*.pdf")):
+        doc = ingest(path)
+        assert doc.source.page_count == len(doc.pages) > 0
+        assert sum(p.status == "ok" for p in doc.pages) >= len(doc.pages) - 1
