@@ -1,7 +1,8 @@
 """The `docpipe` command: parse arguments, build a RunConfig, call one library function, exit with a code.
 
 Exit codes: 0 every document succeeded; 1 some documents failed; 2 usage or configuration error;
-3 engine unavailable; 4 another run holds the output folder's lock.
+3 engine unavailable; 4 another run holds the output folder's lock; 130/143 stopped by SIGINT/SIGTERM
+(what finished is recorded; the next run does the rest).
 """
 
 from __future__ import annotations
@@ -10,7 +11,7 @@ import json
 import logging
 import sys
 from pathlib import Path
-from typing import Annotated, Optional
+from typing import TYPE_CHECKING, Annotated, Optional
 
 import typer
 from pydantic import ValidationError
@@ -19,9 +20,13 @@ from pipeline.config import RunConfig
 from pipeline.errors import ExitCode, PipelineError
 from pipeline.models import DocResult, Plan
 
+if TYPE_CHECKING:
+    from rich.console import Console
+
 EXIT_CODES_HELP = (
     "Exit codes: 0 all documents ok; 1 some documents failed; 2 usage/config error; "
-    "3 engine unavailable; 4 another run holds the lock."
+    "3 engine unavailable; 4 another run holds the lock; 130/143 stopped by SIGINT/SIGTERM "
+    "(finished documents recorded, the rest left for the next run)."
 )
 app = typer.Typer(add_completion=False, no_args_is_help=True, help=f"docpipe: cited summaries and clause "
                   f"extractions from folders of PDFs. {EXIT_CODES_HELP}")
@@ -34,6 +39,7 @@ ChecklistOpt = Annotated[Optional[Path], typer.Option(help="clause checklist CSV
 MaxContextOpt = Annotated[int, typer.Option(help="largest context (tokens) a prompt may use; beyond: windows")]
 TokenizerOpt = Annotated[Optional[str], typer.Option(help="local tokenizer folder (default: the model's, else Qwen3)")]
 PasswordOpt = Annotated[Optional[str], typer.Option(help="password for encrypted PDFs")]
+LogFormatOpt = Annotated[str, typer.Option("--log-format", help="text | json (one JSON object per log line)")]
 
 
 def _config(**values: object) -> RunConfig:
@@ -59,37 +65,68 @@ def run(
     tokenizer: TokenizerOpt = None,
     summary_points: Annotated[int, typer.Option(help="summary points per document")] = 8,
     thinking: Annotated[bool, typer.Option(help="Qwen3 thinking mode")] = False,
+    force: Annotated[bool, typer.Option("--force", help="redo every document, even unchanged ones")] = False,
+    retry_failed: Annotated[bool, typer.Option("--retry-failed", help="also redo documents whose failure was final")] = False,
+    batch_documents: Annotated[int, typer.Option(help="documents per engine batch", min=1)] = 32,
+    log_format: LogFormatOpt = "text",
     verbose: Annotated[bool, typer.Option("--verbose", "-v")] = False,
 ) -> None:
-    """Summarise and extract clauses from every PDF under INPUTS, writing results to --output."""
-    _logging(verbose)
+    """Summarise and extract clauses from every new or changed PDF under INPUTS, writing results to --output.
+
+    Unchanged documents (same content, same configuration) are reused from the run store
+    (OUT/.docpipe.sqlite); one run at a time per output folder. SIGINT/SIGTERM stop after recording what finished.
+    """
+    console = _logging(verbose, log_format, progress=True)
+    from pipeline.progress import TerminalProgress
     from pipeline.runner import run as run_pipeline
 
     chosen = engine or ("vllm" if model else "extractive")
     config = _config(engine=chosen, model=model, tasks=tasks, checklist=checklist, password=password,
                      max_context=max_context, tokenizer=tokenizer, summary_points=summary_points,
-                     thinking=thinking)
-    if chosen == "extractive":
-        typer.echo("note: using the model-free extractive engine (no model configured); for a model run "
-                   "`docpipe run DIR --engine vllm --model Qwen/Qwen3-8B` (pip install 'docpipe[vllm]')", err=True)
+                     thinking=thinking, batch_documents=batch_documents,
+                     redo="all" if force else "failed" if retry_failed else "changed")
+    if chosen == "extractive":  # said on a terminal; a log line (-v) under cron, where it would be noise
+        note = ("note: using the model-free extractive engine (no model configured); for a model run "
+                "`docpipe run DIR --engine vllm --model Qwen/Qwen3-8B` (pip install 'docpipe[vllm]')")
+        console.print(note, markup=False, highlight=False) if console else log.info(note)
     try:
-        report = run_pipeline(inputs, output, config, on_result=_print_result)
+        report = run_pipeline(inputs, output, config, on_result=_log_result,
+                              progress=TerminalProgress(console) if console else None)
     except PipelineError as exc:
-        typer.echo(f"error: {exc}", err=True)
+        log.error("%s", exc, extra={"exit_code": int(exc.exit_code)})
         raise typer.Exit(exc.exit_code) from exc
     t = report.totals
     typer.echo(f"{int(t['documents'])} documents: {int(t['ok'])} ok, {int(t['partial'])} partial, "
-               f"{int(t['failed'])} failed; citations verified/relocated {t['citations_found_ratio']:.0%}; "
-               f"results in {output}")
+               f"{int(t['failed'])} failed ({int(t['processed'])} processed, {int(t['reused'])} unchanged, "
+               f"{int(t['duplicates'])} duplicates); citations verified/relocated "
+               f"{t['citations_found_ratio']:.0%}; results in {output}")
     raise typer.Exit(ExitCode.OK if t["ok"] == t["documents"] else ExitCode.SOME_FAILED)
 
 
-def _print_result(result: DocResult) -> None:
-    name = Path(result.source.path).name if result.source else result.doc_id
+def _log_result(result: DocResult) -> None:
+    path = result.source.path if result.source else result.doc_id
+    fields = {"doc_id": result.doc_id, "path": path, "status": result.status}
     if result.status == "ok":
-        log.info("%s: ok (%s)", name, result.route.kind if result.route else "-")
+        log.info("%s: ok (%s)", Path(path).name, result.route.kind if result.route else "-", extra=fields)
     for error in result.errors:
-        typer.echo(f"{result.status}: {error.message} [{error.stage}/{error.kind}]", err=True)
+        log.warning("%s: %s [%s/%s]", result.status, error.message, error.stage, error.kind,
+                    extra=fields | {"stage": error.stage, "kind": error.kind})
+
+
+@app.command()
+def status(
+    output: Annotated[Path, typer.Argument(help="output folder of earlier runs")],
+    as_json: Annotated[bool, typer.Option("--json", help="print one JSON object on stdout")] = False,
+) -> None:
+    """What the run store of OUTPUT knows: the last run, documents done, failed (with causes), pending."""
+    from pipeline.status import format_status, run_status
+
+    try:
+        state = run_status(output)
+    except FileNotFoundError as exc:
+        typer.echo(f"error: {exc}", err=True)
+        raise typer.Exit(ExitCode.USAGE) from exc
+    typer.echo(json.dumps(state, indent=2) if as_json else format_status(state))
 
 
 @app.command()
@@ -104,7 +141,7 @@ def plan(
     tokenizer: TokenizerOpt = None,
 ) -> None:
     """Show pages, exact prompt tokens and the route of each document, without running any engine."""
-    _logging(False)
+    _logging(False, "text")
     from pipeline.runner import plan_inputs
 
     config = _config(model=model, tasks=tasks, checklist=checklist, password=password,
@@ -137,8 +174,20 @@ def _plan_row(item: Plan | DocResult) -> dict[str, object]:
     }
 
 
-def _logging(verbose: bool) -> None:
-    logging.basicConfig(level=logging.INFO if verbose else logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
+def _logging(verbose: bool, log_format: str, progress: bool = False) -> Console | None:
+    """Configure logging; returns the rich console of the progress display when there is one (a terminal)."""
+    from pipeline.logs import configure
+
+    if log_format not in ("text", "json"):
+        typer.echo(f"error: --log-format must be text or json, not {log_format!r}", err=True)
+        raise typer.Exit(ExitCode.USAGE)
+    console = None
+    if progress and log_format == "text" and sys.stderr.isatty():
+        from rich.console import Console
+
+        console = Console(stderr=True)
+    configure(logging.INFO if verbose else logging.WARNING, log_format, console)  # type: ignore[arg-type]
+    return console
 
 
 def main() -> None:

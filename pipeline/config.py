@@ -52,6 +52,9 @@ class RunConfig(BaseModel):
     window_overlap: float = 0.10
     thinking: bool = False
     batch_documents: int = 32
+    redo: Literal["changed", "failed", "all"] = Field(
+        default="changed", description="changed: only new/changed documents and retryable failures; "
+        "failed: also every failed one; all: everything (--force). Not part of the config key")
     engine_settings: EngineSettings = Field(default_factory=EngineSettings)
 
     @model_validator(mode="after")

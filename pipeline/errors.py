@@ -15,6 +15,8 @@ class ExitCode(IntEnum):
     USAGE = 2  # bad arguments or configuration
     ENGINE_UNAVAILABLE = 3  # the engine could not be loaded or started
     LOCKED = 4  # another run holds the output folder's lock
+    INTERRUPTED = 130  # stopped by SIGINT (128 + 2): finished documents recorded, the rest pending
+    TERMINATED = 143  # stopped by SIGTERM (128 + 15): same
 
 
 class PipelineError(Exception):
@@ -25,6 +27,10 @@ class PipelineError(Exception):
 
 class InputError(PipelineError):
     """A document cannot be read: corrupt, encrypted, not a PDF, too large…  Per document."""
+
+
+class EncryptedError(InputError):
+    """A document needs a password that was not given, or the one given is wrong. Per document."""
 
 
 class ConfigError(PipelineError):
@@ -43,3 +49,11 @@ class LockedError(PipelineError):
     """Another run holds the output folder."""
 
     exit_code = ExitCode.LOCKED
+
+
+class Interrupted(PipelineError):
+    """The run was stopped by a signal; what finished is recorded, the rest is pending."""
+
+    def __init__(self, message: str, exit_code: ExitCode = ExitCode.INTERRUPTED) -> None:
+        super().__init__(message)
+        self.exit_code = exit_code

@@ -7,26 +7,36 @@ that makes the whole file unusable raises `InputError` with a cause a person can
 
 from __future__ import annotations
 
+import errno
 import hashlib
 import logging
+import os
+import stat
 from collections.abc import Iterable, Iterator
 from pathlib import Path
+from typing import TYPE_CHECKING, BinaryIO
 
-from pypdf import PdfReader
-from pypdf.errors import FileNotDecryptedError, PdfReadError, PyPdfError
-
-from pipeline.errors import InputError
+from pipeline.errors import EncryptedError, InputError
 from pipeline.models import Document, Page, Source
+
+if TYPE_CHECKING:
+    from pypdf import PdfReader
+
+# pypdf is imported where it is used: a run whose documents are all unchanged never needs it, and
+# importing it is a third of such a run's start-up time.
 
 log = logging.getLogger(__name__)
 
 DOC_ID_LENGTH = 16  # hex digits of the sha256: 64 bits, collision-free for any real archive
+TAIL_BYTES = 32 * 1024  # where %%EOF must be: pypdf tolerates some trailing junk, so do we
+BOMB = "pypdf's safety limit reached (a decompression bomb?)"
 
 
 def find_pdfs(inputs: Iterable[Path]) -> list[Path]:
     """Files named on the command line, plus `*.pdf` found recursively in folders; sorted, no repeats.
 
-    Symlinks inside folders are not followed (a link loop or a link out of the folder is skipped).
+    Symlinked folders are not followed (no loops, no escaping the folder). A symlink named `*.pdf` is
+    listed like a file: `ingest` then reads its target, or says why it cannot (loop, dangling link).
     """
     found: dict[Path, None] = {}
     for item in inputs:
@@ -40,72 +50,126 @@ def find_pdfs(inputs: Iterable[Path]) -> list[Path]:
 
 def _walk(folder: Path) -> Iterator[Path]:
     for path in folder.iterdir():
-        if path.is_symlink():
-            log.info("skipping symlink %s", path)
+        if path.suffix.lower() == ".pdf" and (path.is_symlink() or not path.is_dir()):
+            yield path
+        elif path.is_symlink():
+            log.info("not following symlinked folder %s", display_path(path))
         elif path.is_dir():
             yield from _walk(path)
-        elif path.suffix.lower() == ".pdf":
-            yield path
+
+
+def display_path(path: Path) -> str:
+    """The path as text that JSON and SQLite accept: bytes that are not UTF-8 become `\\xNN` escapes."""
+    return os.fsencode(path).decode("utf-8", "backslashreplace")
 
 
 def file_sha256(path: Path) -> str:
     """sha256 of a file, read in chunks (large files are never held whole)."""
-    digest = hashlib.sha256()
     with path.open("rb") as handle:
-        for chunk in iter(lambda: handle.read(1 << 20), b""):
-            digest.update(chunk)
+        return _digest(handle)
+
+
+def _digest(handle: BinaryIO) -> str:
+    digest = hashlib.sha256()
+    for chunk in iter(lambda: handle.read(1 << 20), b""):
+        digest.update(chunk)
     return digest.hexdigest()
 
 
-def ingest(path: Path, password: str | None = None) -> Document:
-    """Read one PDF into a Document. Raises `InputError` when the file cannot be used at all."""
+def ingest(path: Path, password: str | None = None, sha256: str | None = None) -> Document:
+    """Read one PDF into a Document. Raises `InputError` when the file cannot be used at all.
+
+    `sha256`, when the caller has already hashed the file, saves reading it twice. The file is read
+    through one open handle, page by page: it is never held whole in memory.
+    """
+    size = _regular_file_size(path)
     try:
-        size = path.stat().st_size
         with path.open("rb") as handle:
-            head = handle.read(1024)
+            _check_bytes(handle, size)
+            sha = sha256 or _digest(handle)
+            reader = _open(handle, password)
+            pages = tuple(_read_pages(reader))
     except OSError as exc:
         raise InputError(f"cannot read file: {exc.strerror or exc}") from exc
-    if size == 0:
-        raise InputError("empty file (0 bytes)")
-    if b"%PDF-" not in head:
-        raise InputError(f"not a PDF: the file starts with {head[:16]!r}")
-    sha = file_sha256(path)
-    reader = _open(path, password)
-    pages = tuple(_read_pages(reader))
-    if not pages:
-        raise InputError("the PDF has zero pages")
-    if all(page.status != "ok" for page in pages):
-        raise InputError(
-            f"no text layer on any of its {len(pages)} pages (a scan?); docpipe does not do OCR"
-        )
-    source = Source(path=str(path), sha256=sha, page_count=len(pages), size_bytes=size)
+    _check_text(pages)
+    source = Source(path=display_path(path), sha256=sha, page_count=len(pages), size_bytes=size)
     return Document(doc_id=sha[:DOC_ID_LENGTH], source=source, pages=pages)
 
 
-def _open(path: Path, password: str | None) -> PdfReader:
+def _regular_file_size(path: Path) -> int:
+    """The file's size, after checking it is a regular file (a FIFO would block the read forever)."""
     try:
-        reader = PdfReader(path)
+        info = path.stat()
+    except OSError as exc:
+        if exc.errno == errno.ELOOP:
+            raise InputError("symlink loop: too many levels of symbolic links") from exc
+        if exc.errno == errno.ENOENT and path.is_symlink():
+            raise InputError(f"dangling symlink: its target {os.readlink(path)!r} does not exist") from exc
+        raise InputError(f"cannot read file: {exc.strerror or exc}") from exc
+    if not stat.S_ISREG(info.st_mode):
+        kind = "a folder" if stat.S_ISDIR(info.st_mode) else "a FIFO" if stat.S_ISFIFO(info.st_mode) else "special"
+        raise InputError(f"not a regular file ({kind}): cannot be read as a PDF")
+    if info.st_size == 0:
+        raise InputError("empty file (0 bytes)")
+    return info.st_size
+
+
+def _check_bytes(handle: BinaryIO, size: int) -> None:
+    """A PDF header near the start and an end-of-file marker near the end (else: cut off or not a PDF)."""
+    head = handle.read(1024)
+    if b"%PDF-" not in head:
+        raise InputError(f"not a PDF: the file starts with {head[:16]!r}")
+    handle.seek(max(0, size - TAIL_BYTES))
+    if b"%%EOF" not in handle.read():
+        raise InputError(
+            f"truncated PDF: no %%EOF marker in its last {TAIL_BYTES // 1024} KiB (cut off, or still being copied?)"
+        )
+    handle.seek(0)
+
+
+def _check_text(pages: tuple[Page, ...]) -> None:
+    if not pages:
+        raise InputError("the PDF has zero pages")
+    if any(page.status == "ok" for page in pages):
+        return
+    failed = [page for page in pages if page.status == "failed"]
+    if failed:
+        raise InputError(f"text extraction failed on {len(failed)} of its {len(pages)} pages "
+                         f"(the others have no text): page {failed[0].page_number}: {failed[0].error}")
+    raise InputError(f"no text layer on any of its {len(pages)} pages (a scan?); docpipe does not do OCR")
+
+
+def _open(handle: BinaryIO, password: str | None) -> PdfReader:
+    from pypdf import PdfReader
+    from pypdf.errors import LimitReachedError, PyPdfError
+
+    try:
+        reader = PdfReader(handle)
         if reader.is_encrypted:
             _decrypt(reader, password)
         reader.pages  # noqa: B018  (forces the page tree to load: broken trees fail here)
         return reader
     except InputError:
         raise
+    except LimitReachedError as exc:
+        raise InputError(f"{BOMB}: {exc}") from exc
     except (PyPdfError, ValueError, KeyError, TypeError, OSError, RecursionError) as exc:
         raise InputError(f"corrupt or unreadable PDF: {type(exc).__name__}: {exc}") from exc
 
 
 def _decrypt(reader: PdfReader, password: str | None) -> None:
+    from pypdf.errors import FileNotDecryptedError, PdfReadError
+
     # Many "encrypted" PDFs only restrict printing/copying and open with the empty password.
     for candidate in ("", password) if password else ("",):
         try:
             if reader.decrypt(candidate):
                 return
         except (FileNotDecryptedError, PdfReadError, NotImplementedError) as exc:
-            raise InputError(f"encrypted PDF cannot be decrypted: {exc}") from exc
+            raise EncryptedError(f"encrypted PDF cannot be decrypted: {exc}") from exc
     if password:
-        raise InputError("encrypted PDF: the password given (--password) is wrong")
-    raise InputError("encrypted PDF: needs a password (use --password)")
+        raise EncryptedError("encrypted PDF: the password given (--password) is wrong")
+    raise EncryptedError("encrypted PDF: needs a password (use --password)")
 
 
 def _read_pages(reader: PdfReader) -> Iterator[Page]:
@@ -132,4 +196,7 @@ def _labels(reader: PdfReader) -> list[str]:
 
 
 def _describe(exc: BaseException) -> str:
-    return f"{type(exc).__name__}: {exc}"[:500]
+    from pypdf.errors import LimitReachedError
+
+    prefix = f"{BOMB}: " if isinstance(exc, LimitReachedError) else ""
+    return f"{prefix}{type(exc).__name__}: {exc}"[:500]

@@ -186,6 +186,8 @@ class DocReport(Frozen):
     seconds: dict[str, float] = Field(default_factory=dict)
     citations: dict[str, int] = Field(default_factory=dict)
     errors: tuple[DocError, ...] = ()
+    cached: bool = Field(default=False, description="result reused from an earlier run (file and config unchanged)")
+    duplicate_of: str | None = Field(default=None, description="path of an earlier file with the same content")
 
 
 class RunReport(Frozen):
@@ -199,6 +201,7 @@ class RunReport(Frozen):
     prompt_hashes: dict[str, str]
     documents: tuple[DocReport, ...]
     totals: dict[str, float]
+    stopped_by: str | None = Field(default=None, description="signal that stopped the run early (SIGINT, SIGTERM)")
 
 
 class Plan(Frozen):

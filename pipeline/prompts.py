@@ -12,10 +12,12 @@ import hashlib
 import os
 from collections.abc import Sequence
 from pathlib import Path
-
-import jinja2
+from typing import TYPE_CHECKING
 
 from pipeline.models import ChecklistItem, Message, Page, Window
+
+if TYPE_CHECKING:
+    import jinja2
 
 TEMPLATES = ("system.j2", "document.j2", "summary.j2", "clauses.j2", "reduce_summary.j2")
 
@@ -30,6 +32,8 @@ def prompts_dir() -> Path:
 
 @functools.cache
 def environment(folder: Path) -> jinja2.Environment:
+    import jinja2  # here, not at module level: a run with nothing to do never renders
+
     return jinja2.Environment(
         loader=jinja2.FileSystemLoader(str(folder)),
         undefined=jinja2.StrictUndefined,

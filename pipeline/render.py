@@ -1,8 +1,9 @@
 """Stage render: results → files in the output folder.
 
 Contract: `OUT/<doc-id>/result.json` (the DocResult), `OUT/<doc-id>/summary.md`, `OUT/run_report.json`.
-Every file is written atomically (temporary file in the same folder, fsync, rename), so a reader or a
-crash never sees half a file.
+Every file is written atomically (temporary file in the same folder, fsync, rename, fsync of the folder),
+so a reader or a crash never sees half a file; temporary files a killed run left behind are removed by
+`remove_stray_temp_files` (the runner calls it under the output lock).
 """
 
 from __future__ import annotations
@@ -11,10 +12,12 @@ import functools
 import os
 import tempfile
 from pathlib import Path
-
-import jinja2
+from typing import TYPE_CHECKING
 
 from pipeline.models import DocResult, RunReport
+
+if TYPE_CHECKING:
+    import jinja2
 
 
 def write_atomic(path: Path, text: str) -> None:
@@ -30,10 +33,31 @@ def write_atomic(path: Path, text: str) -> None:
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
         raise
+    _fsync_dir(path.parent)
+
+
+def _fsync_dir(folder: Path) -> None:
+    # The rename is durable only once the folder's entry is on disk (else a power cut can lose the file
+    # that the run store already says is done).
+    fd = os.open(folder, os.O_RDONLY | os.O_DIRECTORY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+def remove_stray_temp_files(output: Path) -> list[Path]:
+    """Delete the temporary files of `write_atomic` that a killed run left in `output`; returns them."""
+    stray = [*output.glob(".*.tmp"), *output.glob("*/.*.tmp")]
+    for path in stray:
+        path.unlink(missing_ok=True)
+    return stray
 
 
 @functools.cache
 def _templates() -> jinja2.Environment:
+    import jinja2  # here, not at module level: a run with nothing to do never renders
+
     return jinja2.Environment(
         loader=jinja2.PackageLoader("pipeline", "templates"),
         undefined=jinja2.StrictUndefined,

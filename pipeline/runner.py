@@ -1,15 +1,19 @@
 """The runner: drives ingest → plan → engine → assemble → render over a set of PDFs.
 
-Contract: `run(inputs, output, config)` processes every PDF found, in batches of
-`config.batch_documents`, writes each document's result as soon as its batch is done, and returns the
-RunReport (also written to `OUT/run_report.json`). A document that fails at any stage gets a `failed`
-result with its cause; the others go on. The engine is created only when there is work for it.
+Contract: `run(inputs, output, config)` takes the output folder's lock (else `LockedError`), asks the
+run store which PDFs are new or changed (`incremental.survey`), processes those in batches of
+`config.batch_documents`, writes each document's result as soon as its batch is done and records it in
+the store only then, and returns the RunReport (also written to `OUT/run_report.json`) covering every
+input: processed, reused and duplicate. A document that fails at any stage gets a `failed` result with
+its cause; the others go on. The tokenizer and the engine are loaded only when there is work for them.
+SIGINT/SIGTERM stop the run cleanly (`stopping.py`) with `Interrupted`.
 """
 
 from __future__ import annotations
 
 import hashlib
 import logging
+import os
 import time
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
@@ -21,13 +25,19 @@ from pipeline.checklist import load_checklist
 from pipeline.config import RunConfig
 from pipeline.engines.base import Engine, create_engine, engine_info
 from pipeline.errors import ConfigError, PipelineError
-from pipeline.ingest import DOC_ID_LENGTH, file_sha256, find_pdfs, ingest
+from pipeline.fingerprint import config_key
+from pipeline.incremental import Item, Survey, doc_key, is_final, survey
+from pipeline.ingest import DOC_ID_LENGTH, display_path, file_sha256, find_pdfs, ingest
+from pipeline.lock import output_lock
 from pipeline.models import (
     ChecklistItem, Completion, DocError, DocReport, DocResult, EngineInfo, Plan, Request, RunReport, Source,
 )
 from pipeline.plan import plan_document
 from pipeline.prompts import template_hashes
-from pipeline.render import write_result, write_run_report
+from pipeline.progress import RunProgress
+from pipeline.render import remove_stray_temp_files, write_result, write_run_report
+from pipeline.stopping import StopFlag, stop_on_signals
+from pipeline.store import RunStore
 from pipeline.tokens import Tokenizer, load_tokenizer, tokenizer_dir
 
 log = logging.getLogger(__name__)
@@ -41,70 +51,144 @@ class _Outcome:
     """What the runner knows of one input file while its batch is in flight."""
 
     path: Path
+    sha256: str | None = None
     plan: Plan | None = None
     failure: DocResult | None = None
     seconds: dict[str, float] = field(default_factory=dict)
 
 
+@dataclass
+class _Session:
+    """One run while it holds the output folder: where results go and how they are recorded."""
+
+    output: Path
+    config: RunConfig
+    checklist: tuple[ChecklistItem, ...]
+    key: str
+    store: RunStore
+    run_id: int
+    stop: StopFlag
+    on_result: Progress | None = None
+    progress: RunProgress | None = None
+    reports: list[DocReport] = field(default_factory=list)
+
+    def finish(self, result: DocResult, outcome: _Outcome, attempts: int) -> None:
+        """Write a document's files, then record it in the store (in that order: a row means durable files)."""
+        write_result(self.output, result)
+        report = doc_report(result, outcome)
+        final = is_final(report, outcome.sha256, attempts + 1)
+        self.store.record(self.run_id, self.key, doc_key(outcome.path, outcome.sha256), report, final)
+        self.reports.append(report)
+        if self.on_result:
+            self.on_result(result)
+        if self.progress:
+            self.progress.advance(report)
+
+
 def run(
     inputs: Sequence[Path], output: Path, config: RunConfig, engine: Engine | None = None,
-    on_result: Progress | None = None,
+    on_result: Progress | None = None, progress: RunProgress | None = None,
 ) -> RunReport:
-    """Process every PDF under `inputs`; see the module docstring."""
-    started = datetime.now(timezone.utc)
-    missing = [str(p) for p in inputs if not p.exists()]
+    """Process every new or changed PDF under `inputs`; see the module docstring."""
+    missing = [str(p) for p in inputs if not os.path.lexists(p)]
     if missing:
         raise ConfigError(f"input not found: {', '.join(missing)}")
-    paths = find_pdfs(inputs)
     checklist = load_checklist(config.checklist) if "clauses" in config.tasks else ()
-    tokenizer = load_tokenizer(tokenizer_dir(config.model, config.tokenizer))
+    key = config_key(config, checklist)
     output.mkdir(parents=True, exist_ok=True)
-    reports: list[DocReport] = []
-    info = EngineInfo(name=config.engine, model=config.model)
+    with output_lock(output), RunStore(output) as store, stop_on_signals() as stop:
+        for stray in remove_stray_temp_files(output):
+            log.info("removed %s, left behind by a run that was killed", stray)
+        session = _Session(output, config, checklist, key, store, store.begin_run(key), stop, on_result, progress)
+        try:
+            report = _run_locked(session, inputs, engine)
+        except BaseException:
+            store.end_run(session.run_id, "abandoned")
+            raise
+        store.end_run(session.run_id, "interrupted" if stop.requested else "finished", report.totals)
+    if stop.requested:
+        raise stop.error(f"{len(session.reports)} documents done in this run and recorded; "
+                         f"{int(report.totals['pending'])} left for the next run")
+    return report
+
+
+def _run_locked(s: _Session, inputs: Sequence[Path], engine: Engine | None) -> RunReport:
+    started = datetime.now(timezone.utc)
+    work = survey(find_pdfs(inputs), s.store, s.run_id, s.key, s.output, s.config.redo)
+    if s.progress:
+        s.progress.begin(len(work.todo), len(work.reused) + len(work.duplicates))
     try:
-        for batch in _batches(paths, config.batch_documents):
-            outcomes = [_prepare(path, config, tokenizer, checklist, info) for path in batch]
+        info = _process(s, work, engine)
+    finally:
+        if s.progress:
+            s.progress.end()
+    done = {r.path: r for r in [*work.reused, *s.reports]}
+    duplicates = [
+        done[display_path(first)].model_copy(update={"path": display_path(item.path), "duplicate_of": display_path(first)})
+        for item, first in work.duplicates if display_path(first) in done
+    ]
+    reports = sorted([*done.values(), *duplicates], key=lambda r: r.path)
+    counts = totals(reports) | {"processed": len(s.reports), "reused": len(work.reused),
+                                "duplicates": len(duplicates), "pending": len(work.todo) + len(work.duplicates)
+                                - len(s.reports) - len(duplicates)}
+    report = RunReport(
+        started_at=started.isoformat(), finished_at=datetime.now(timezone.utc).isoformat(), engine=info,
+        tasks=s.config.tasks, prompt_hashes=template_hashes(), documents=tuple(reports), totals=counts,
+        stopped_by=s.stop.name,
+    )
+    write_run_report(s.output, report)
+    return report
+
+
+def _process(s: _Session, work: Survey, engine: Engine | None) -> EngineInfo:
+    """Ingest, plan, run and record the documents to do, batch by batch, until done or stopped."""
+    config, info = s.config, EngineInfo(name=s.config.engine, model=s.config.model)
+    if not work.todo:
+        return info  # nothing to do: no tokenizer, no engine
+    tokenizer = load_tokenizer(tokenizer_dir(config.model, config.tokenizer))
+    try:
+        for batch in _batches(work.todo, config.batch_documents):
+            outcomes = []
+            for item in batch:
+                if s.stop.requested:
+                    return info  # not sent to the engine yet: abandoned, redone next run
+                outcomes.append(_prepare(item.path, config, tokenizer, s.checklist, info, item.sha256))
             if engine is None and any(o.plan for o in outcomes):
                 engine = create_engine(config)
             if engine is not None:
                 info = engine_info(engine)
-            for result, outcome in _execute(outcomes, engine, info, checklist, config):
-                write_result(output, result)
-                reports.append(doc_report(result, outcome))
-                if on_result:
-                    on_result(result)
+            for result, outcome in _execute(outcomes, engine, info, s.checklist, config):
+                s.finish(result, outcome, work.attempts.get(doc_key(outcome.path, outcome.sha256), 0))
+            if s.stop.requested:
+                break
     finally:
         if engine is not None:
             engine.close()
-    report = RunReport(
-        started_at=started.isoformat(), finished_at=datetime.now(timezone.utc).isoformat(), engine=info,
-        tasks=config.tasks, prompt_hashes=template_hashes(), documents=tuple(reports), totals=totals(reports),
-    )
-    write_run_report(output, report)
-    return report
+    return info
 
 
-def _batches(paths: Sequence[Path], size: int) -> Iterator[Sequence[Path]]:
-    for start in range(0, len(paths), max(1, size)):
-        yield paths[start : start + size]
+def _batches(items: Sequence[Item], size: int) -> Iterator[Sequence[Item]]:
+    for start in range(0, len(items), max(1, size)):
+        yield items[start : start + size]
 
 
 def _prepare(
-    path: Path, config: RunConfig, tokenizer: Tokenizer, checklist: Sequence[ChecklistItem], info: EngineInfo
+    path: Path, config: RunConfig, tokenizer: Tokenizer, checklist: Sequence[ChecklistItem], info: EngineInfo,
+    sha256: str | None = None,
 ) -> _Outcome:
-    """Ingest and plan one file; a failure becomes the outcome's failed result."""
-    outcome = _Outcome(path=path)
+    """Ingest and plan one file (`sha256`: when already known); a failure becomes the outcome's failed result."""
+    outcome = _Outcome(path=path, sha256=sha256)
     stage = "ingest"
     try:
         t0 = time.perf_counter()
-        document = ingest(path, config.password)
+        document = ingest(path, config.password, sha256)
         t1 = time.perf_counter()
         stage = "plan"
         outcome.plan = plan_document(document, config, tokenizer, checklist)
         outcome.seconds = {"ingest": t1 - t0, "plan": time.perf_counter() - t1}
     except PipelineError as exc:
-        log.warning("%s: %s failed: %s", path, stage, exc)
-        outcome.failure = failed_result(path, stage, type(exc).__name__, str(exc), info)
+        log.info("%s: %s failed: %s", display_path(path), stage, exc)
+        outcome.failure = failed_result(path, stage, type(exc).__name__, str(exc), info, sha256)
     return outcome
 
 
@@ -155,16 +239,19 @@ def _missing(request: Request) -> Completion:
     return Completion(request_id=request.request_id, error="the engine returned no completion for this request")
 
 
-def failed_result(path: Path, stage: str, kind: str, message: str, info: EngineInfo) -> DocResult:
+def failed_result(
+    path: Path, stage: str, kind: str, message: str, info: EngineInfo, sha256: str | None = None
+) -> DocResult:
     """A `failed` DocResult for a file that could not be processed (its source recorded when readable)."""
     try:
-        sha, size = file_sha256(path), path.stat().st_size
+        # Only a regular file is hashed here: opening a FIFO would block.
+        sha = sha256 or (file_sha256(path) if path.is_file() else "")
+        size = path.stat().st_size if sha else 0
     except OSError:
         sha, size = "", 0
-    doc_id = sha[:DOC_ID_LENGTH] or "path-" + hashlib.sha256(
-        str(path).encode("utf-8", "surrogateescape")).hexdigest()[: DOC_ID_LENGTH - 5]
-    source = Source(path=str(path), sha256=sha, page_count=0, size_bytes=size)
-    error = DocError(stage=stage, kind=kind, message=f"{path.name}: {message}")
+    doc_id = sha[:DOC_ID_LENGTH] or "path-" + hashlib.sha256(os.fsencode(path)).hexdigest()[: DOC_ID_LENGTH - 5]
+    source = Source(path=display_path(path), sha256=sha, page_count=0, size_bytes=size)
+    error = DocError(stage=stage, kind=kind, message=f"{display_path(Path(path.name))}: {message}")
     return DocResult(doc_id=doc_id, status="failed", source=source, route=None, engine=info, errors=(error,))
 
 
@@ -174,7 +261,7 @@ def doc_report(result: DocResult, outcome: _Outcome) -> DocReport:
         counts[citation.status] += 1
     route = result.route
     return DocReport(
-        doc_id=result.doc_id, path=str(outcome.path), status=result.status,
+        doc_id=result.doc_id, path=display_path(outcome.path), status=result.status,
         route=route.kind if route else None, prompt_tokens=route.prompt_tokens if route else None,
         output_tokens=result.usage.get("output_tokens"), windows=len(route.windows) if route else 0,
         reduce_depth=route.reduce_depth if route else 0, seconds=result.seconds, citations=counts,

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
+from datetime import datetime, timezone
 from pathlib import Path
 
 import pytest
@@ -21,6 +22,7 @@ def write_pdf(path: Path, pages: Sequence[str], labels: Sequence[tuple[int, str,
     """A PDF with one page per string (empty string = a page with no text). `labels`: (first page index,
     style 'D'|'r'|'R'|'a'|'A', prefix, start) ranges of printed page labels."""
     pdf = FPDF(format="A4")
+    pdf.set_creation_date(datetime(2024, 1, 1, tzinfo=timezone.utc))  # same pages, same bytes
     pdf.set_auto_page_break(False)
     pdf.set_font("Helvetica", size=10)
     starts = {first: (style, prefix, start) for first, style, prefix, start in labels}
@@ -62,3 +64,24 @@ def filler(words: int, seed: str = "lorem") -> str:
     """Deterministic prose with no clause keywords, for padding pages."""
     vocab = ["river", "garden", "yellow", "window", "morning", "silver", "cloud", "pencil", "orange", "forest"]
     return " ".join(f"{vocab[(i * 7 + len(seed)) % len(vocab)]}" for i in range(words)) + "."
+
+
+CLAUSES = (
+    "This Agreement shall be governed by the laws of the State of {state}.",
+    "Neither party may assign this Agreement without the prior written consent of the other party.",
+    "The term of this Agreement is {years} years from the Effective Date.",
+)
+STATES = ("Delaware", "New York", "Texas", "Ohio", "Utah", "Iowa", "Maine", "Idaho", "Nevada", "Oregon")
+
+
+def write_contracts(folder: Path, count: int, pages: int = 3) -> list[Path]:
+    """`count` distinct small contracts `contract-NN.pdf` (existing ones are kept as they are)."""
+    paths = []
+    for i in range(count):
+        path = folder / f"contract-{i:02d}.pdf"
+        if not path.exists():
+            body = [f"Contract number {i}. " + filler(150, "x" * (i + p)) for p in range(pages)]
+            body[i % pages] += " " + " ".join(CLAUSES).format(state=STATES[i % len(STATES)], years=i + 2)
+            write_pdf(path, body)
+        paths.append(path)
+    return paths

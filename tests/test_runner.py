@@ -50,7 +50,7 @@ def test_planted_clauses_cite_their_exact_pages(make_pdf, tmp_path):
 def test_bad_documents_fail_alone_with_clear_errors(make_pdf, tmp_path):
     folder = tmp_path / "in"
     make_pdf("in/good.pdf", [GOVERNING])
-    (folder / "corrupt.pdf").write_bytes(b"%PDF-1.7\n1 0 obj << /Type /Catalog") 
+    (folder / "corrupt.pdf").write_bytes(b"%PDF-1.7\n1 0 obj << /Type /Catalog\n%%EOF\n")
     (folder / "notes.pdf").write_text("just some text, not a PDF")
     encrypt_pdf(make_pdf("plain.pdf", ["secret"]), folder / "locked.pdf", "pw")
     out = tmp_path / "out"

@@ -1,0 +1,41 @@
+"""The output folder's lock: one run at a time per output folder.
+
+Contract: `output_lock(output)` holds an exclusive `flock` on `OUT/.docpipe.lock` for the duration of the
+`with` block, or raises `LockedError` at once when another process holds it. The kernel drops the lock
+when its holder dies (even by SIGKILL), so a lock is never stale. The holder's pid is written into the
+file, for the message the next run prints.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import fcntl
+import os
+from collections.abc import Iterator
+from pathlib import Path
+
+from pipeline.errors import LockedError
+
+def lock_path(output: Path) -> Path:
+    return output / ".docpipe.lock"  # hidden, and a file: `OUT/*/` stays the documents' folders
+
+
+@contextlib.contextmanager
+def output_lock(output: Path) -> Iterator[None]:
+    """Hold the output folder's lock (see the module docstring)."""
+    path = lock_path(output)
+    fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o644)
+    try:
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            holder = os.pread(fd, 32, 0).decode("ascii", "replace").strip() or "?"
+            raise LockedError(
+                f"another docpipe run (pid {holder}) is working on {output}; this run exits without doing "
+                "anything (exit code 4). Wait for it to finish, or stop it first."
+            ) from None
+        os.ftruncate(fd, 0)
+        os.pwrite(fd, f"{os.getpid()}\n".encode(), 0)
+        yield
+    finally:
+        os.close(fd)  # closing the only descriptor releases the flock
