@@ -134,8 +134,9 @@ def _check_text(pages: tuple[Page, ...]) -> None:
         return
     failed = [page for page in pages if page.status == "failed"]
     if failed:
-        raise InputError(f"text extraction failed on {len(failed)} of its {len(pages)} pages "
-                         f"(the others have no text): page {failed[0].page_number}: {failed[0].error}")
+        where = f"all {len(pages)} pages" if len(failed) == len(pages) else \
+            f"{len(failed)} of its {len(pages)} pages (the others have no text)"
+        raise InputError(f"text extraction failed on {where}: page {failed[0].page_number}: {failed[0].error}")
     raise InputError(f"no text layer on any of its {len(pages)} pages (a scan?); docpipe does not do OCR")
 
 

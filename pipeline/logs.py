@@ -1,7 +1,7 @@
 """Log output for the CLI: plain text for people, or one JSON object per line for log collectors.
 
-Contract: `configure(level, fmt, console)` sets up the `pipeline` logger only (library modules just
-call `getLogger(__name__)`). With `fmt="json"` every line is `{"time", "level", "logger", "message",
+Contract: `configure(level, fmt, console)` installs one stderr handler on the root logger (library
+modules just call `getLogger(__name__)`). With `fmt="json"` every line is `{"time", "level", "logger", "message",
 …}` plus the record's extra fields (e.g. `path`, `doc_id`, `status`). With a rich `console` (a terminal
 with a progress bar) log lines print above the bar instead of through it.
 """
@@ -38,10 +38,11 @@ class JsonFormatter(logging.Formatter):
 
 
 def configure(level: int, fmt: LogFormat = "text", console: Console | None = None) -> None:
-    """Send the `pipeline` logger's records at `level` and above to stderr, in `fmt`."""
-    logger = logging.getLogger("pipeline")
-    for handler in list(logger.handlers):
-        logger.removeHandler(handler)
+    """docpipe's records at `level` and above, other libraries' (pypdf, transformers…) at WARNING and
+    above, all to stderr in `fmt` — so that under `--log-format json` every stderr line is JSON."""
+    root = logging.getLogger()
+    for old in [h for h in root.handlers if getattr(h, "docpipe", False)]:
+        root.removeHandler(old)
     handler: logging.Handler
     if fmt == "json":
         handler = logging.StreamHandler(sys.stderr)
@@ -53,6 +54,7 @@ def configure(level: int, fmt: LogFormat = "text", console: Console | None = Non
     else:
         handler = logging.StreamHandler(sys.stderr)
         handler.setFormatter(logging.Formatter("%(levelname)s %(name)s: %(message)s"))
-    logger.addHandler(handler)
-    logger.setLevel(level)
-    logger.propagate = False
+    handler.docpipe = True  # type: ignore[attr-defined]
+    root.addHandler(handler)
+    root.setLevel(logging.WARNING)
+    logging.getLogger("pipeline").setLevel(level)

@@ -42,9 +42,10 @@ class TerminalProgress:
 
     def begin(self, todo: int, reused: int) -> None:
         if reused:
-            self.console.print(f"{reused} documents unchanged since an earlier run: reused")
-        self.bar.start()
-        self.task = self.bar.add_task("run", total=todo, tokens="")
+            self.console.print(f"{reused} documents unchanged since an earlier run: reused", highlight=False)
+        if todo:
+            self.bar.start()
+            self.task = self.bar.add_task("run", total=todo, tokens="")
 
     def advance(self, report: DocReport) -> None:
         self.tokens += report.prompt_tokens or 0

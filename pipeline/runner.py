@@ -187,7 +187,7 @@ def _prepare(
         outcome.plan = plan_document(document, config, tokenizer, checklist)
         outcome.seconds = {"ingest": t1 - t0, "plan": time.perf_counter() - t1}
     except PipelineError as exc:
-        log.info("%s: %s failed: %s", display_path(path), stage, exc)
+        log.debug("%s: %s failed: %s", display_path(path), stage, exc)
         outcome.failure = failed_result(path, stage, type(exc).__name__, str(exc), info, sha256)
     return outcome
 

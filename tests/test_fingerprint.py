@@ -1,0 +1,45 @@
+import shutil
+
+import pytest
+
+from pipeline.checklist import load_checklist
+from pipeline.config import EngineSettings, RunConfig
+from pipeline.fingerprint import config_key
+from pipeline.models import ChecklistItem
+from pipeline.prompts import prompts_dir
+
+CUAD = load_checklist()
+BASE = config_key(RunConfig(), CUAD)
+
+
+@pytest.mark.parametrize("change", [
+    {"model": "Qwen/Qwen3-8B"}, {"engine": "vllm"}, {"max_context": 32_768}, {"thinking": True},
+    {"tasks": ("summary",)}, {"summary_points": 5}, {"clauses_reserve": 1000}, {"window_overlap": 0.2},
+])
+def test_what_shapes_results_changes_the_key(change):
+    assert config_key(RunConfig(**change), CUAD) != BASE
+
+
+def test_engine_settings_count_for_model_engines_only():
+    tuned = EngineSettings(gpu_memory_utilization=0.5)
+    assert config_key(RunConfig(engine="vllm", engine_settings=tuned), CUAD) != config_key(RunConfig(engine="vllm"), CUAD)
+    assert config_key(RunConfig(engine_settings=tuned), CUAD) == BASE  # the extractive engine reads none
+
+
+def test_checklist_contents_count_not_its_file(tmp_path):
+    assert config_key(RunConfig(), CUAD[:-1]) != BASE
+    assert config_key(RunConfig(checklist=tmp_path / "same.csv"), CUAD) == BASE
+    assert config_key(RunConfig(tasks=("summary",)), ()) == config_key(RunConfig(tasks=("summary",)), (ChecklistItem(name="x"),))
+
+
+def test_options_that_cannot_change_results_keep_the_key():
+    assert config_key(RunConfig(password="pw", batch_documents=1, redo="all"), CUAD) == BASE
+
+
+def test_a_changed_prompt_template_changes_the_key(tmp_path, monkeypatch):
+    copy = tmp_path / "prompts"
+    shutil.copytree(prompts_dir(), copy)
+    monkeypatch.setenv("DOCPIPE_PROMPTS", str(copy))
+    assert config_key(RunConfig(), CUAD) == BASE
+    (copy / "clauses.j2").write_text((copy / "clauses.j2").read_text() + "\nBe precise.\n")
+    assert config_key(RunConfig(), CUAD) != BASE
