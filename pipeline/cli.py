@@ -66,7 +66,7 @@ def run(
     summary_points: Annotated[int, typer.Option(help="summary points per document")] = 8,
     thinking: Annotated[bool, typer.Option(help="Qwen3 thinking mode")] = False,
     force: Annotated[bool, typer.Option("--force", help="redo every document, even unchanged ones")] = False,
-    retry_failed: Annotated[bool, typer.Option("--retry-failed", help="also redo documents whose failure was final")] = False,
+    retry_failed: Annotated[bool, typer.Option("--retry-failed", help="also redo final failures")] = False,
     batch_documents: Annotated[int, typer.Option(help="documents per engine batch", min=1)] = 32,
     log_format: LogFormatOpt = "text",
     verbose: Annotated[bool, typer.Option("--verbose", "-v")] = False,

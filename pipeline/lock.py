@@ -3,7 +3,8 @@
 Contract: `output_lock(output)` holds an exclusive `flock` on `OUT/.docpipe.lock` for the duration of the
 `with` block, or raises `LockedError` at once when another process holds it. The kernel drops the lock
 when its holder dies (even by SIGKILL), so a lock is never stale. The holder's pid is written into the
-file, for the message the next run prints.
+file, for the message the next run prints. The descriptor is not inherited across exec; a child made
+by fork() without exec (multiprocessing's fork start method) would hold the lock until it exits.
 """
 
 from __future__ import annotations
@@ -14,7 +15,8 @@ import os
 from collections.abc import Iterator
 from pathlib import Path
 
-from pipeline.errors import LockedError
+from pipeline.errors import ConfigError, LockedError
+
 
 def lock_path(output: Path) -> Path:
     return output / ".docpipe.lock"  # hidden, and a file: `OUT/*/` stays the documents' folders
@@ -24,7 +26,10 @@ def lock_path(output: Path) -> Path:
 def output_lock(output: Path) -> Iterator[None]:
     """Hold the output folder's lock (see the module docstring)."""
     path = lock_path(output)
-    fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o644)
+    try:
+        fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o644)
+    except OSError as exc:
+        raise ConfigError(f"output folder {output}: cannot create its lock file: {exc.strerror or exc}") from exc
     try:
         try:
             fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)

@@ -95,7 +95,10 @@ def run(
         raise ConfigError(f"input not found: {', '.join(missing)}")
     checklist = load_checklist(config.checklist) if "clauses" in config.tasks else ()
     key = config_key(config, checklist)
-    output.mkdir(parents=True, exist_ok=True)
+    try:
+        output.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise ConfigError(f"output folder {output}: {exc.strerror or exc}") from exc
     with output_lock(output), RunStore(output) as store, stop_on_signals() as stop:
         for stray in remove_stray_temp_files(output):
             log.info("removed %s, left behind by a run that was killed", stray)
@@ -124,8 +127,8 @@ def _run_locked(s: _Session, inputs: Sequence[Path], engine: Engine | None) -> R
             s.progress.end()
     done = {r.path: r for r in [*work.reused, *s.reports]}
     duplicates = [
-        done[display_path(first)].model_copy(update={"path": display_path(item.path), "duplicate_of": display_path(first)})
-        for item, first in work.duplicates if display_path(first) in done
+        done[original].model_copy(update={"path": display_path(item.path), "duplicate_of": original})
+        for item, original in ((item, display_path(first)) for item, first in work.duplicates) if original in done
     ]
     reports = sorted([*done.values(), *duplicates], key=lambda r: r.path)
     counts = totals(reports) | {"processed": len(s.reports), "reused": len(work.reused),

@@ -53,7 +53,8 @@ def format_status(state: dict[str, Any]) -> str:
     for kind in ("failed", "partial"):
         lines += [f"{kind}:"] * bool(docs[kind]) + [f"  {d['path']}: {d['cause']}" for d in docs[kind]]
     lines += ["pending:"] * bool(docs["pending"]) + [f"  {d['path']}" for d in docs["pending"]]
-    lines += ["duplicates:"] * bool(docs["duplicates"]) + [f"  {d['path']} = {d['same_as']}" for d in docs["duplicates"]]
+    lines += ["duplicates:"] * bool(docs["duplicates"])
+    lines += [f"  {d['path']} = {d['same_as']}" for d in docs["duplicates"]]
     return "\n".join(lines)
 
 

@@ -22,14 +22,16 @@ def test_what_shapes_results_changes_the_key(change):
 
 def test_engine_settings_count_for_model_engines_only():
     tuned = EngineSettings(gpu_memory_utilization=0.5)
-    assert config_key(RunConfig(engine="vllm", engine_settings=tuned), CUAD) != config_key(RunConfig(engine="vllm"), CUAD)
+    vllm = config_key(RunConfig(engine="vllm"), CUAD)
+    assert config_key(RunConfig(engine="vllm", engine_settings=tuned), CUAD) != vllm
     assert config_key(RunConfig(engine_settings=tuned), CUAD) == BASE  # the extractive engine reads none
 
 
 def test_checklist_contents_count_not_its_file(tmp_path):
     assert config_key(RunConfig(), CUAD[:-1]) != BASE
     assert config_key(RunConfig(checklist=tmp_path / "same.csv"), CUAD) == BASE
-    assert config_key(RunConfig(tasks=("summary",)), ()) == config_key(RunConfig(tasks=("summary",)), (ChecklistItem(name="x"),))
+    summary_only = RunConfig(tasks=("summary",))
+    assert config_key(summary_only, ()) == config_key(summary_only, (ChecklistItem(name="x"),))
 
 
 def test_options_that_cannot_change_results_keep_the_key():

@@ -1,6 +1,9 @@
+import os
+import tracemalloc
 from pathlib import Path
 
 import pytest
+from pypdf import PdfReader, PdfWriter
 
 from pipeline.errors import InputError
 from pipeline.ingest import find_pdfs, ingest
@@ -79,3 +82,20 @@ def test_samples_ingest():
         doc = ingest(path)
         assert doc.source.page_count == len(doc.pages) > 0
         assert sum(p.status == "ok" for p in doc.pages) >= len(doc.pages) - 1
+
+
+def test_ingest_reads_through_the_file_not_a_copy_of_it(make_pdf, tmp_path):
+    """A 16 MiB file whose bulk (an attachment) no page uses: ingest's peak memory stays far below it."""
+    writer = PdfWriter(clone_from=PdfReader(make_pdf("small.pdf", ["Governing law: Delaware."])))
+    writer.add_attachment("blob.bin", os.urandom(16 << 20))
+    big = tmp_path / "big.pdf"
+    with big.open("wb") as handle:
+        writer.write(handle)
+    tracemalloc.start()
+    try:
+        doc = ingest(big)
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    assert "Delaware" in doc.pages[0].text and big.stat().st_size > 16 << 20
+    assert peak < 4 << 20, f"peak {peak / 2**20:.1f} MiB"
