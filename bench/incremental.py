@@ -71,7 +71,7 @@ def main() -> None:
         shutil.rmtree(work, ignore_errors=True)
     median = {key: statistics.median(r[key] for r in reruns) for key in ("wall_s", "cpu_s")}
     print(json.dumps({
-        "folder": str(args.folder), "documents": full["processed"], "engine": args.engine,
+        "folder": str(args.folder), "documents": int(full["processed"]), "engine": args.engine,
         "machine": f"{platform.node()} {platform.machine()} {os.cpu_count()} cpus, load {os.getloadavg()[0]:.1f}",
         "python": platform.python_version(),
         "full": full, "rerun_unchanged": reruns, "rerun_unchanged_median": median,

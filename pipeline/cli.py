@@ -52,7 +52,7 @@ def _config(**values: object) -> RunConfig:
         raise typer.Exit(ExitCode.USAGE) from exc
 
 
-@app.command()
+@app.command(epilog=EXIT_CODES_HELP)
 def run(
     inputs: Inputs,
     output: Annotated[Path, typer.Option("--output", "-o", help="output folder")] = Path("output"),

@@ -20,7 +20,7 @@ from pipeline.cli import app
 from pipeline.store import store_path
 from tests.conftest import REPO, write_contracts
 
-DOCS = 12
+DOCS = 16  # each a few tenths of a second: the test acts between two documents, far from the end
 ARGS = ["--tasks", "clauses", "--batch-documents", "1"]
 
 
@@ -71,7 +71,7 @@ def results_without_timings(out: Path) -> dict[str, dict]:
 @pytest.mark.slow
 def test_sigkill_mid_run_then_rerun_finishes_without_redoing(tmp_path):
     folder, out, clean = tmp_path / "in", tmp_path / "out", tmp_path / "clean"
-    write_contracts(folder, DOCS)
+    write_contracts(folder, DOCS, pages=6)
     proc = start(folder, out)
     wait_for(proc, out, "SELECT count(*) FROM results WHERE status = 'ok'")
     proc.send_signal(signal.SIGKILL)
@@ -100,7 +100,7 @@ def test_sigkill_mid_run_then_rerun_finishes_without_redoing(tmp_path):
 @pytest.mark.slow
 def test_second_run_is_locked_out_and_sigterm_stops_cleanly(tmp_path):
     folder, out = tmp_path / "in", tmp_path / "out"
-    write_contracts(folder, DOCS)
+    write_contracts(folder, DOCS, pages=6)
     first = start(folder, out)
     wait_for(first, out, "SELECT count(*) FROM results WHERE status = 'ok'")
 
