@@ -35,27 +35,41 @@ BOMB = "pypdf's safety limit reached (a decompression bomb?)"
 def find_pdfs(inputs: Iterable[Path]) -> list[Path]:
     """Files named on the command line, plus `*.pdf` found recursively in folders; sorted, no repeats.
 
-    Symlinked folders are not followed (no loops, no escaping the folder). A symlink named `*.pdf` is
-    listed like a file: `ingest` then reads its target, or says why it cannot (loop, dangling link).
+    Inside folders, symlinked folders are not followed (no loops, no escaping the folder), and a symlink
+    named `*.pdf` is listed only when its target lies inside the same input folder — or cannot be
+    resolved (a loop, a dangling link), so that `ingest` reports why. A link to a file elsewhere is
+    skipped with a warning: whoever can drop links into an inbox must not make docpipe read other files.
     """
     found: dict[Path, None] = {}
     for item in inputs:
         if item.is_dir():
-            for path in sorted(_walk(item)):
+            for path in sorted(_walk(item, item.resolve())):
                 found.setdefault(path, None)
         else:
             found.setdefault(item, None)
     return list(found)
 
 
-def _walk(folder: Path) -> Iterator[Path]:
+def _walk(folder: Path, root: Path) -> Iterator[Path]:
     for path in folder.iterdir():
-        if path.suffix.lower() == ".pdf" and (path.is_symlink() or not path.is_dir()):
-            yield path
+        if path.is_symlink() and path.suffix.lower() == ".pdf":
+            if _inside_or_broken(path, root):
+                yield path
+            else:
+                log.warning("skipping %s: a symlink to a file outside %s", display_path(path), display_path(root))
         elif path.is_symlink():
             log.info("not following symlinked folder %s", display_path(path))
         elif path.is_dir():
-            yield from _walk(path)
+            yield from _walk(path, root)
+        elif path.suffix.lower() == ".pdf":
+            yield path
+
+
+def _inside_or_broken(link: Path, root: Path) -> bool:
+    try:
+        return link.resolve(strict=True).is_relative_to(root)
+    except (OSError, RuntimeError):  # a loop (RuntimeError before Python 3.13) or a dangling link
+        return True
 
 
 def display_path(path: Path) -> str:

@@ -99,3 +99,17 @@ def test_ingest_reads_through_the_file_not_a_copy_of_it(make_pdf, tmp_path):
         tracemalloc.stop()
     assert "Delaware" in doc.pages[0].text and big.stat().st_size > 16 << 20
     assert peak < 4 << 20, f"peak {peak / 2**20:.1f} MiB"
+
+
+def test_symlinks_inside_the_folder_are_read_links_out_are_skipped(make_pdf, tmp_path):
+    inbox = tmp_path / "inbox"
+    real = make_pdf("inbox/real.pdf", ["Inside."])
+    make_pdf("elsewhere/secret.pdf", ["Not yours."])
+    (inbox / "alias.pdf").symlink_to(real)
+    (inbox / "escape.pdf").symlink_to(tmp_path / "elsewhere" / "secret.pdf")
+    (inbox / "loop.pdf").symlink_to("loop.pdf")
+    names = [p.name for p in find_pdfs([inbox])]
+    assert names == ["alias.pdf", "loop.pdf", "real.pdf"]
+    assert "Inside" in ingest(inbox / "alias.pdf").pages[0].text
+    with pytest.raises(InputError, match="symlink loop"):
+        ingest(inbox / "loop.pdf")
