@@ -124,6 +124,28 @@ def plan(
     raise typer.Exit(ExitCode.SOME_FAILED if any(r.get("error") for r in rows) else ExitCode.OK)
 
 
+@app.command()
+def report(
+    output: Annotated[Path, typer.Argument(help="an output folder written by `docpipe run`")],
+) -> None:
+    """Rebuild OUTPUT's HTML review report (index.html, <doc-id>/report.html) and exports (clauses.csv,
+    results.jsonl) from its stored results, without running any model."""
+    _logging(False)
+    from pipeline.review import write_review
+
+    try:
+        files = write_review(output)
+    except PipelineError as exc:
+        typer.echo(f"error: {exc}", err=True)
+        raise typer.Exit(exc.exit_code) from exc
+    if not files.reports:
+        typer.echo(f"error: no results (*/result.json) in {output}", err=True)
+        raise typer.Exit(ExitCode.USAGE)
+    typer.echo(f"{len(files.reports)} document reports; open {files.index}; exports {files.clauses_csv.name}, "
+               f"{files.results_jsonl.name}")
+    raise typer.Exit(ExitCode.SOME_FAILED if files.skipped else ExitCode.OK)
+
+
 def _plan_row(item: Plan | DocResult) -> dict[str, object]:
     if isinstance(item, DocResult):
         return {"doc_id": item.doc_id, "path": item.source.path if item.source else None, "pages": None,

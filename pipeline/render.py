@@ -1,7 +1,8 @@
 """Stage render: results → files in the output folder.
 
-Contract: `OUT/<doc-id>/result.json` (the DocResult), `OUT/<doc-id>/summary.md`, `OUT/run_report.json`.
-Every file is written atomically (temporary file in the same folder, fsync, rename), so a reader or a
+Contract: `OUT/<doc-id>/result.json` (the DocResult), `OUT/<doc-id>/summary.md`, `OUT/<doc-id>/pages.json`
+(the ingested Document: every page's extracted text, which citation offsets point into; read back by the
+review report), `OUT/run_report.json`. Every file is written atomically (temporary file in the same folder, fsync, rename), so a reader or a
 crash never sees half a file.
 """
 
@@ -14,7 +15,7 @@ from pathlib import Path
 
 import jinja2
 
-from pipeline.models import DocResult, RunReport
+from pipeline.models import DocResult, Document, RunReport
 
 
 def write_atomic(path: Path, text: str) -> None:
@@ -32,6 +33,9 @@ def write_atomic(path: Path, text: str) -> None:
         raise
 
 
+PAGES_FILE = "pages.json"
+
+
 @functools.cache
 def _templates() -> jinja2.Environment:
     return jinja2.Environment(
@@ -47,9 +51,12 @@ def doc_dir(output: Path, doc_id: str) -> Path:
     return output / doc_id
 
 
-def write_result(output: Path, result: DocResult) -> Path:
-    """Write a document's result.json and summary.md; returns its folder."""
+def write_result(output: Path, result: DocResult, document: Document | None = None) -> Path:
+    """Write a document's result.json and summary.md, and its pages.json when `document` is given;
+    returns its folder."""
     folder = doc_dir(output, result.doc_id)
+    if document is not None:
+        write_atomic(folder / PAGES_FILE, document.model_dump_json() + "\n")
     write_atomic(folder / "result.json", result.model_dump_json(indent=2) + "\n")
     title = Path(result.source.path).stem if result.source else result.doc_id
     markdown = _templates().get_template("summary.md.j2").render(result=result, title=title)

@@ -2,7 +2,8 @@
 
 Contract: `run(inputs, output, config)` processes every PDF found, in batches of
 `config.batch_documents`, writes each document's result as soon as its batch is done, and returns the
-RunReport (also written to `OUT/run_report.json`). A document that fails at any stage gets a `failed`
+RunReport (also written to `OUT/run_report.json`), then rebuilds the review report and exports of `output`
+(`review.write_review`). A document that fails at any stage gets a `failed`
 result with its cause; the others go on. The engine is created only when there is work for it.
 """
 
@@ -28,6 +29,7 @@ from pipeline.models import (
 from pipeline.plan import plan_document
 from pipeline.prompts import template_hashes
 from pipeline.render import write_result, write_run_report
+from pipeline.review import write_review
 from pipeline.tokens import Tokenizer, load_tokenizer, tokenizer_dir
 
 log = logging.getLogger(__name__)
@@ -69,7 +71,7 @@ def run(
             if engine is not None:
                 info = engine_info(engine)
             for result, outcome in _execute(outcomes, engine, info, checklist, config):
-                write_result(output, result)
+                write_result(output, result, outcome.plan.document if outcome.plan else None)
                 reports.append(doc_report(result, outcome))
                 if on_result:
                     on_result(result)
@@ -81,6 +83,7 @@ def run(
         tasks=config.tasks, prompt_hashes=template_hashes(), documents=tuple(reports), totals=totals(reports),
     )
     write_run_report(output, report)
+    write_review(output)
     return report
 
 
