@@ -129,7 +129,8 @@ def report(
     output: Annotated[Path, typer.Argument(help="an output folder written by `docpipe run`")],
 ) -> None:
     """Rebuild OUTPUT's HTML review report (index.html, <doc-id>/report.html) and exports (clauses.csv,
-    results.jsonl) from its stored results, without running any model."""
+    results.jsonl) from its stored results, without running any model. Exit 1 when some stored result is
+    unreadable (it is left out and named in index.html), 2 when OUTPUT holds no results."""
     _logging(False)
     from pipeline.review import write_review
 

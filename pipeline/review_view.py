@@ -99,7 +99,8 @@ def doc_view(result: DocResult, pages: Sequence[Page] | None, categories: Sequen
     summary = tuple(PointView(p.text, _cite(f"s{i}", p.citation, texts)) for i, p in enumerate(result.summary, 1))
     clauses = tuple(ClauseView(c.category, c.conflict, _cite(f"c{i}", c.citation, texts))
                     for i, c in enumerate(result.clauses, 1))
-    counts = Counter(v.cite.citation.status for v in (*summary, *clauses))
+    cites = [p.cite for p in summary] + [c.cite for c in clauses]
+    counts: Counter[str] = Counter(cite.citation.status for cite in cites)
     source, route = result.source, result.route
     engine = result.engine.name + (f" ({result.engine.model})" if result.engine.model else "")
     return DocView(
@@ -108,7 +109,7 @@ def doc_view(result: DocResult, pages: Sequence[Page] | None, categories: Sequen
         status=result.status, route=route.kind if route else None, windows=len(route.windows) if route else 0,
         page_count=source.page_count if source else None, prompt_tokens=route.prompt_tokens if route else None,
         output_tokens=result.usage.get("output_tokens"), engine=engine,
-        citations={s: counts.get(s, 0) for s in STATUSES}, summary=summary, clauses=clauses,
+        citations={s: counts[s] for s in STATUSES}, summary=summary, clauses=clauses,
         absent=result.absent, errors=result.errors, pages_flagged=result.pages_flagged,
         cells=tuple(_cell(result, name) for name in categories),
         pages=[{"n": p.page_number, "label": p.page_label, "status": p.status, "text": p.text} for p in pages]

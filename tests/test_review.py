@@ -212,3 +212,11 @@ def test_clauses_csv_quotes_commas_newlines_and_quotes():
     text = clauses_csv([_result((Clause(category="Fees", citation=_citation(quote, None)),))])
     (row,) = list(csv.DictReader(io.StringIO(text, newline="")))
     assert row["quote"] == quote and row["page_number"] == "" and row["conflict"] == "false"
+
+
+def test_chip_label_names_the_printed_label_and_the_physical_page():
+    from pipeline.review import chip_label
+
+    assert chip_label(_citation("q", 4)) == "p. 4"
+    assert chip_label(_citation("q", 3).model_copy(update={"page_label": "iii"})) == "p. iii (3)"
+    assert chip_label(_citation("q", None)) == "no page"
