@@ -9,7 +9,7 @@ from __future__ import annotations
 import functools
 import json
 from collections.abc import Sequence
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, create_model
 from pydantic.json_schema import SkipJsonSchema
@@ -47,7 +47,7 @@ def _clauses_model(names: tuple[str, ...]) -> type[Reply]:
         page_number=(int, Field(description="the physical page number (from the page header) of the quote")),
         # Optional and left out of the schema: constrained decoding never asks a model for it; an engine that
         # can score its clauses (model-free, or from token probabilities) may add it to its reply.
-        confidence=(SkipJsonSchema[float | None], None),
+        confidence=(Annotated[float | None, SkipJsonSchema()], None),
     )
     return create_model("ClausesReply", __base__=Reply, clauses=(list[item], ...))  # type: ignore[valid-type]
 

@@ -59,6 +59,7 @@ def test_scores_a_scripted_engine_with_confidences_exactly(cuad, tmp_path):
     assert o.precision == pytest.approx(2 / 3) and o.recall == pytest.approx(2 / 3) and o.f1 == pytest.approx(2 / 3)
     assert (o.page_correct, o.page_total) == (2, 2)
     assert (o.absent_correct, o.absent_total) == (2, 3)  # b said both absent; a's Non-Compete was not
+    assert (o.present_correct, o.present_total) == (2, 3)  # b's governing law was said absent
     assert o.citations == {"verified": 1, "relocated": 1, "unverified": 1}
     # ranked .9 (hit), .6 (hit), .3 (miss): recall 1/3, 2/3, 2/3 at precision 1, 1, 2/3; 80% recall never reached
     assert report.confidences and o.aupr == pytest.approx(2 / 3) and o.precision_at_80_recall == 0.0
@@ -67,7 +68,7 @@ def test_scores_a_scripted_engine_with_confidences_exactly(cuad, tmp_path):
     assert list(report.per_category) == list(COLUMNS)
     saved = json.loads((tmp_path / "out" / "eval.json").read_text())
     assert saved["overall"]["f1"] == pytest.approx(2 / 3) and set(saved["per_category"]) == set(COLUMNS)
-    assert "| **overall** | 3 | 3 | 2 | 66.7 | 66.7 | 66.7 | 100.0 | 66.7 | 1/1/1 | 66.7 | 0.0 |" in (
+    assert "| **overall** | 3 | 3 | 2 | 66.7 | 66.7 | 66.7 | 100.0 | 66.7 | 66.7 | 1/1/1 | 66.7 | 0.0 |" in (
         tmp_path / "out" / "eval.md").read_text()
 
 

@@ -52,7 +52,7 @@ def test_predictions_without_gold_are_false_positives_and_a_missed_absence():
 
 def test_gold_without_prediction_is_missed_and_absence_is_not_scored():
     c = score_item(item(gold=["the governing law clause"]))
-    assert (c.tp, c.fn, c.absent_total) == (0, 1, 0)
+    assert (c.tp, c.fn, c.absent_total, c.present_correct, c.present_total) == (0, 1, 0, 0, 1)
     assert recall(c) == 0.0 and precision(c) is None
 
 
@@ -103,7 +103,7 @@ def test_page_accuracy_counts_matched_predictions_citing_a_page_holding_the_span
 
 def test_micro_totals_over_items():
     c = total([item(gold=["a b"], predicted=["a b"]), item(predicted=["x y"]), item()])
-    assert (c.tp, c.fp, c.fn, c.absent_correct, c.absent_total) == (1, 1, 0, 1, 2)
+    assert (c.tp, c.fp, c.fn, c.absent_correct, c.absent_total, c.present_correct) == (1, 1, 0, 1, 2, 1)
     assert precision(c) == 0.5 and recall(c) == 1.0
 
 

@@ -2,8 +2,8 @@
 
 import json
 
-from pipeline.engines.base import create_engine
 from pipeline.config import RunConfig
+from pipeline.engines.base import create_engine
 from pipeline.engines.keyword import keyword_clauses, lead, name_words
 from pipeline.models import ChecklistItem, Page
 

@@ -42,6 +42,9 @@ class Scores(Frozen):
     absent_accuracy: float | None = Field(description="(document, category) pairs without gold said absent")
     absent_correct: int
     absent_total: int
+    present_accuracy: float | None = Field(description="(document, category) pairs with gold not said absent")
+    present_correct: int
+    present_total: int
     citations: dict[str, int] = Field(description="predicted clauses by citation status")
     aupr: float | None = Field(default=None, description="CUAD's AUPR; null when the engine gives no confidences")
     precision_at_80_recall: float | None = None
@@ -74,7 +77,8 @@ def scores(items: Sequence[Item], confidences: bool) -> Scores:
         precision=precision(c), recall=recall(c), f1=f1(c),
         page_accuracy=ratio(c.page_correct, c.page_total), page_correct=c.page_correct, page_total=c.page_total,
         absent_accuracy=ratio(c.absent_correct, c.absent_total), absent_correct=c.absent_correct,
-        absent_total=c.absent_total, citations=_citations(c),
+        absent_total=c.absent_total, present_accuracy=ratio(c.present_correct, c.present_total),
+        present_correct=c.present_correct, present_total=c.present_total, citations=_citations(c),
         aupr=aupr(curve) if curve else None,
         precision_at_80_recall=precision_at_recall(curve, RECALL_LEVEL) if curve else None,
     )
@@ -106,7 +110,7 @@ def _pct(value: float | None) -> str:
 def _row(name: str, s: Scores, confidences: bool) -> str:
     cites = f"{s.citations['verified']}/{s.citations['relocated']}/{s.citations['unverified']}"
     cells = [name, str(s.gold), str(s.predicted), str(s.tp), _pct(s.precision), _pct(s.recall), _pct(s.f1),
-             _pct(s.page_accuracy), _pct(s.absent_accuracy), cites]
+             _pct(s.page_accuracy), _pct(s.absent_accuracy), _pct(s.present_accuracy), cites]
     if confidences:
         cells += [_pct(s.aupr), _pct(s.precision_at_80_recall)]
     return "| " + " | ".join(cells) + " |"
@@ -115,7 +119,8 @@ def _row(name: str, s: Scores, confidences: bool) -> str:
 def markdown(report: EvalReport) -> str:
     """The report as a Markdown table: overall first, then each category (percentages)."""
     o, conf = report.overall, report.confidences
-    head = ["category", "gold", "pred", "TP", "P", "R", "F1", "page acc", "absent acc", "cites ver/rel/unv"]
+    head = ["category", "gold", "pred", "TP", "P", "R", "F1", "page acc", "absent acc", "present acc",
+            "cites ver/rel/unv"]
     head += ["AUPR", "P@80%R"] if conf else []
     docs = ", ".join(f"{n} {k}" for k, n in report.documents.items())
     lines = [

@@ -65,6 +65,8 @@ class Counts:
     page_total: int = 0
     absent_correct: int = 0
     absent_total: int = 0
+    present_correct: int = 0
+    present_total: int = 0
     verified: int = 0
     relocated: int = 0
     unverified: int = 0
@@ -150,6 +152,7 @@ def score_item(item: Item) -> Counts:
         gold=len(item.gold), predicted=len(kept), tp=len(found), fp=sum(not hits for hits in matched),
         fn=len(item.gold) - len(found), page_correct=page_correct, page_total=page_total,
         absent_correct=int(not item.gold and item.said_absent), absent_total=int(not item.gold),
+        present_correct=int(bool(item.gold) and not item.said_absent), present_total=int(bool(item.gold)),
         verified=status.count("verified"), relocated=status.count("relocated"),
         unverified=status.count("unverified"),
     )
