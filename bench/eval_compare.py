@@ -24,9 +24,9 @@ def label(report: dict) -> str:
 
 
 def overall_table(reports: list[dict]) -> list[str]:
-    lines = ["| engine | P | R | F1 | macro F1 | page acc | absent acc | present acc | "
-             "cites ver/rel/unv | AUPR | P@80%R |",
-             "|---|---|---|---|---|---|---|---|---|---|---|"]
+    head = ["engine", "P", "R", "F1", "macro F1", "page acc", "absent acc", "present acc", "cites ver/rel/unv",
+            "AUPR", "P@80%R"]
+    lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
     for r in reports:
         o, c = r["overall"], r["overall"]["citations"]
         lines.append(f"| {label(r)} | {pct(o['precision'])} | {pct(o['recall'])} | {pct(o['f1'])} | "

@@ -10,12 +10,11 @@ Every quote is a verbatim sentence of a page, cited with that page's number. Det
 from __future__ import annotations
 
 import re
-import time
 from collections import Counter
 from collections.abc import Sequence
 
-from pipeline.engines.extractive import MAX_PER_CATEGORY, sentences
-from pipeline.models import ChecklistItem, Completion, Page, Request
+from pipeline.engines.extractive import MAX_PER_CATEGORY, ExtractiveEngine, sentences
+from pipeline.models import ChecklistItem, Page
 from pipeline.responses import SummaryItem, SummaryReply, response_model
 
 MIN_SUMMARY_WORDS = 6
@@ -31,31 +30,16 @@ def name_words(name: str) -> frozenset[str]:
     return frozenset(_stem(w) for w in _WORD.findall(name.lower()))
 
 
-class KeywordEngine:
-    """The keyword baseline; see the module docstring."""
+class KeywordEngine(ExtractiveEngine):
+    """The keyword baseline; see the module docstring. Shares the extractive engine's plumbing."""
 
     name = "keyword"
-    model: str | None = None
 
-    def __init__(self, summary_points: int = 8) -> None:
-        self.summary_points = summary_points
+    def summary(self, pages: Sequence[Page]) -> str:
+        return lead(pages, self.summary_points).model_dump_json()
 
-    def generate(self, requests: Sequence[Request]) -> list[Completion]:
-        return [self._complete(request) for request in requests]
-
-    def close(self) -> None:
-        """Nothing to free."""
-
-    def _complete(self, request: Request) -> Completion:
-        started = time.perf_counter()
-        if request.task == "summary":
-            text = lead(request.pages, self.summary_points).model_dump_json()
-        elif request.task == "clauses":
-            text = keyword_clauses(request.pages, request.checklist)
-        else:
-            return Completion(request_id=request.request_id, error=f"keyword engine: no task {request.task!r}")
-        return Completion(request_id=request.request_id, text=text, finish_reason="stop",
-                          prompt_tokens=request.prompt_tokens, seconds=time.perf_counter() - started)
+    def clauses(self, pages: Sequence[Page], checklist: Sequence[ChecklistItem]) -> str:
+        return keyword_clauses(pages, checklist)
 
 
 def keyword_clauses(pages: Sequence[Page], checklist: Sequence[ChecklistItem]) -> str:
