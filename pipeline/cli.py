@@ -172,7 +172,8 @@ def eval_cuad(
 
     typer.echo(f"{report.engine.name}: precision {pct(o.precision)}, recall {pct(o.recall)}, F1 {pct(o.f1)}, "
                f"page accuracy {pct(o.page_accuracy)}, absent accuracy {pct(o.absent_accuracy)}; "
-               f"AUPR {pct(o.aupr)}; {docs['total']} contracts ({docs['failed']} failed); "
+               f"AUPR {pct(o.aupr)}; {docs['total']} contracts ({docs['failed']} failed, "
+               f"{docs['missing_pdf']} without PDF); "
                f"{output / 'eval.json'}, {output / 'eval.md'}")
     raise typer.Exit(ExitCode.OK if docs["ok"] == docs["total"] else ExitCode.SOME_FAILED)
 

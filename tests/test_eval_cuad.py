@@ -17,13 +17,22 @@ def test_load_reads_list_literals_and_finds_pdfs_recursively(tmp_path):
     (tmp_path / "pdf" / "Part_I" / "Deals" / "Deal One.PDF").write_bytes(b"%PDF-1.4")
     _master(tmp_path, 'Filename,Parties,Parties-Answer,Governing Law,Notice Period To Terminate Renewal- Answer\n'
                       '"deal one.pdf","[\'Acme Inc.\', \'Acme Inc.\', \'Buyer\', \' \']",Acme; Buyer,[],30 days\n')
-    (doc,) = load_cuad(tmp_path)
+    (doc,), missing = load_cuad(tmp_path)
+    assert missing == ()
     assert doc.pdf.name == "Deal One.PDF"
     assert doc.spans == {"Parties": ("Acme Inc.", "Buyer"), "Governing Law": ()}  # answers ignored, repeats once
 
 
+def test_rows_without_pdf_are_returned_by_name(tmp_path):
+    (tmp_path / "pdf").mkdir()
+    (tmp_path / "pdf" / "a.pdf").write_bytes(b"%PDF-1.4")
+    _master(tmp_path, "pdf_file,Parties\na.pdf,[]\ngone.pdf,[]\n")
+    docs, missing = load_cuad(tmp_path)
+    assert [d.pdf.name for d in docs] == ["a.pdf"] and missing == ("gone.pdf",)
+
+
 @pytest.mark.parametrize(("rows", "message"), [
-    ("pdf_file,Parties\nmissing.pdf,[]\n", "not found"),
+    ("pdf_file,Parties\nmissing.pdf,[]\n", "none of its 1 contracts"),
     ("pdf_file,Parties\na.pdf,not a list\n", "list literal"),
     ("pdf_file,Parties\na.pdf,\"{'x': 1}\"\n", "list of strings"),
     ("name,Parties\na.pdf,[]\n", "no file column"),

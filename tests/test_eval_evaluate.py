@@ -23,12 +23,13 @@ COLUMNS = ("Governing Law", "Anti-Assignment", "Non-Compete")
 @pytest.fixture
 def cuad(tmp_path):
     """Two contracts: a.pdf (governing law on page 2, assignment on page 3) and b.pdf (governing law on page
-    1), with the expert's spans in a master sheet like CUAD's (title-cased names, -Answer columns)."""
+    1), with the expert's spans in a master sheet like CUAD's (title-cased names, -Answer columns); the
+    sheet's c.pdf is missing."""
     folder = tmp_path / "cuad"
     write_pdf(folder / "pdf" / "a.pdf", [filler(80, "a1"), filler(40) + " " + GOVERNING, ASSIGN + " " + filler(30)])
     write_pdf(folder / "pdf" / "b.pdf", [GOVERNING_B + " " + filler(50, "b"), filler(60, "b2")])
     gold = {"a.pdf": {"Governing Law": [GOVERNING], "Anti-Assignment": [ASSIGN]},
-            "b.pdf": {"Governing Law": [GOVERNING_B]}}
+            "b.pdf": {"Governing Law": [GOVERNING_B]}, "c.pdf": {"Governing Law": ["a contract we do not have"]}}
     with (folder / "master_clauses.csv").open("w", newline="", encoding="utf-8") as handle:
         writer = csv.writer(handle)
         writer.writerow(["Filename", *[c for name in COLUMNS for c in (name, f"{name}-Answer")]])
@@ -54,6 +55,7 @@ def test_scores_a_scripted_engine_with_confidences_exactly(cuad, tmp_path):
     })
     report = evaluate_cuad(cuad, tmp_path / "out", RunConfig(engine="scripted"), engine=engine)
     assert {r.task for r in engine.requests} == {"clauses"}
+    assert report.documents == {"total": 2, "ok": 2, "partial": 0, "failed": 0, "missing_pdf": 1}
     o = report.overall
     assert (o.gold, o.predicted, o.tp, o.fp, o.fn) == (3, 3, 2, 1, 1)
     assert o.precision == pytest.approx(2 / 3) and o.recall == pytest.approx(2 / 3) and o.f1 == pytest.approx(2 / 3)
@@ -81,6 +83,7 @@ def test_cli_extractive_is_deterministic_and_rescoring_reuses_results(cuad, tmp_
     result = _eval(cuad, "--output", first)
     assert result.exit_code == 0, result.output
     assert "extractive: precision" in result.output and "page accuracy 100.0%" in result.output
+    assert "2 contracts (0 failed, 1 without PDF)" in result.output
     assert _eval(cuad, "--output", second, "--engine", "extractive").exit_code == 0
     assert (first / "eval.json").read_bytes() == (second / "eval.json").read_bytes()
     report = json.loads((first / "eval.json").read_text())

@@ -3,8 +3,9 @@
 Contract: `load_cuad(folder)` reads `folder/master_clauses.csv` — a file column (`pdf_file`, or CUAD's own
 `Filename`), then per category a column holding a Python list literal of clause texts, plus `…-Answer`
 columns (ignored) — and finds each row's PDF under `folder/pdf/` (searched recursively, as CUAD ships
-`full_contract_pdf/Part_*/…`; names compared case-insensitively). Problems raise `ConfigError` naming the
-row. `place_spans(texts, pages)` gives the pages holding each text, compared as CUAD's data README does:
+`full_contract_pdf/Part_*/…`; names compared case-insensitively). A row whose PDF is not there is
+returned by name (the caller reports it); a malformed sheet, or one whose PDFs are all missing, raises
+`ConfigError` naming the place. `place_spans(texts, pages)` gives the pages holding each text, compared as CUAD's data README does:
 lower-cased, letters and digits only, substring of a page (every page holding it); a text found on no
 single page but across a page break gets the pages it runs over; a text with CUAD's `<omitted>` marks gets
 the pages its pieces, found in order, lie on; () when it is nowhere.
@@ -36,8 +37,9 @@ class GoldDoc:
     spans: dict[str, tuple[str, ...]]
 
 
-def load_cuad(folder: Path) -> tuple[GoldDoc, ...]:
-    """The contracts of a CUAD-layout folder, in the master sheet's order (see the module docstring)."""
+def load_cuad(folder: Path) -> tuple[tuple[GoldDoc, ...], tuple[str, ...]]:
+    """The contracts of a CUAD-layout folder in the master sheet's order, and the file names of rows whose
+    PDF is not there (see the module docstring)."""
     master = folder / MASTER
     if not master.is_file():
         raise ConfigError(f"{folder}: not in CUAD's layout (no {MASTER})")
@@ -51,14 +53,18 @@ def load_cuad(folder: Path) -> tuple[GoldDoc, ...]:
     if file_col is None:
         raise ConfigError(f"{master}: no file column ({' or '.join(FILE_COLUMNS)})")
     categories = [c for c in rows[0] if c != file_col and "answer" not in c.casefold()]
-    docs = []
+    docs, missing = [], []
     for line, row in enumerate(rows, start=2):
         name = (row[file_col] or "").strip()
+        spans = {c: _texts(row[c], master, line, c) for c in categories}
         pdf = pdfs.get(name.casefold())
         if pdf is None:
-            raise ConfigError(f"{master}, line {line}: {name!r} not found under {folder / 'pdf'}")
-        docs.append(GoldDoc(pdf=pdf, spans={c: _texts(row[c], master, line, c) for c in categories}))
-    return tuple(docs)
+            missing.append(name)
+        else:
+            docs.append(GoldDoc(pdf=pdf, spans=spans))
+    if not docs:
+        raise ConfigError(f"{master}: none of its {len(rows)} contracts is under {folder / 'pdf'}")
+    return tuple(docs), tuple(missing)
 
 
 def _texts(cell: str | None, master: Path, line: int, column: str) -> tuple[str, ...]:

@@ -6,7 +6,8 @@ is cheap: results already in OUT are scored without running any engine when `res
 must have a result), or when `OUT/eval_run.json` records the same run key (config, checklist, prompt
 hashes, the model-free engines' pattern file, docpipe's version) and every contract has a result. An engine
 object passed in by the caller always runs: its key cannot be known. Gold page positions are computed from
-the PDFs' text once and cached in `OUT/eval_gold.json` by file sha256.
+the PDFs' text once and cached in `OUT/eval_gold.json` by file sha256. Rows of the master sheet whose
+PDF is missing are left out, counted in `documents.missing_pdf` and logged.
 """
 
 from __future__ import annotations
@@ -44,7 +45,10 @@ def evaluate_cuad(
 ) -> EvalReport:
     """Run (or reuse) the clause task on the folder's contracts and score it; see the module docstring."""
     config = RunConfig.model_validate({**config.model_dump(), "tasks": ("clauses",)})
-    docs = load_cuad(folder)
+    docs, missing_pdfs = load_cuad(folder)
+    if missing_pdfs:
+        log.warning("%d contract(s) of the master sheet have no PDF and are not scored, e.g. %s",
+                    len(missing_pdfs), missing_pdfs[0])
     checklist = load_checklist(config.checklist)
     columns = list(docs[0].spans) if docs else []
     names = category_names(columns, checklist)
@@ -66,7 +70,8 @@ def evaluate_cuad(
     report = build_report(
         items, [names[c] for c in columns], dataset=folder.resolve().name,
         engine=engines[0] if engines else EngineInfo(name=config.engine, model=config.model), run_key=key,
-        documents={"total": len(docs), **{s: statuses.count(s) for s in ("ok", "partial", "failed")}},
+        documents={"total": len(docs), **{s: statuses.count(s) for s in ("ok", "partial", "failed")},
+                   "missing_pdf": len(missing_pdfs)},
         gold_unplaced=sum(not p for placed in pages.values() for p in placed.values()),
     )
     write_report(output, report)

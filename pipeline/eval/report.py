@@ -61,7 +61,8 @@ class EvalReport(Frozen):
     dataset: str
     engine: EngineInfo
     run_key: str = Field(description="hash of the run configuration the results came from")
-    documents: dict[str, int] = Field(description="contracts by result status")
+    documents: dict[str, int] = Field(description="contracts scored (total) by result status; missing_pdf: "
+                                      "rows of the master sheet without a PDF, not scored")
     gold_unplaced: int = Field(description="gold spans found on no page (left out of page accuracy)")
     matching: dict[str, object]
     confidences: bool = Field(description="whether every prediction had a confidence (AUPR computed)")
