@@ -117,3 +117,15 @@ def test_rescore_without_results_is_a_usage_error(cuad, tmp_path):
     assert result.exit_code == 2 and "no result" in result.output
     with pytest.raises(ConfigError, match="CUAD's layout"):
         evaluate_cuad(tmp_path, tmp_path / "out", RunConfig())
+
+
+def test_a_contract_that_fails_counts_as_missed_and_exits_1(cuad, tmp_path):
+    (cuad / "pdf" / "c.pdf").write_bytes(b"%PDF-1.7\n1 0 obj << /Type /Catalog")  # the sheet's c.pdf, corrupt
+    result = _eval(cuad, "--output", tmp_path / "out")
+    assert result.exit_code == 1, result.output
+    report = json.loads((tmp_path / "out" / "eval.json").read_text())
+    assert report["documents"] == {"total": 3, "ok": 2, "partial": 0, "failed": 1, "missing_pdf": 0}
+    assert (report["overall"]["gold"], report["overall"]["tp"], report["overall"]["fn"]) == (4, 3, 1)
+    assert report["gold_unplaced"] == 1  # its text could not be read, so its span has no page
+    assert report["per_category"]["Anti-Assignment"]["absent_total"] == 2  # b said it absent, c said nothing
+    assert report["per_category"]["Anti-Assignment"]["absent_correct"] == 1
