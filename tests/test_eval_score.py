@@ -47,13 +47,13 @@ def test_no_gold_and_no_prediction_is_a_correct_absence_with_no_precision():
 def test_predictions_without_gold_are_false_positives_and_a_missed_absence():
     c = score_item(item(predicted=["one clause here", "another clause there"]))
     assert (c.tp, c.fp, c.fn, c.absent_correct, c.absent_total) == (0, 2, 0, 0, 1)
-    assert precision(c) == 0.0 and recall(c) is None
+    assert precision(c) == 0.0 and recall(c) is None and f1(c) is None
 
 
 def test_gold_without_prediction_is_missed_and_absence_is_not_scored():
     c = score_item(item(gold=["the governing law clause"]))
     assert (c.tp, c.fn, c.absent_total, c.present_correct, c.present_total) == (0, 1, 0, 0, 1)
-    assert recall(c) == 0.0 and precision(c) is None
+    assert recall(c) == 0.0 and precision(c) is None and f1(c) == 0.0  # nothing found: F1 0, not undefined
 
 
 def test_two_predictions_of_one_gold_span_count_it_once_and_neither_is_false():

@@ -72,7 +72,7 @@ def evaluate_cuad(
         engine=engines[0] if engines else EngineInfo(name=config.engine, model=config.model), run_key=key,
         documents={"total": len(docs), **{s: statuses.count(s) for s in ("ok", "partial", "failed")},
                    "missing_pdf": len(missing_pdfs)},
-        gold_unplaced=sum(not p for placed in pages.values() for p in placed.values()),
+        gold_unplaced=sum(not g.pages for item in items for g in item.gold),
     )
     write_report(output, report)
     return report

@@ -88,10 +88,13 @@ def recall(c: Counts) -> float | None:
 
 
 def f1(c: Counts) -> float | None:
+    """None without gold spans; 0 when gold spans exist and none is found (predictions or not)."""
     p, r = precision(c), recall(c)
-    if p is None or r is None:
+    if r is None:
         return None
-    return 2 * p * r / (p + r) if p + r else 0.0
+    if p is None or p + r == 0:
+        return 0.0  # no prediction at all (p undefined) means recall 0
+    return 2 * p * r / (p + r)
 
 
 def words(text: str) -> frozenset[str]:
