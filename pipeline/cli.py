@@ -50,7 +50,7 @@ def _config(**values: object) -> RunConfig:
 def run(
     inputs: Inputs,
     output: Annotated[Path, typer.Option("--output", "-o", help="output folder")] = Path("output"),
-    engine: Annotated[Optional[str], typer.Option(help="extractive | vllm | server (default: vllm if --model, else extractive)")] = None,
+    engine: Annotated[Optional[str], typer.Option(help="extractive | keyword | vllm | server (default: vllm if --model, else extractive)")] = None,
     model: ModelOpt = None,
     tasks: TasksOpt = "summary,clauses",
     checklist: ChecklistOpt = None,
@@ -158,6 +158,47 @@ def _plan_row(item: Plan | DocResult) -> dict[str, object]:
         "total_tokens": route.total_tokens, "task_tokens": route.task_tokens,
         "windows": [w.model_dump() for w in route.windows],
     }
+
+
+eval_app = typer.Typer(no_args_is_help=True, help="Score an engine against expert labels.")
+app.add_typer(eval_app, name="eval")
+
+
+@eval_app.command("cuad")
+def eval_cuad(
+    data: Annotated[Path, typer.Argument(help="a folder in CUAD's layout: pdf/ and master_clauses.csv")],
+    output: Annotated[Path, typer.Option("--output", "-o", help="output folder (results, eval.json, eval.md)")],
+    engine: Annotated[Optional[str], typer.Option(help="extractive | keyword | vllm | server (default: vllm if --model, else extractive)")] = None,
+    model: ModelOpt = None,
+    checklist: ChecklistOpt = None,
+    max_context: MaxContextOpt = 131_072,
+    tokenizer: TokenizerOpt = None,
+    thinking: Annotated[bool, typer.Option(help="Qwen3 thinking mode")] = False,
+    rescore: Annotated[bool, typer.Option(help="score the results already in --output; run no engine")] = False,
+    verbose: Annotated[bool, typer.Option("--verbose", "-v")] = False,
+) -> None:
+    """Run the clause task on DATA's contracts and score it against CUAD's expert spans."""
+    _logging(verbose)
+    from pipeline.eval.evaluate import evaluate_cuad
+
+    config = _config(engine=engine or ("vllm" if model else "extractive"), model=model, tasks="clauses",
+                     checklist=checklist, max_context=max_context, tokenizer=tokenizer, thinking=thinking)
+    try:
+        report = evaluate_cuad(data, output, config, rescore=rescore, on_result=_print_result)
+    except PipelineError as exc:
+        typer.echo(f"error: {exc}", err=True)
+        raise typer.Exit(exc.exit_code) from exc
+    o, docs = report.overall, report.documents
+
+    def pct(value: float | None) -> str:
+        return "n/a" if value is None else f"{value:.1%}"
+
+    typer.echo(f"{report.engine.name}: precision {pct(o.precision)}, recall {pct(o.recall)}, F1 {pct(o.f1)}, "
+               f"page accuracy {pct(o.page_accuracy)}, absent accuracy {pct(o.absent_accuracy)}; "
+               f"AUPR {pct(o.aupr)}; {docs['total']} contracts ({docs['failed']} failed, "
+               f"{docs['missing_pdf']} without PDF); "
+               f"{output / 'eval.json'}, {output / 'eval.md'}")
+    raise typer.Exit(ExitCode.OK if docs["ok"] == docs["total"] else ExitCode.SOME_FAILED)
 
 
 def _logging(verbose: bool) -> None:

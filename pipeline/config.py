@@ -37,7 +37,7 @@ class RunConfig(BaseModel):
 
     model_config = ConfigDict(frozen=True, extra="forbid")
 
-    engine: Literal["extractive", "vllm", "server", "scripted"] = "extractive"
+    engine: Literal["extractive", "keyword", "vllm", "server", "scripted"] = "extractive"
     model: str | None = None
     tasks: tuple[str, ...] = TASKS
     checklist: Path | None = Field(default=None, description="CSV with name,description; None = CUAD's 41")

@@ -139,6 +139,7 @@ class Clause(Frozen):
     category: str
     citation: Citation
     conflict: bool = False
+    confidence: float | None = Field(default=None, description="the engine's confidence, if it gives one")
 
 
 class DocError(Frozen):
