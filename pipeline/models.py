@@ -10,7 +10,7 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
-SCHEMA_VERSION = "1.0"
+SCHEMA_VERSION = "1.1"  # 1.1: optional Clause.confidence
 
 PageStatus = Literal["ok", "empty", "failed"]
 RouteKind = Literal["whole", "whole_yarn", "windows"]
