@@ -136,7 +136,10 @@ class PageIndex:
             found = fuzz.partial_ratio_alignment(needle, text, score_cutoff=FUZZY_MIN)
             if found is None or found.dest_end <= found.dest_start:
                 continue
-            if changed_facts(quote, text[found.dest_start : found.dest_end]):
+            # The alignment is as long as the quote; a little slack around it keeps its edge words whole.
+            slack = max(10, len(needle) // 10)
+            span = text[found.dest_start : found.dest_end]
+            if changed_facts(quote, span, text[max(0, found.dest_start - slack) : found.dest_end + slack]):
                 continue
             if best is None or found.score > best[4]:
                 best = (i, offsets[found.dest_start], offsets[found.dest_end - 1] + 1, "fuzzy", round(found.score, 1))
@@ -160,12 +163,13 @@ class PageIndex:
                         claimed_page_number=claimed, status="unverified", match="none", score=0.0)
 
 
-def changed_facts(quote: str, span: str) -> list[str]:
+def changed_facts(quote: str, span: str, around: str | None = None) -> list[str]:
     """What a quote changes against the (normalised) source span it fuzzily matched: numbers,
-    capitalised words (names, places, defined terms) and negations it adds, and negations it drops.
+    capitalised words (names, places, defined terms) and negations it adds (words found in `around`, the
+    span with some context, are not added), and negations of the span it drops.
     "…the laws of the State of Delaware" quoted as "…the laws of Mars" scores above FUZZY_MIN, but it
     is a different fact, so it must not verify; small slips (a missing word, "shall"→"will") may."""
-    span_words = set(_WORD.findall(span.replace("-", "")))
+    span_words = set(_WORD.findall((around or span).replace("-", "")))
     changed: list[str] = []
     quote_negations: set[str] = set()
     for word in _WORD.findall(quote.replace("-", "")):
@@ -178,5 +182,5 @@ def changed_facts(quote: str, span: str) -> list[str]:
             changed.append(word)
         elif word[:1].isupper() and not any(fuzz.ratio(low, w) >= NEAR_SPELLING for w in span_words):
             changed.append(word)
-    changed.extend(sorted((span_words & _NEGATIONS) - quote_negations))
+    changed.extend(sorted((set(_WORD.findall(span)) & _NEGATIONS) - quote_negations))
     return changed

@@ -10,14 +10,19 @@ Contract:
   U+FFFD.) Tokenizers match added tokens on the raw text (Qwen3: `normalized: false` for all of them), and
   U+2060 survives NFC as well. Citations still verify: `cite.normalize` drops U+2060.
 - `printable(text)` replaces control characters (terminal escapes, NUL, …) with visible stand-ins, for
-  text shown to people: terminal lines, logs, Markdown.
+  text shown to people: Markdown, and (with secrets redacted) terminal lines and logs (`for_terminal`,
+  `SafeFormatter`).
 """
 
 from __future__ import annotations
 
+import copy
 import functools
+import logging
 import re
 from collections.abc import Sequence
+
+from pipeline.secrets import redact
 
 JOINER = "\u2060"  # WORD JOINER: zero width, not a letter; cite.normalize drops it
 REPLACEMENT = "\ufffd"
@@ -82,3 +87,18 @@ def _visible(match: re.Match[str]) -> str:
     if code < 0x20:
         return chr(0x2400 + code)  # the Control Pictures block: ␀ … ␟
     return "\u2421" if code == 0x7F else REPLACEMENT
+
+
+def for_terminal(text: str) -> str:
+    """One line fit for a terminal or a log: control characters visible, secrets redacted."""
+    return redact(printable(text, newlines=False))
+
+
+class SafeFormatter(logging.Formatter):
+    """Log lines that a hostile file name or PDF cannot steer: each message is one line with its control
+    characters made visible, and known secrets are redacted from the whole record (traceback included)."""
+
+    def format(self, record: logging.LogRecord) -> str:
+        record = copy.copy(record)
+        record.msg, record.args = printable(record.getMessage(), newlines=False), None
+        return redact(printable(super().format(record)))
