@@ -28,6 +28,7 @@ from pypdf.errors import FileNotDecryptedError, LimitReachedError, PdfReadError,
 from pipeline.config import MAX_DECOMPRESSED_MB, MAX_PAGE_CHARS, MAX_PAGES, RunConfig
 from pipeline.errors import InputError
 from pipeline.models import Document, Page, Source
+from pipeline.sanitize import path_text
 
 log = logging.getLogger(__name__)
 
@@ -156,7 +157,7 @@ def ingest(path: Path, password: str | None = None, limits: Limits = Limits()) -
         raise InputError(
             f"no text layer on any of its {len(pages)} pages (a scan?); docpipe does not do OCR"
         )
-    source = Source(path=str(path), sha256=sha, page_count=len(pages), size_bytes=len(data))
+    source = Source(path=path_text(path), sha256=sha, page_count=len(pages), size_bytes=len(data))
     return Document(doc_id=sha[:DOC_ID_LENGTH], source=source, pages=pages)
 
 

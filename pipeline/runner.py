@@ -29,6 +29,7 @@ from pipeline.models import (
 from pipeline.plan import plan_document
 from pipeline.prompts import template_hashes
 from pipeline.render import write_result, write_run_report
+from pipeline.sanitize import path_text
 from pipeline.tokens import Tokenizer, load_tokenizer, tokenizer_dir
 
 log = logging.getLogger(__name__)
@@ -169,8 +170,8 @@ def failed_result(path: Path, stage: str, kind: str, message: str, info: EngineI
         sha, size = "", 0
     doc_id = sha[:DOC_ID_LENGTH] or "path-" + hashlib.sha256(
         str(path).encode("utf-8", "surrogateescape")).hexdigest()[: DOC_ID_LENGTH - 5]
-    source = Source(path=str(path), sha256=sha, page_count=0, size_bytes=size)
-    error = DocError(stage=stage, kind=kind, message=f"{path.name}: {message}")
+    source = Source(path=path_text(path), sha256=sha, page_count=0, size_bytes=size)
+    error = DocError(stage=stage, kind=kind, message=f"{path_text(path.name)}: {message}")
     return DocResult(doc_id=doc_id, status="failed", source=source, route=None, engine=info, errors=(error,))
 
 
@@ -180,7 +181,7 @@ def doc_report(result: DocResult, outcome: _Outcome) -> DocReport:
         counts[citation.status] += 1
     route = result.route
     return DocReport(
-        doc_id=result.doc_id, path=str(outcome.path), status=result.status,
+        doc_id=result.doc_id, path=path_text(outcome.path), status=result.status,
         route=route.kind if route else None, prompt_tokens=route.prompt_tokens if route else None,
         output_tokens=result.usage.get("output_tokens"), windows=len(route.windows) if route else 0,
         reduce_depth=route.reduce_depth if route else 0, seconds=result.seconds, citations=counts,

@@ -11,7 +11,7 @@ Contract:
   U+2060 survives NFC as well. Citations still verify: `cite.normalize` drops U+2060.
 - `printable(text)` replaces control characters (terminal escapes, NUL, …) with visible stand-ins, for
   text shown to people: Markdown, and (with secrets redacted) terminal lines and logs (`for_terminal`,
-  `SafeFormatter`).
+  `SafeFormatter`). `path_text(path)` is a file name as storable text, whatever bytes it holds.
 """
 
 from __future__ import annotations
@@ -87,6 +87,12 @@ def _visible(match: re.Match[str]) -> str:
     if code < 0x20:
         return chr(0x2400 + code)  # the Control Pictures block: ␀ … ␟
     return "\u2421" if code == 0x7F else REPLACEMENT
+
+
+def path_text(path: object) -> str:
+    """A path as text that can be stored anywhere: bytes of a file name that are not UTF-8 (held by
+    Python as lone surrogates, which JSON encoders refuse) are written as `\\xff` escapes."""
+    return str(path).encode("utf-8", "surrogateescape").decode("utf-8", "backslashreplace")
 
 
 def for_terminal(text: str) -> str:
