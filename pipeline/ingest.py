@@ -28,7 +28,7 @@ from pypdf.errors import FileNotDecryptedError, LimitReachedError, PdfReadError,
 from pipeline.config import MAX_DECOMPRESSED_MB, MAX_PAGE_CHARS, MAX_PAGES, RunConfig
 from pipeline.errors import InputError
 from pipeline.models import Document, Page, Source
-from pipeline.sanitize import path_text
+from pipeline.sanitize import path_text, valid_unicode
 
 log = logging.getLogger(__name__)
 
@@ -198,7 +198,7 @@ def _read_pages(reader: PdfReader, limits: Limits) -> Iterator[Page]:
         number = index + 1
         label = labels[index] if index < len(labels) else str(number)
         try:
-            text = pdf_page.extract_text() or ""
+            text = valid_unicode(pdf_page.extract_text() or "")
         except LimitReachedError as exc:
             raise InputError(
                 f"page {number} is over pypdf's safety limits ({exc}): a decompression bomb? "
@@ -217,7 +217,7 @@ def _read_pages(reader: PdfReader, limits: Limits) -> Iterator[Page]:
 
 def _labels(reader: PdfReader) -> list[str]:
     try:
-        return list(reader.page_labels)
+        return [valid_unicode(label) for label in reader.page_labels]
     except Exception as exc:  # noqa: BLE001 — a broken label tree only costs the labels
         log.info("page labels unreadable (%s); using page numbers", exc)
         return []

@@ -89,6 +89,16 @@ def _visible(match: re.Match[str]) -> str:
     return "\u2421" if code == 0x7F else REPLACEMENT
 
 
+def valid_unicode(text: str) -> str:
+    """`text` with lone surrogates replaced by U+FFFD. pypdf decodes font maps with `surrogatepass`, so a
+    broken or hostile ToUnicode map yields them, and JSON encoders and tokenizers refuse them."""
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return text.encode("utf-16", "surrogatepass").decode("utf-16", "replace")  # keeps proper pairs
+    return text
+
+
 def path_text(path: object) -> str:
     """A path as text that can be stored anywhere: bytes of a file name that are not UTF-8 (held by
     Python as lone surrogates, which JSON encoders refuse) are written as `\\xff` escapes."""

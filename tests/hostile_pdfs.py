@@ -31,9 +31,21 @@ def bomb(expands_to: int, head: bytes = b"BT /F1 10 Tf 40 800 Td (boom) Tj ET\n"
     return Deflated(b"".join(parts) + packer.flush())
 
 
-def raw_pdf(path: Path, streams: Sequence[bytes], pages: Sequence[int] | None = None, flate: bool = False) -> Path:
+def to_unicode(mapping: dict[int, int]) -> bytes:
+    """A ToUnicode CMap sending one-byte character codes to UTF-16 code units (lone surrogates included)."""
+    pairs = b"\n".join(b"<%02X> <%04X>" % (code, unit) for code, unit in mapping.items())
+    return (b"/CIDInit /ProcSet findresource begin 12 dict begin begincmap /CMapName /X def /CMapType 2 def\n"
+            b"1 begincodespacerange <00> <FF> endcodespacerange\n%d beginbfchar\n" % len(mapping) + pairs
+            + b"\nendbfchar endcmap CMapName currentdict /CMap defineresource pop end end")
+
+
+def raw_pdf(
+    path: Path, streams: Sequence[bytes], pages: Sequence[int] | None = None, flate: bool = False,
+    cmap: bytes | None = None,
+) -> Path:
     """A PDF whose page i shows content stream `streams[pages[i]]` (default: one page per stream).
-    `flate=True` compresses every stream with FlateDecode; a `Deflated` stream (`bomb`) is always sent so."""
+    `flate=True` compresses every stream with FlateDecode; a `Deflated` stream (`bomb`) is always sent so.
+    `cmap`: a ToUnicode CMap for the font (`to_unicode`)."""
     order = list(range(len(streams))) if pages is None else list(pages)
     n_pages, n_streams = len(order), len(streams)
     first_page, first_stream = 4, 4 + n_pages
@@ -41,7 +53,8 @@ def raw_pdf(path: Path, streams: Sequence[bytes], pages: Sequence[int] | None = 
         b"<< /Type /Catalog /Pages 2 0 R >>",
         b"<< /Type /Pages /Kids [" + b" ".join(b"%d 0 R" % (first_page + i) for i in range(n_pages))
         + b"] /Count %d >>" % n_pages,
-        b"<< /Type /Font /Subtype /Type1 /BaseFont /Helvetica >>",
+        b"<< /Type /Font /Subtype /Type1 /BaseFont /Helvetica%s >>"
+        % (b" /ToUnicode %d 0 R" % (first_stream + n_streams) if cmap else b""),
     ]
     objects += [
         b"<< /Type /Page /Parent 2 0 R /MediaBox [0 0 595 842] /Resources << /Font << /F1 3 0 R >> >> "
@@ -53,7 +66,9 @@ def raw_pdf(path: Path, streams: Sequence[bytes], pages: Sequence[int] | None = 
         body = data if isinstance(data, Deflated) or not flate else zlib.compress(data, 6)
         head = b"<< /Length %d%s >>" % (len(body), b" /Filter /FlateDecode" if packed else b"")
         objects.append(head + b"\nstream\n" + body + b"\nendstream")
-    assert len(objects) == 3 + n_pages + n_streams
+    if cmap:
+        objects.append(b"<< /Length %d >>\nstream\n" % len(cmap) + cmap + b"\nendstream")
+    assert len(objects) == 3 + n_pages + n_streams + (1 if cmap else 0)
     out = bytearray(b"%PDF-1.7\n%\xe2\xe3\xcf\xd3\n")
     offsets = []
     for number, obj in enumerate(objects, start=1):

@@ -8,7 +8,7 @@ import pytest
 from pipeline.errors import InputError
 from pipeline.ingest import Limits, file_sha256, find_pdfs, ingest
 from tests.conftest import SAMPLES, encrypt_pdf
-from tests.hostile_pdfs import bomb, raw_pdf, text_stream
+from tests.hostile_pdfs import bomb, raw_pdf, text_stream, to_unicode
 
 
 def test_pages_keep_physical_numbers_labels_and_empty_slots(make_pdf):
@@ -169,3 +169,11 @@ def test_very_deep_folders_do_not_hit_the_recursion_limit(make_pdf, tmp_path):
         deep.mkdir()
     (deep / "x.pdf").write_bytes(make_pdf("x.pdf", ["deep"]).read_bytes())
     assert find_pdfs([tmp_path / "d"]) == [deep / "x.pdf"]
+
+
+def test_lone_surrogates_from_a_hostile_font_map_become_replacement_characters(tmp_path):
+    # A maps to a lone high surrogate, B to "A", C+D to a proper surrogate pair (U+1F600).
+    cmap = to_unicode({0x41: 0xD800, 0x42: 0x41, 0x43: 0xD83D, 0x44: 0xDE00})
+    doc = ingest(raw_pdf(tmp_path / "surrogate.pdf", [b"BT /F1 12 Tf 40 800 Td (ABABCD) Tj ET"], cmap=cmap))
+    assert doc.pages[0].text.strip() == "\ufffdA\ufffdA\U0001F600"
+    doc.model_dump_json()  # JSON (and the tokenizer) would refuse a lone surrogate
