@@ -169,18 +169,20 @@ def changed_facts(quote: str, span: str, around: str | None = None) -> list[str]
     span with some context, are not added), and negations of the span it drops.
     "…the laws of the State of Delaware" quoted as "…the laws of Mars" scores above FUZZY_MIN, but it
     is a different fact, so it must not verify; small slips (a missing word, "shall"→"will") may."""
-    span_words = set(_WORD.findall((around or span).replace("-", "")))
+    context = around or span
+    known = set(_WORD.findall(context)) | set(_WORD.findall(context.replace("-", "")))  # "assign-ment" too
+    norm, offsets = normalize(quote)  # the same normalisation as the page text; case from the quote itself
     changed: list[str] = []
-    quote_negations: set[str] = set()
-    for word in _WORD.findall(quote.replace("-", "")):
-        low = normalize(word)[0]
-        if low in _NEGATIONS:
-            quote_negations.add(low)
-        if low in span_words:
+    negations: set[str] = set()
+    for match in _WORD.finditer(norm):
+        word = match.group()
+        negations.update({word} & _NEGATIONS)
+        if word in known:
             continue
-        if low in _NEGATIONS or any(ch.isdigit() for ch in low):
+        capital = quote[offsets[match.start()]].isupper()
+        if word in _NEGATIONS or any(ch.isdigit() for ch in word):
             changed.append(word)
-        elif word[:1].isupper() and not any(fuzz.ratio(low, w) >= NEAR_SPELLING for w in span_words):
+        elif capital and not any(fuzz.ratio(word, w) >= NEAR_SPELLING for w in known):
             changed.append(word)
-    changed.extend(sorted((set(_WORD.findall(span)) & _NEGATIONS) - quote_negations))
+    changed.extend(sorted((set(_WORD.findall(span)) & _NEGATIONS) - negations))
     return changed

@@ -83,3 +83,9 @@ def test_fuzzy_match_still_forgives_slips():
     ):
         c = LAW.locate(slipped, 1)
         assert (c.status, c.match) == ("verified", "fuzzy"), slipped
+
+
+def test_fact_check_sees_words_as_normalised_text_does():
+    index = PageIndex(pages("Filed with the Commission (File No. 333194486) as the Registration Statement on Form S-1."))
+    c = index.locate("Filed with Commission (File No. 333\u00ad194486) as the Registration Statement on Form S-1.", 1)
+    assert (c.status, c.match) == ("verified", "fuzzy")  # a soft hyphen inside the number is no new number
