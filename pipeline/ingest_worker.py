@@ -42,8 +42,13 @@ class DocumentReader:
     def read(self, path: Path) -> Document:
         if not self.timeout:
             return ingest(path, self._password, self.limits)
-        conn = self._connection()
-        conn.send((path, self._password, self.limits))
+        try:
+            conn = self._connection()
+            conn.send((path, self._password, self.limits))
+        except OSError:  # the worker died while idle: once more with a fresh one
+            self._stop()
+            conn = self._connection()
+            conn.send((path, self._password, self.limits))
         if not conn.poll(self.timeout):
             self._stop()
             raise InputError(f"reading the PDF took longer than {self.timeout:g} s (--ingest-timeout); stopped")

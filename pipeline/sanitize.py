@@ -20,7 +20,7 @@ import copy
 import functools
 import logging
 import re
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 
 from pipeline.secrets import redact
 
@@ -33,6 +33,8 @@ def _pattern(controls: tuple[str, ...]) -> re.Pattern[str] | None:
     strings = sorted({c for c in controls if c}, key=len, reverse=True)
     if not strings:
         return None
+    if any(JOINER in s for s in strings):  # the proof in the module docstring needs this
+        raise ValueError("a control string contains U+2060; neutralize cannot break it")
     # A lookahead matches at every position where some control string starts, overlaps included.
     return re.compile("(?=(?:" + "|".join(re.escape(s) for s in strings) + "))")
 
@@ -58,7 +60,7 @@ def neutralize(text: str, controls: Sequence[str]) -> str:
     return JOINER.join(parts)
 
 
-def neutralizer(controls: Sequence[str]):  # noqa: ANN201 — a jinja2 `finalize` callable
+def neutralizer(controls: Sequence[str]) -> Callable[[object], object]:
     """A jinja2 `finalize` hook: every string a template prints from its data is neutralised; the
     template's own text (its markup, turn structure) is not."""
     frozen = tuple(controls)

@@ -59,3 +59,12 @@ def test_zero_timeout_reads_in_process(tmp_path):
     good = raw_pdf(tmp_path / "good.pdf", [text_stream(["In process."])])
     reader = DocumentReader(RunConfig(ingest_timeout=0))
     assert "In process" in reader.read(good).pages[0].text and reader._process is None
+
+
+def test_a_worker_that_died_while_idle_is_replaced(tmp_path):
+    good = raw_pdf(tmp_path / "good.pdf", [text_stream(["Again."])])
+    with DocumentReader(RunConfig(ingest_timeout=60)) as reader:
+        reader.read(good)
+        reader._process.kill()
+        reader._process.wait()
+        assert "Again" in reader.read(good).pages[0].text
