@@ -15,9 +15,12 @@ from typing import Annotated, Optional
 import typer
 from pydantic import ValidationError
 
+from pipeline import config as defaults
 from pipeline.config import RunConfig
 from pipeline.errors import ExitCode, PipelineError
 from pipeline.models import DocResult, Plan
+from pipeline.sanitize import SafeFormatter, for_terminal
+from pipeline.secrets import remember
 
 EXIT_CODES_HELP = (
     "Exit codes: 0 all documents ok; 1 some documents failed; 2 usage/config error; "
@@ -33,16 +36,24 @@ TasksOpt = Annotated[str, typer.Option(help="comma-separated tasks: summary,clau
 ChecklistOpt = Annotated[Optional[Path], typer.Option(help="clause checklist CSV (name,description); default CUAD's 41")]
 MaxContextOpt = Annotated[int, typer.Option(help="largest context (tokens) a prompt may use; beyond: windows")]
 TokenizerOpt = Annotated[Optional[str], typer.Option(help="local tokenizer folder (default: the model's, else Qwen3)")]
-PasswordOpt = Annotated[Optional[str], typer.Option(help="password for encrypted PDFs")]
+PasswordOpt = Annotated[Optional[str], typer.Option(envvar="DOCPIPE_PASSWORD", show_envvar=True,
+                                                     help="password for encrypted PDFs (better: the env variable)")]
+MaxPagesOpt = Annotated[int, typer.Option(help="fail a PDF with more pages")]
+MaxPageCharsOpt = Annotated[int, typer.Option(help="fail a PDF with a page of more characters of text")]
+MaxDecompressedOpt = Annotated[int, typer.Option(help="MB one PDF stream may expand to (pypdf's limit)")]
+IngestTimeoutOpt = Annotated[float, typer.Option(help="seconds reading one PDF may take; 0 = no limit")]
+FollowSymlinksOpt = Annotated[bool, typer.Option(help="follow symlinks found in input folders")]
 
 
 def _config(**values: object) -> RunConfig:
     tasks = str(values.pop("tasks"))
+    remember(values.get("password"))  # type: ignore[arg-type]
     clean = {k: v for k, v in values.items() if v is not None}
     try:
         return RunConfig(tasks=tuple(t.strip() for t in tasks.split(",") if t.strip()), **clean)  # type: ignore[arg-type]
     except ValidationError as exc:
-        typer.echo(f"error: invalid configuration: {exc.errors()[0]['msg']}", err=True)
+        error = exc.errors()[0]
+        typer.echo(f"error: invalid configuration: {'.'.join(map(str, error['loc']))}: {error['msg']}", err=True)
         raise typer.Exit(ExitCode.USAGE) from exc
 
 
@@ -59,6 +70,11 @@ def run(
     tokenizer: TokenizerOpt = None,
     summary_points: Annotated[int, typer.Option(help="summary points per document")] = 8,
     thinking: Annotated[bool, typer.Option(help="Qwen3 thinking mode")] = False,
+    max_pages: MaxPagesOpt = defaults.MAX_PAGES,
+    max_page_chars: MaxPageCharsOpt = defaults.MAX_PAGE_CHARS,
+    max_decompressed_mb: MaxDecompressedOpt = defaults.MAX_DECOMPRESSED_MB,
+    ingest_timeout: IngestTimeoutOpt = defaults.INGEST_TIMEOUT,
+    follow_symlinks: FollowSymlinksOpt = False,
     verbose: Annotated[bool, typer.Option("--verbose", "-v")] = False,
 ) -> None:
     """Summarise and extract clauses from every PDF under INPUTS, writing results to --output."""
@@ -68,19 +84,21 @@ def run(
     chosen = engine or ("vllm" if model else "extractive")
     config = _config(engine=chosen, model=model, tasks=tasks, checklist=checklist, password=password,
                      max_context=max_context, tokenizer=tokenizer, summary_points=summary_points,
-                     thinking=thinking)
+                     thinking=thinking, max_pages=max_pages, max_page_chars=max_page_chars,
+                     max_decompressed_mb=max_decompressed_mb, ingest_timeout=ingest_timeout,
+                     follow_symlinks=follow_symlinks)
     if chosen == "extractive":
         typer.echo("note: using the model-free extractive engine (no model configured); for a model run "
                    "`docpipe run DIR --engine vllm --model Qwen/Qwen3-8B` (pip install 'docpipe[vllm]')", err=True)
     try:
         report = run_pipeline(inputs, output, config, on_result=_print_result)
     except PipelineError as exc:
-        typer.echo(f"error: {exc}", err=True)
+        typer.echo(for_terminal(f"error: {exc}"), err=True)
         raise typer.Exit(exc.exit_code) from exc
     t = report.totals
     typer.echo(f"{int(t['documents'])} documents: {int(t['ok'])} ok, {int(t['partial'])} partial, "
                f"{int(t['failed'])} failed; citations verified/relocated {t['citations_found_ratio']:.0%}; "
-               f"results in {output}")
+               + for_terminal(f"results in {output}"))
     raise typer.Exit(ExitCode.OK if t["ok"] == t["documents"] else ExitCode.SOME_FAILED)
 
 
@@ -89,7 +107,7 @@ def _print_result(result: DocResult) -> None:
     if result.status == "ok":
         log.info("%s: ok (%s)", name, result.route.kind if result.route else "-")
     for error in result.errors:
-        typer.echo(f"{result.status}: {error.message} [{error.stage}/{error.kind}]", err=True)
+        typer.echo(for_terminal(f"{result.status}: {error.message} [{error.stage}/{error.kind}]"), err=True)
 
 
 @app.command()
@@ -102,25 +120,33 @@ def plan(
     password: PasswordOpt = None,
     max_context: MaxContextOpt = 131_072,
     tokenizer: TokenizerOpt = None,
+    max_pages: MaxPagesOpt = defaults.MAX_PAGES,
+    max_page_chars: MaxPageCharsOpt = defaults.MAX_PAGE_CHARS,
+    max_decompressed_mb: MaxDecompressedOpt = defaults.MAX_DECOMPRESSED_MB,
+    ingest_timeout: IngestTimeoutOpt = defaults.INGEST_TIMEOUT,
+    follow_symlinks: FollowSymlinksOpt = False,
 ) -> None:
     """Show pages, exact prompt tokens and the route of each document, without running any engine."""
     _logging(False)
     from pipeline.runner import plan_inputs
 
     config = _config(model=model, tasks=tasks, checklist=checklist, password=password,
-                     max_context=max_context, tokenizer=tokenizer)
+                     max_context=max_context, tokenizer=tokenizer, max_pages=max_pages, max_page_chars=max_page_chars,
+                     max_decompressed_mb=max_decompressed_mb, ingest_timeout=ingest_timeout,
+                     follow_symlinks=follow_symlinks)
     try:
         plans = plan_inputs(inputs, config)
     except PipelineError as exc:
-        typer.echo(f"error: {exc}", err=True)
+        typer.echo(for_terminal(f"error: {exc}"), err=True)
         raise typer.Exit(exc.exit_code) from exc
     rows = [_plan_row(p) for p in plans]
     if as_json:
         sys.stdout.write(json.dumps({"documents": rows}, indent=2) + "\n")
     else:
         for row in rows:
-            typer.echo(f"{row['route'] or 'FAILED':<11} {row['pages'] or '-':>5} pages {row['prompt_tokens'] or '-':>8} "
-                       f"tokens  {row['path']}" + (f"  ({row['error']})" if row.get("error") else ""))
+            typer.echo(for_terminal(
+                f"{row['route'] or 'FAILED':<11} {row['pages'] or '-':>5} pages {row['prompt_tokens'] or '-':>8} "
+                f"tokens  {row['path']}" + (f"  ({row['error']})" if row.get("error") else "")))
     raise typer.Exit(ExitCode.SOME_FAILED if any(r.get("error") for r in rows) else ExitCode.OK)
 
 
@@ -202,7 +228,9 @@ def eval_cuad(
 
 
 def _logging(verbose: bool) -> None:
-    logging.basicConfig(level=logging.INFO if verbose else logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
+    handler = logging.StreamHandler()
+    handler.setFormatter(SafeFormatter("%(levelname)s %(name)s: %(message)s"))
+    logging.basicConfig(level=logging.INFO if verbose else logging.WARNING, handlers=[handler])
 
 
 def main() -> None:

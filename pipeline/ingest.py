@@ -2,95 +2,176 @@
 
 Contract: `ingest(path)` returns a Document whose pages are in physical order, one per page of the file,
 even when a page's extraction fails or yields no text (that page is flagged, its slot kept). Anything
-that makes the whole file unusable raises `InputError` with a cause a person can act on.
+that makes the whole file unusable raises `InputError` with a cause a person can act on — and so does a
+PDF over its `Limits` (pages, characters per page, pypdf's decompression limits, which stay on). Only
+regular files are read: a FIFO or a device named `x.pdf` is refused without blocking.
 """
 
 from __future__ import annotations
 
+import dataclasses
+import errno
 import hashlib
+import io
 import logging
+import os
+import stat
 from collections.abc import Iterable, Iterator
+from contextlib import AbstractContextManager
 from pathlib import Path
+from typing import BinaryIO
 
+import pypdf
 from pypdf import PdfReader
-from pypdf.errors import FileNotDecryptedError, PdfReadError, PyPdfError
+from pypdf.errors import FileNotDecryptedError, LimitReachedError, PdfReadError, PyPdfError
 
+from pipeline.config import MAX_DECOMPRESSED_MB, MAX_PAGE_CHARS, MAX_PAGES, RunConfig
 from pipeline.errors import InputError
 from pipeline.models import Document, Page, Source
+from pipeline.sanitize import path_text, valid_unicode
 
 log = logging.getLogger(__name__)
 
 DOC_ID_LENGTH = 16  # hex digits of the sha256: 64 bits, collision-free for any real archive
+# pypdf's limits on what one stream may expand to; all of them are set to `Limits.max_decompressed_mb`.
+_DECOMPRESSION_LIMITS = (
+    "zlib_maximum_output_length", "lzw_maximum_output_length", "run_length_maximum_output_length",
+    "jbig2_maximum_output_length", "brotli_maximum_output_length", "array_based_stream_maximum_output_length",
+)
 
 
-def find_pdfs(inputs: Iterable[Path]) -> list[Path]:
-    """Files named on the command line, plus `*.pdf` found recursively in folders; sorted, no repeats.
+@dataclasses.dataclass(frozen=True)
+class Limits:
+    """What one untrusted PDF may cost (see `RunConfig`); a breach fails the document with InputError."""
 
-    Symlinks inside folders are not followed (a link loop or a link out of the folder is skipped).
+    max_pages: int = MAX_PAGES
+    max_page_chars: int = MAX_PAGE_CHARS
+    max_decompressed_mb: int = MAX_DECOMPRESSED_MB
+
+    @classmethod
+    def of(cls, config: RunConfig) -> Limits:
+        return cls(config.max_pages, config.max_page_chars, config.max_decompressed_mb)
+
+    def pypdf(self) -> AbstractContextManager[object]:
+        """pypdf's configuration with these decompression limits, for the current context only."""
+        known = {field.name for field in dataclasses.fields(pypdf.Configuration)}
+        size = self.max_decompressed_mb * 1_000_000
+        return pypdf.apply_configuration(**{name: size for name in _DECOMPRESSION_LIMITS if name in known})
+
+
+def find_pdfs(inputs: Iterable[Path], follow_symlinks: bool = False) -> list[Path]:
+    """Files named on the command line, plus `*.pdf` regular files found recursively in folders; sorted,
+    no repeats.
+
+    Symlinks inside folders are skipped unless `follow_symlinks`; then they are followed wherever they
+    lead, each real folder and file is visited once (a link loop ends), and broken links are skipped.
     """
     found: dict[Path, None] = {}
     for item in inputs:
         if item.is_dir():
-            for path in sorted(_walk(item)):
+            for path in _walk(item, follow_symlinks):
                 found.setdefault(path, None)
         else:
             found.setdefault(item, None)
     return list(found)
 
 
-def _walk(folder: Path) -> Iterator[Path]:
-    for path in folder.iterdir():
-        if path.is_symlink():
-            log.info("skipping symlink %s", path)
-        elif path.is_dir():
-            yield from _walk(path)
-        elif path.suffix.lower() == ".pdf":
-            yield path
+def _walk(top: Path, follow: bool) -> list[Path]:
+    # Iterative, so a very deep tree cannot exhaust the recursion limit.
+    seen_folders: set[tuple[int, int]] = set()
+    files: dict[Path, tuple[int, int]] = {}
+    stack = [top]
+    while stack:
+        folder = stack.pop()
+        try:
+            info = folder.stat()
+            entries = sorted(folder.iterdir())
+        except OSError as exc:
+            log.warning("cannot list folder %s: %s", folder, exc.strerror or exc)
+            continue
+        if (info.st_dev, info.st_ino) in seen_folders:
+            log.info("skipping %s: folder already visited (a symlink loop?)", folder)
+            continue
+        seen_folders.add((info.st_dev, info.st_ino))
+        for path in entries:
+            if path.is_symlink() and not follow:
+                log.info("skipping symlink %s (use --follow-symlinks to follow)", path)
+                continue
+            try:
+                mode = path.stat()
+            except OSError as exc:
+                log.info("skipping %s: %s", path, exc.strerror or exc)
+                continue
+            if stat.S_ISDIR(mode.st_mode):
+                stack.append(path)
+            elif path.suffix.lower() == ".pdf" and stat.S_ISREG(mode.st_mode):
+                files[path] = (mode.st_dev, mode.st_ino)
+            elif path.suffix.lower() == ".pdf":
+                log.warning("skipping %s: not a regular file", path)
+    seen_files: set[tuple[int, int]] = set()
+    unique = []
+    for path in sorted(files):  # one path per real file: a file reached through links is read once
+        if files[path] not in seen_files:
+            seen_files.add(files[path])
+            unique.append(path)
+    return unique
+
+
+def open_regular(path: Path) -> BinaryIO:
+    """Open a regular file for reading; anything else (FIFO, device, socket, folder) raises OSError.
+    The open does not block, so a FIFO named like a PDF cannot hang the run."""
+    fd = os.open(path, os.O_RDONLY | getattr(os, "O_NONBLOCK", 0))
+    if not stat.S_ISREG(os.fstat(fd).st_mode):
+        os.close(fd)
+        raise OSError(errno.EINVAL, "not a regular file (a FIFO, device, socket or folder)")
+    return os.fdopen(fd, "rb")
 
 
 def file_sha256(path: Path) -> str:
-    """sha256 of a file, read in chunks (large files are never held whole)."""
+    """sha256 of a regular file, read in chunks (large files are never held whole)."""
     digest = hashlib.sha256()
-    with path.open("rb") as handle:
+    with open_regular(path) as handle:
         for chunk in iter(lambda: handle.read(1 << 20), b""):
             digest.update(chunk)
     return digest.hexdigest()
 
 
-def ingest(path: Path, password: str | None = None) -> Document:
+def ingest(path: Path, password: str | None = None, limits: Limits = Limits()) -> Document:  # noqa: B008
     """Read one PDF into a Document. Raises `InputError` when the file cannot be used at all."""
     try:
-        size = path.stat().st_size
-        with path.open("rb") as handle:
-            head = handle.read(1024)
+        with open_regular(path) as handle:
+            data = handle.read()
     except OSError as exc:
         raise InputError(f"cannot read file: {exc.strerror or exc}") from exc
-    if size == 0:
+    if not data:
         raise InputError("empty file (0 bytes)")
-    if b"%PDF-" not in head:
-        raise InputError(f"not a PDF: the file starts with {head[:16]!r}")
-    sha = file_sha256(path)
-    reader = _open(path, password)
-    pages = tuple(_read_pages(reader))
+    if b"%PDF-" not in data[:1024]:
+        raise InputError(f"not a PDF: the file starts with {data[:16]!r}")
+    sha = hashlib.sha256(data).hexdigest()
+    with limits.pypdf():
+        reader = _open(io.BytesIO(data), password)
+        pages = tuple(_read_pages(reader, limits))
     if not pages:
         raise InputError("the PDF has zero pages")
     if all(page.status != "ok" for page in pages):
         raise InputError(
             f"no text layer on any of its {len(pages)} pages (a scan?); docpipe does not do OCR"
         )
-    source = Source(path=str(path), sha256=sha, page_count=len(pages), size_bytes=size)
+    source = Source(path=path_text(path), sha256=sha, page_count=len(pages), size_bytes=len(data))
     return Document(doc_id=sha[:DOC_ID_LENGTH], source=source, pages=pages)
 
 
-def _open(path: Path, password: str | None) -> PdfReader:
+def _open(stream: BinaryIO, password: str | None) -> PdfReader:
     try:
-        reader = PdfReader(path)
+        reader = PdfReader(stream)
         if reader.is_encrypted:
             _decrypt(reader, password)
         reader.pages  # noqa: B018  (forces the page tree to load: broken trees fail here)
         return reader
     except InputError:
         raise
+    except LimitReachedError as exc:
+        raise InputError(f"the PDF is over pypdf's safety limits: {exc}") from exc
     except (PyPdfError, ValueError, KeyError, TypeError, OSError, RecursionError) as exc:
         raise InputError(f"corrupt or unreadable PDF: {type(exc).__name__}: {exc}") from exc
 
@@ -108,24 +189,35 @@ def _decrypt(reader: PdfReader, password: str | None) -> None:
     raise InputError("encrypted PDF: needs a password (use --password)")
 
 
-def _read_pages(reader: PdfReader) -> Iterator[Page]:
+def _read_pages(reader: PdfReader, limits: Limits) -> Iterator[Page]:
+    count = len(reader.pages)
+    if count > limits.max_pages:
+        raise InputError(f"{count:,} pages, over the limit of {limits.max_pages:,} pages per document (--max-pages)")
     labels = _labels(reader)
     for index, pdf_page in enumerate(reader.pages):
         number = index + 1
         label = labels[index] if index < len(labels) else str(number)
         try:
-            text = pdf_page.extract_text() or ""
+            text = valid_unicode(pdf_page.extract_text() or "")
+        except LimitReachedError as exc:
+            raise InputError(
+                f"page {number} is over pypdf's safety limits ({exc}): a decompression bomb? "
+                f"The limit on what one stream may expand to is {limits.max_decompressed_mb} MB (--max-decompressed-mb)"
+            ) from exc
         except Exception as exc:  # noqa: BLE001 — one bad page must not lose the document
             log.warning("page %d: text extraction failed: %s", number, exc)
             yield Page(page_number=number, page_label=label, status="failed", error=_describe(exc))
             continue
+        if len(text) > limits.max_page_chars:
+            raise InputError(f"page {number} has {len(text):,} characters of text, over the limit of "
+                             f"{limits.max_page_chars:,} per page (--max-page-chars)")
         status = "ok" if text.strip() else "empty"
         yield Page(page_number=number, page_label=label, text=text, status=status)
 
 
 def _labels(reader: PdfReader) -> list[str]:
     try:
-        return list(reader.page_labels)
+        return [valid_unicode(label) for label in reader.page_labels]
     except Exception as exc:  # noqa: BLE001 — a broken label tree only costs the labels
         log.info("page labels unreadable (%s); using page numbers", exc)
         return []

@@ -22,7 +22,8 @@ from pipeline.checklist import load_checklist
 from pipeline.config import RunConfig
 from pipeline.engines.base import Engine, create_engine, engine_info
 from pipeline.errors import ConfigError, PipelineError
-from pipeline.ingest import DOC_ID_LENGTH, file_sha256, find_pdfs, ingest
+from pipeline.ingest import DOC_ID_LENGTH, file_sha256, find_pdfs
+from pipeline.ingest_worker import DocumentReader
 from pipeline.models import (
     ChecklistItem, Completion, DocError, DocReport, DocResult, EngineInfo, Plan, Request, RunReport, Source,
 )
@@ -30,6 +31,7 @@ from pipeline.plan import plan_document
 from pipeline.prompts import template_hashes
 from pipeline.render import write_result, write_run_report
 from pipeline.review import write_review
+from pipeline.sanitize import path_text
 from pipeline.tokens import Tokenizer, load_tokenizer, tokenizer_dir
 
 log = logging.getLogger(__name__)
@@ -57,15 +59,16 @@ def run(
     missing = [str(p) for p in inputs if not p.exists()]
     if missing:
         raise ConfigError(f"input not found: {', '.join(missing)}")
-    paths = find_pdfs(inputs)
+    paths = find_pdfs(inputs, config.follow_symlinks)
     checklist = load_checklist(config.checklist) if "clauses" in config.tasks else ()
     tokenizer = load_tokenizer(tokenizer_dir(config.model, config.tokenizer))
     output.mkdir(parents=True, exist_ok=True)
     reports: list[DocReport] = []
     info = EngineInfo(name=config.engine, model=config.model)
+    reader = DocumentReader(config)
     try:
         for batch in _batches(paths, config.batch_documents):
-            outcomes = [_prepare(path, config, tokenizer, checklist, info) for path in batch]
+            outcomes = [_prepare(path, reader, config, tokenizer, checklist, info) for path in batch]
             if engine is None and any(o.plan for o in outcomes):
                 engine = create_engine(config)
             if engine is not None:
@@ -76,6 +79,7 @@ def run(
                 if on_result:
                     on_result(result)
     finally:
+        reader.close()
         if engine is not None:
             engine.close()
     report = RunReport(
@@ -93,14 +97,15 @@ def _batches(paths: Sequence[Path], size: int) -> Iterator[Sequence[Path]]:
 
 
 def _prepare(
-    path: Path, config: RunConfig, tokenizer: Tokenizer, checklist: Sequence[ChecklistItem], info: EngineInfo
+    path: Path, reader: DocumentReader, config: RunConfig, tokenizer: Tokenizer,
+    checklist: Sequence[ChecklistItem], info: EngineInfo,
 ) -> _Outcome:
     """Ingest and plan one file; a failure becomes the outcome's failed result."""
     outcome = _Outcome(path=path)
     stage = "ingest"
     try:
         t0 = time.perf_counter()
-        document = ingest(path, config.password)
+        document = reader.read(path)
         t1 = time.perf_counter()
         stage = "plan"
         outcome.plan = plan_document(document, config, tokenizer, checklist)
@@ -143,7 +148,9 @@ def plan_inputs(inputs: Sequence[Path], config: RunConfig) -> list[Plan | DocRes
     checklist = load_checklist(config.checklist) if "clauses" in config.tasks else ()
     tokenizer = load_tokenizer(tokenizer_dir(config.model, config.tokenizer))
     info = EngineInfo(name="none")
-    outcomes = [_prepare(path, config, tokenizer, checklist, info) for path in find_pdfs(inputs)]
+    with DocumentReader(config) as reader:
+        paths = find_pdfs(inputs, config.follow_symlinks)
+        outcomes = [_prepare(path, reader, config, tokenizer, checklist, info) for path in paths]
     return [o.plan or o.failure for o in outcomes if (o.plan or o.failure) is not None]  # type: ignore[misc]
 
 
@@ -166,8 +173,8 @@ def failed_result(path: Path, stage: str, kind: str, message: str, info: EngineI
         sha, size = "", 0
     doc_id = sha[:DOC_ID_LENGTH] or "path-" + hashlib.sha256(
         str(path).encode("utf-8", "surrogateescape")).hexdigest()[: DOC_ID_LENGTH - 5]
-    source = Source(path=str(path), sha256=sha, page_count=0, size_bytes=size)
-    error = DocError(stage=stage, kind=kind, message=f"{path.name}: {message}")
+    source = Source(path=path_text(path), sha256=sha, page_count=0, size_bytes=size)
+    error = DocError(stage=stage, kind=kind, message=f"{path_text(path.name)}: {message}")
     return DocResult(doc_id=doc_id, status="failed", source=source, route=None, engine=info, errors=(error,))
 
 
@@ -177,7 +184,7 @@ def doc_report(result: DocResult, outcome: _Outcome) -> DocReport:
         counts[citation.status] += 1
     route = result.route
     return DocReport(
-        doc_id=result.doc_id, path=str(outcome.path), status=result.status,
+        doc_id=result.doc_id, path=path_text(outcome.path), status=result.status,
         route=route.kind if route else None, prompt_tokens=route.prompt_tokens if route else None,
         output_tokens=result.usage.get("output_tokens"), windows=len(route.windows) if route else 0,
         reduce_depth=route.reduce_depth if route else 0, seconds=result.seconds, citations=counts,
