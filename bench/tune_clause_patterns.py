@@ -2,21 +2,25 @@
 
 Usage:
     .venv/bin/python bench/tune_clause_patterns.py [--data DIR] [--show CATEGORY] [--limit N]
+        [--splitter simple|pipeline]
 
 For each of CUAD's 41 categories, sentences of each contract are matched with
 ``pipeline.engines.clause_patterns.load_matchers``. A gold clause counts as found when some
 matched sentence of its category (same contract) overlaps it: word-level Jaccard >= 0.5, or the
-gold text is contained in the sentence after whitespace/case/punctuation normalisation.
+gold text is contained in the sentence after whitespace/case/punctuation normalisation (for golds
+of 8+ letters/digits, ignoring whitespace altogether, as CUAD's own page placement does). A gold
+text with "<omitted>" gaps overlaps a sentence when one of its segments (4+ words) does.
 Precision = matched sentences overlapping some gold clause of that category / matched sentences.
 A keyword baseline (sentence contains all of the category name's words, lowercased) is scored
 the same way. "ceiling" = recall if every sentence matched (limit set by the splitter and metric).
-Extracted page text is cached under /tmp/docpipe-cuad-pages.json.
+Extracted page text is cached under /tmp/docpipe-cuad-pages-<hash of the data folder>.json.
 """
 
 from __future__ import annotations
 
 import argparse
 import csv
+import hashlib
 import json
 import re
 import sys
@@ -31,7 +35,6 @@ sys.path.insert(0, str(ROOT))
 from pipeline.engines.clause_patterns import load_matchers  # noqa: E402
 
 DEFAULT_DATA = ROOT.parent / "shared" / "data" / "cuad-dev"
-CACHE = Path("/tmp/docpipe-cuad-pages.json")
 MAX_SENTENCE = 600
 
 _ABBREV = ("Inc", "Ltd", "Corp", "Co", "No", "Nos", "Mr", "Ms", "Mrs", "Dr", "St", "Sec", "vs", "Art", "Jr")
@@ -44,8 +47,9 @@ _WORDS = re.compile(r"[a-z0-9]+")
 
 def page_texts(data: Path) -> dict[str, list[str]]:
     """Plain-mode pypdf text per page per PDF file name, cached in /tmp."""
-    if CACHE.exists():
-        return json.loads(CACHE.read_text(encoding="utf-8"))
+    cache = Path(f"/tmp/docpipe-cuad-pages-{hashlib.sha1(str(data.resolve()).encode()).hexdigest()[:12]}.json")
+    if cache.exists():
+        return json.loads(cache.read_text(encoding="utf-8"))
     import pypdf
 
     warnings.filterwarnings("ignore")
@@ -53,7 +57,7 @@ def page_texts(data: Path) -> dict[str, list[str]]:
         pdf.name: [page.extract_text() or "" for page in pypdf.PdfReader(pdf).pages]
         for pdf in sorted((data / "pdf").glob("*.pdf"))
     }
-    CACHE.write_text(json.dumps(out), encoding="utf-8")
+    cache.write_text(json.dumps(out), encoding="utf-8")
     return out
 
 
@@ -80,23 +84,44 @@ def split_sentences(text: str) -> list[str]:
     return sentences
 
 
+def engine_sentences(text: str) -> list[str]:
+    """Sentences as the extractive engine sees them: its spans, whitespace-flattened."""
+    from pipeline.sentences import sentence_spans
+
+    return [" ".join(text[a:b].split()) for a, b in sentence_spans(text)]
+
+
 class Text:
     """A sentence or gold clause with its normalised form (lowercased alphanumeric words)."""
 
-    __slots__ = ("raw", "norm", "words")
+    __slots__ = ("raw", "norm", "squeezed", "words")
 
     def __init__(self, raw: str) -> None:
         self.raw = raw
         self.norm = " " + " ".join(_WORDS.findall(raw.lower())) + " "
+        self.squeezed = self.norm.replace(" ", "")
         self.words = frozenset(self.norm.split())
 
 
 def overlaps(sentence: Text, gold: Text) -> bool:
-    """Word-level Jaccard >= 0.5, or normalised gold contained in normalised sentence."""
+    """Word-level Jaccard >= 0.5, or normalised gold contained in normalised sentence.
+
+    Containment compares whole words; for golds of 8+ letters/digits it also compares with all
+    whitespace removed (PDF text extraction splits words differently, e.g. "20t h" vs "20th").
+    """
     if len(gold.norm) > 2 and gold.norm in sentence.norm:
+        return True
+    if len(gold.squeezed) >= 8 and gold.squeezed in sentence.squeezed:
         return True
     union = len(sentence.words | gold.words)
     return bool(union) and len(sentence.words & gold.words) >= 0.5 * union
+
+
+def gold_parts(text: str) -> list[Text]:
+    """A gold clause as its "<omitted>"-separated segments of 4+ words (CUAD marks gaps so)."""
+    parts = [Text(part) for part in text.split("<omitted>")]
+    long_parts = [part for part in parts if len(part.norm.split()) >= 4]
+    return long_parts or [Text(text.replace("<omitted>", " "))]
 
 
 def keyword_matcher(name: str) -> Callable[[str], bool]:
@@ -107,7 +132,7 @@ def keyword_matcher(name: str) -> Callable[[str], bool]:
 
 def score(
     docs: dict[str, list[Text]],
-    gold: dict[tuple[str, str], list[Text]],
+    gold: dict[tuple[str, str], list[list[Text]]],
     matchers: dict[str, Callable[[str], bool]],
 ) -> tuple[dict[str, list[int]], dict[str, list[tuple[str, str, bool]]], dict[str, list[tuple[str, str]]]]:
     """Per category [found, gold, correct, matched]; matched sentences; missed gold clauses."""
@@ -119,16 +144,16 @@ def score(
             golds = gold.get((pdf, cat.lower()), [])
             matched = [s for s in sentences if match(s.raw)]
             for sentence in matched:
-                ok = any(overlaps(sentence, g) for g in golds)
+                ok = any(overlaps(sentence, part) for g in golds for part in g)
                 stats[cat][2] += ok
                 hits[cat].append((pdf, sentence.raw, ok))
             stats[cat][3] += len(matched)
             for g in golds:
-                found = any(overlaps(s, g) for s in matched)
+                found = any(overlaps(s, part) for s in matched for part in g)
                 stats[cat][0] += found
                 stats[cat][1] += 1
                 if not found:
-                    misses[cat].append((pdf, g.raw))
+                    misses[cat].append((pdf, " <omitted> ".join(part.raw for part in g)))
     return stats, hits, misses
 
 
@@ -143,19 +168,22 @@ def main() -> None:
     ap.add_argument("--data", type=Path, default=DEFAULT_DATA)
     ap.add_argument("--show", help="print misses and false positives of this category")
     ap.add_argument("--limit", type=int, default=25)
+    ap.add_argument(
+        "--splitter", choices=("simple", "pipeline"), default="simple",
+        help="simple: this script's splitter; pipeline: pipeline.sentences.sentence_spans (the engine's)",
+    )
     args = ap.parse_args()
 
     with open(args.data / "categories.csv", encoding="utf-8") as fh:
         categories = [(row["category"], row["description"]) for row in csv.DictReader(fh)]
-    gold: dict[tuple[str, str], list[Text]] = defaultdict(list)
+    gold: dict[tuple[str, str], list[list[Text]]] = defaultdict(list)
     with open(args.data / "clauses.jsonl", encoding="utf-8") as fh:
         for line in fh:
             row = json.loads(line)
             if row["text"].strip():
-                gold[(row["pdf_file"], row["category"].lower())].append(Text(row["text"]))
-    docs = {
-        pdf: [Text(s) for page in pages for s in split_sentences(page)] for pdf, pages in page_texts(args.data).items()
-    }
+                gold[(row["pdf_file"], row["category"].lower())].append(gold_parts(row["text"]))
+    split = split_sentences if args.splitter == "simple" else engine_sentences
+    docs = {pdf: [Text(s) for page in pages for s in split(page)] for pdf, pages in page_texts(args.data).items()}
 
     engine = {m.name: m.matches for m in load_matchers(categories)}
     baseline = {name: keyword_matcher(name) for name, _ in categories}

@@ -37,7 +37,8 @@ def assemble(
             summaries.append([SummaryPoint(text=p.point, citation=index.locate(p.quote, p.page_number))
                               for p in reply.points])  # type: ignore[attr-defined]
         else:
-            clause_sets.append([Clause(category=c.category, citation=index.locate(c.quote, c.page_number))
+            clause_sets.append([Clause(category=c.category, citation=index.locate(c.quote, c.page_number),
+                                       confidence=c.confidence)
                                 for c in reply.clauses])  # type: ignore[attr-defined]
     clauses = merge_clauses(clause_sets)
     clause_task_complete = "clauses" in {r.task for r in plan.requests} and "clauses" not in failed_tasks

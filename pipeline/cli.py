@@ -16,9 +16,12 @@ from typing import TYPE_CHECKING, Annotated, Optional
 import typer
 from pydantic import ValidationError
 
+from pipeline import config as defaults
 from pipeline.config import RunConfig
 from pipeline.errors import ExitCode, PipelineError
 from pipeline.models import DocResult, Plan
+from pipeline.sanitize import for_terminal
+from pipeline.secrets import remember
 
 if TYPE_CHECKING:
     from rich.console import Console
@@ -38,17 +41,25 @@ TasksOpt = Annotated[str, typer.Option(help="comma-separated tasks: summary,clau
 ChecklistOpt = Annotated[Optional[Path], typer.Option(help="clause checklist CSV (name,description); default CUAD's 41")]
 MaxContextOpt = Annotated[int, typer.Option(help="largest context (tokens) a prompt may use; beyond: windows")]
 TokenizerOpt = Annotated[Optional[str], typer.Option(help="local tokenizer folder (default: the model's, else Qwen3)")]
-PasswordOpt = Annotated[Optional[str], typer.Option(help="password for encrypted PDFs")]
+PasswordOpt = Annotated[Optional[str], typer.Option(envvar="DOCPIPE_PASSWORD", show_envvar=True,
+                                                     help="password for encrypted PDFs (better: the env variable)")]
 LogFormatOpt = Annotated[str, typer.Option("--log-format", help="text | json (one JSON object per log line)")]
+MaxPagesOpt = Annotated[int, typer.Option(help="fail a PDF with more pages")]
+MaxPageCharsOpt = Annotated[int, typer.Option(help="fail a PDF with a page of more characters of text")]
+MaxDecompressedOpt = Annotated[int, typer.Option(help="MB one PDF stream may expand to (pypdf's limit)")]
+IngestTimeoutOpt = Annotated[float, typer.Option(help="seconds reading one PDF may take; 0 = no limit")]
+FollowSymlinksOpt = Annotated[bool, typer.Option(help="follow symlinks found in input folders")]
 
 
 def _config(**values: object) -> RunConfig:
     tasks = str(values.pop("tasks"))
+    remember(values.get("password"))  # type: ignore[arg-type]
     clean = {k: v for k, v in values.items() if v is not None}
     try:
         return RunConfig(tasks=tuple(t.strip() for t in tasks.split(",") if t.strip()), **clean)  # type: ignore[arg-type]
     except ValidationError as exc:
-        typer.echo(f"error: invalid configuration: {exc.errors()[0]['msg']}", err=True)
+        error = exc.errors()[0]
+        typer.echo(f"error: invalid configuration: {'.'.join(map(str, error['loc']))}: {error['msg']}", err=True)
         raise typer.Exit(ExitCode.USAGE) from exc
 
 
@@ -56,7 +67,7 @@ def _config(**values: object) -> RunConfig:
 def run(
     inputs: Inputs,
     output: Annotated[Path, typer.Option("--output", "-o", help="output folder")] = Path("output"),
-    engine: Annotated[Optional[str], typer.Option(help="extractive | vllm | server (default: vllm if --model, else extractive)")] = None,
+    engine: Annotated[Optional[str], typer.Option(help="extractive | keyword | vllm | server (default: vllm if --model, else extractive)")] = None,
     model: ModelOpt = None,
     tasks: TasksOpt = "summary,clauses",
     checklist: ChecklistOpt = None,
@@ -69,6 +80,11 @@ def run(
     retry_failed: Annotated[bool, typer.Option("--retry-failed", help="also redo final failures")] = False,
     batch_documents: Annotated[int, typer.Option(help="documents per engine batch", min=1)] = 32,
     log_format: LogFormatOpt = "text",
+    max_pages: MaxPagesOpt = defaults.MAX_PAGES,
+    max_page_chars: MaxPageCharsOpt = defaults.MAX_PAGE_CHARS,
+    max_decompressed_mb: MaxDecompressedOpt = defaults.MAX_DECOMPRESSED_MB,
+    ingest_timeout: IngestTimeoutOpt = defaults.INGEST_TIMEOUT,
+    follow_symlinks: FollowSymlinksOpt = False,
     verbose: Annotated[bool, typer.Option("--verbose", "-v")] = False,
 ) -> None:
     """Summarise and extract clauses from every new or changed PDF under INPUTS, writing results to --output.
@@ -84,7 +100,9 @@ def run(
     config = _config(engine=chosen, model=model, tasks=tasks, checklist=checklist, password=password,
                      max_context=max_context, tokenizer=tokenizer, summary_points=summary_points,
                      thinking=thinking, batch_documents=batch_documents,
-                     redo="all" if force else "failed" if retry_failed else "changed")
+                     redo="all" if force else "failed" if retry_failed else "changed",
+                     max_pages=max_pages, max_page_chars=max_page_chars, max_decompressed_mb=max_decompressed_mb,
+                     ingest_timeout=ingest_timeout, follow_symlinks=follow_symlinks)
     if chosen == "extractive":  # said on a terminal; a log line (-v) under cron, where it would be noise
         note = ("note: using the model-free extractive engine (no model configured); for a model run "
                 "`docpipe run DIR --engine vllm --model Qwen/Qwen3-8B` (pip install 'docpipe[vllm]')")
@@ -99,7 +117,7 @@ def run(
     typer.echo(f"{int(t['documents'])} documents: {int(t['ok'])} ok, {int(t['partial'])} partial, "
                f"{int(t['failed'])} failed ({int(t['processed'])} processed, {int(t['reused'])} unchanged, "
                f"{int(t['duplicates'])} duplicates); citations verified/relocated "
-               f"{t['citations_found_ratio']:.0%}; results in {output}")
+               f"{t['citations_found_ratio']:.0%}; " + for_terminal(f"results in {output}"))
     raise typer.Exit(ExitCode.OK if t["ok"] == t["documents"] else ExitCode.SOME_FAILED)
 
 
@@ -139,26 +157,57 @@ def plan(
     password: PasswordOpt = None,
     max_context: MaxContextOpt = 131_072,
     tokenizer: TokenizerOpt = None,
+    max_pages: MaxPagesOpt = defaults.MAX_PAGES,
+    max_page_chars: MaxPageCharsOpt = defaults.MAX_PAGE_CHARS,
+    max_decompressed_mb: MaxDecompressedOpt = defaults.MAX_DECOMPRESSED_MB,
+    ingest_timeout: IngestTimeoutOpt = defaults.INGEST_TIMEOUT,
+    follow_symlinks: FollowSymlinksOpt = False,
 ) -> None:
     """Show pages, exact prompt tokens and the route of each document, without running any engine."""
     _logging(False, "text")
     from pipeline.runner import plan_inputs
 
     config = _config(model=model, tasks=tasks, checklist=checklist, password=password,
-                     max_context=max_context, tokenizer=tokenizer)
+                     max_context=max_context, tokenizer=tokenizer, max_pages=max_pages, max_page_chars=max_page_chars,
+                     max_decompressed_mb=max_decompressed_mb, ingest_timeout=ingest_timeout,
+                     follow_symlinks=follow_symlinks)
     try:
         plans = plan_inputs(inputs, config)
     except PipelineError as exc:
-        typer.echo(f"error: {exc}", err=True)
+        typer.echo(for_terminal(f"error: {exc}"), err=True)
         raise typer.Exit(exc.exit_code) from exc
     rows = [_plan_row(p) for p in plans]
     if as_json:
         sys.stdout.write(json.dumps({"documents": rows}, indent=2) + "\n")
     else:
         for row in rows:
-            typer.echo(f"{row['route'] or 'FAILED':<11} {row['pages'] or '-':>5} pages {row['prompt_tokens'] or '-':>8} "
-                       f"tokens  {row['path']}" + (f"  ({row['error']})" if row.get("error") else ""))
+            typer.echo(for_terminal(
+                f"{row['route'] or 'FAILED':<11} {row['pages'] or '-':>5} pages {row['prompt_tokens'] or '-':>8} "
+                f"tokens  {row['path']}" + (f"  ({row['error']})" if row.get("error") else "")))
     raise typer.Exit(ExitCode.SOME_FAILED if any(r.get("error") for r in rows) else ExitCode.OK)
+
+
+@app.command()
+def report(
+    output: Annotated[Path, typer.Argument(help="an output folder written by `docpipe run`")],
+) -> None:
+    """Rebuild OUTPUT's HTML review report (index.html, <doc-id>/report.html) and exports (clauses.csv,
+    results.jsonl) from its stored results, without running any model. Exit 1 when some stored result is
+    unreadable (it is left out and named in index.html), 2 when OUTPUT holds no results."""
+    _logging(False, "text")
+    from pipeline.review import write_review
+
+    try:
+        files = write_review(output)
+    except PipelineError as exc:
+        typer.echo(f"error: {exc}", err=True)
+        raise typer.Exit(exc.exit_code) from exc
+    if not files.reports:
+        typer.echo(f"error: no results (*/result.json) in {output}", err=True)
+        raise typer.Exit(ExitCode.USAGE)
+    typer.echo(f"{len(files.reports)} document reports; open {files.index}; exports {files.clauses_csv.name}, "
+               f"{files.results_jsonl.name}")
+    raise typer.Exit(ExitCode.SOME_FAILED if files.skipped else ExitCode.OK)
 
 
 def _plan_row(item: Plan | DocResult) -> dict[str, object]:
@@ -188,6 +237,47 @@ def _logging(verbose: bool, log_format: str, progress: bool = False) -> Console 
         console = Console(stderr=True)
     configure(logging.INFO if verbose else logging.WARNING, log_format, console)  # type: ignore[arg-type]
     return console
+
+
+eval_app = typer.Typer(no_args_is_help=True, help="Score an engine against expert labels.")
+app.add_typer(eval_app, name="eval")
+
+
+@eval_app.command("cuad")
+def eval_cuad(
+    data: Annotated[Path, typer.Argument(help="a folder in CUAD's layout: pdf/ and master_clauses.csv")],
+    output: Annotated[Path, typer.Option("--output", "-o", help="output folder (results, eval.json, eval.md)")],
+    engine: Annotated[Optional[str], typer.Option(help="extractive | keyword | vllm | server (default: vllm if --model, else extractive)")] = None,
+    model: ModelOpt = None,
+    checklist: ChecklistOpt = None,
+    max_context: MaxContextOpt = 131_072,
+    tokenizer: TokenizerOpt = None,
+    thinking: Annotated[bool, typer.Option(help="Qwen3 thinking mode")] = False,
+    rescore: Annotated[bool, typer.Option(help="score the results already in --output; run no engine")] = False,
+    verbose: Annotated[bool, typer.Option("--verbose", "-v")] = False,
+) -> None:
+    """Run the clause task on DATA's contracts and score it against CUAD's expert spans."""
+    _logging(verbose, "text")
+    from pipeline.eval.evaluate import evaluate_cuad
+
+    config = _config(engine=engine or ("vllm" if model else "extractive"), model=model, tasks="clauses",
+                     checklist=checklist, max_context=max_context, tokenizer=tokenizer, thinking=thinking)
+    try:
+        report = evaluate_cuad(data, output, config, rescore=rescore, on_result=_log_result)
+    except PipelineError as exc:
+        typer.echo(f"error: {exc}", err=True)
+        raise typer.Exit(exc.exit_code) from exc
+    o, docs = report.overall, report.documents
+
+    def pct(value: float | None) -> str:
+        return "n/a" if value is None else f"{value:.1%}"
+
+    typer.echo(f"{report.engine.name}: precision {pct(o.precision)}, recall {pct(o.recall)}, F1 {pct(o.f1)}, "
+               f"page accuracy {pct(o.page_accuracy)}, absent accuracy {pct(o.absent_accuracy)}; "
+               f"AUPR {pct(o.aupr)}; {docs['total']} contracts ({docs['failed']} failed, "
+               f"{docs['missing_pdf']} without PDF); "
+               f"{output / 'eval.json'}, {output / 'eval.md'}")
+    raise typer.Exit(ExitCode.OK if docs["ok"] == docs["total"] else ExitCode.SOME_FAILED)
 
 
 def main() -> None:

@@ -9,12 +9,17 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 TASKS = ("summary", "clauses")
 NATIVE_CONTEXT = 32_768  # Qwen3 dense models' native context
 YARN_CONTEXT = 131_072  # with static YaRN factor 4.0 over 32,768
+# Limits on one untrusted PDF (each breach fails that document with a clear error).
+MAX_PAGES = 5_000
+MAX_PAGE_CHARS = 200_000  # ~20× a dense page of text; such a page alone fills a 32k context
+MAX_DECOMPRESSED_MB = 75  # pypdf's own default per stream; never disabled, only moved
+INGEST_TIMEOUT = 600.0  # seconds; pypdf reads ~20 pages/s, so 5,000 pages need ~250 s
 
 
 class EngineSettings(BaseSettings):
@@ -37,11 +42,11 @@ class RunConfig(BaseModel):
 
     model_config = ConfigDict(frozen=True, extra="forbid")
 
-    engine: Literal["extractive", "vllm", "server", "scripted"] = "extractive"
+    engine: Literal["extractive", "keyword", "vllm", "server", "scripted"] = "extractive"
     model: str | None = None
     tasks: tuple[str, ...] = TASKS
     checklist: Path | None = Field(default=None, description="CSV with name,description; None = CUAD's 41")
-    password: str | None = None
+    password: SecretStr | None = Field(default=None, description="for encrypted PDFs; never serialised in clear")
     tokenizer: str | None = Field(default=None, description="local tokenizer folder; default: the model's")
     native_context: int = NATIVE_CONTEXT
     max_context: int = YARN_CONTEXT
@@ -55,6 +60,13 @@ class RunConfig(BaseModel):
     redo: Literal["changed", "failed", "all"] = Field(
         default="changed", description="changed: only new/changed documents and retryable failures; "
         "failed: also every failed one; all: everything (--force). Not part of the config key")
+    max_pages: int = Field(default=MAX_PAGES, ge=1, description="pages one PDF may have")
+    max_page_chars: int = Field(default=MAX_PAGE_CHARS, ge=1, description="characters of text one page may have")
+    max_decompressed_mb: int = Field(default=MAX_DECOMPRESSED_MB, ge=1,
+                                     description="MB one PDF stream may expand to (pypdf's limits)")
+    ingest_timeout: float = Field(default=INGEST_TIMEOUT, ge=0,
+                                  description="seconds reading one PDF may take (in a worker process); 0 = no limit")
+    follow_symlinks: bool = Field(default=False, description="follow symlinks found in input folders")
     engine_settings: EngineSettings = Field(default_factory=EngineSettings)
 
     @model_validator(mode="after")

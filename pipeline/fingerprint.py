@@ -2,7 +2,8 @@
 
 Contract: `config_key(config, checklist)` changes when anything that can change a result changes — the
 model, engine and its settings, rope/context limits, sampling and thinking, tasks, reserves, windows,
-summary points, the checklist's contents (not its file name), the prompt templates' hashes and the
+summary points, the ingest limits (pages, characters per page, decompression, timeout) and
+`follow_symlinks`, the checklist's contents (not its file name), the prompt templates' hashes and the
 result schema version — and stays the same for options that cannot (password, batch size, redo policy).
 New RunConfig fields are included automatically: forgetting one can only redo too much, never too little.
 """

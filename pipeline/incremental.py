@@ -18,8 +18,9 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from pipeline.ingest import display_path, file_sha256
+from pipeline.ingest import file_sha256
 from pipeline.models import DocReport
+from pipeline.sanitize import path_text
 from pipeline.store import FileSig, RunStore, StoredResult
 
 MAX_ATTEMPTS = 3
@@ -52,14 +53,14 @@ def survey(
     seen: list[tuple[str, FileSig | None, str]] = []
     for path in paths:
         sig, item = identify(path, known)
-        seen.append((display_path(path), sig, item.doc_key))
+        seen.append((path_text(path), sig, item.doc_key))
         if item.sha256 and item.doc_key in first:
             out.duplicates.append((item, first[item.doc_key]))
             continue
         first[item.doc_key] = path
         row = stored.get(item.doc_key)
         if row is not None and reusable(row, redo, output):
-            out.reused.append(row.report.model_copy(update={"path": display_path(path), "cached": True}))
+            out.reused.append(row.report.model_copy(update={"path": path_text(path), "cached": True}))
         else:
             out.todo.append(item)
             out.attempts[item.doc_key] = row.attempts if row is not None else 0
@@ -69,12 +70,12 @@ def survey(
 
 def doc_key(path: Path, sha256: str | None) -> str:
     """The store's key of a document: its sha256, or its path when it could not be read."""
-    return sha256 or f"path:{display_path(path)}"
+    return sha256 or f"path:{path_text(path)}"
 
 
 def identify(path: Path, known: dict[str, tuple[FileSig, str]]) -> tuple[FileSig | None, Item]:
     """The file's signature and Item, reusing the stored sha256 when the signature is unchanged."""
-    text = display_path(path)
+    text = path_text(path)
     try:
         info = path.stat()
         if not stat.S_ISREG(info.st_mode):

@@ -2,22 +2,30 @@
 
 Contract: `ingest(path)` returns a Document whose pages are in physical order, one per page of the file,
 even when a page's extraction fails or yields no text (that page is flagged, its slot kept). Anything
-that makes the whole file unusable raises `InputError` with a cause a person can act on.
+that makes the whole file unusable raises `InputError` with a cause a person can act on — and so does a
+PDF over its `Limits` (pages, characters per page, pypdf's decompression limits, which stay on). Only
+regular files are read: a FIFO or a device named `x.pdf` is refused without blocking. The file is read
+through one open handle (never held whole in memory) and hashed once: a caller that has hashed it already
+passes `sha256`. A file without `%%EOF` near its end is reported as truncated.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import errno
 import hashlib
 import logging
 import os
 import stat
 from collections.abc import Iterable, Iterator
+from contextlib import AbstractContextManager
 from pathlib import Path
 from typing import TYPE_CHECKING, BinaryIO
 
+from pipeline.config import MAX_DECOMPRESSED_MB, MAX_PAGE_CHARS, MAX_PAGES, RunConfig
 from pipeline.errors import EncryptedError, InputError
 from pipeline.models import Document, Page, Source
+from pipeline.sanitize import path_text, valid_unicode
 
 if TYPE_CHECKING:
     from pypdf import PdfReader
@@ -29,57 +37,108 @@ log = logging.getLogger(__name__)
 
 DOC_ID_LENGTH = 16  # hex digits of the sha256: 64 bits, collision-free for any real archive
 TAIL_BYTES = 32 * 1024  # where %%EOF must be: pypdf tolerates some trailing junk, so do we
-BOMB = "pypdf's safety limit reached (a decompression bomb?)"
+# pypdf's limits on what one stream may expand to; all of them are set to `Limits.max_decompressed_mb`.
+_DECOMPRESSION_LIMITS = (
+    "zlib_maximum_output_length", "lzw_maximum_output_length", "run_length_maximum_output_length",
+    "jbig2_maximum_output_length", "brotli_maximum_output_length", "array_based_stream_maximum_output_length",
+)
 
 
-def find_pdfs(inputs: Iterable[Path]) -> list[Path]:
-    """Files named on the command line, plus `*.pdf` found recursively in folders; sorted, no repeats.
+@dataclasses.dataclass(frozen=True)
+class Limits:
+    """What one untrusted PDF may cost (see `RunConfig`); a breach fails the document with InputError."""
 
-    Inside folders, symlinked folders are not followed (no loops, no escaping the folder), and a symlink
-    named `*.pdf` is listed only when its target lies inside the same input folder — or cannot be
-    resolved (a loop, a dangling link), so that `ingest` reports why. A link to a file elsewhere is
-    skipped with a warning: whoever can drop links into an inbox must not make docpipe read other files.
+    max_pages: int = MAX_PAGES
+    max_page_chars: int = MAX_PAGE_CHARS
+    max_decompressed_mb: int = MAX_DECOMPRESSED_MB
+
+    @classmethod
+    def of(cls, config: RunConfig) -> Limits:
+        return cls(config.max_pages, config.max_page_chars, config.max_decompressed_mb)
+
+    def pypdf(self) -> AbstractContextManager[object]:
+        """pypdf's configuration with these decompression limits, for the current context only."""
+        import pypdf
+
+        known = {field.name for field in dataclasses.fields(pypdf.Configuration)}
+        size = self.max_decompressed_mb * 1_000_000
+        return pypdf.apply_configuration(**{name: size for name in _DECOMPRESSION_LIMITS if name in known})
+
+
+def find_pdfs(inputs: Iterable[Path], follow_symlinks: bool = False) -> list[Path]:
+    """Files named on the command line, plus `*.pdf` regular files found recursively in folders; sorted,
+    no repeats.
+
+    Symlinks inside folders are skipped unless `follow_symlinks`; then they are followed wherever they
+    lead, each real folder and file is visited once (a link loop ends), and broken links are skipped.
     """
     found: dict[Path, None] = {}
     for item in inputs:
         if item.is_dir():
-            for path in sorted(_walk(item, item.resolve())):
+            for path in _walk(item, follow_symlinks):
                 found.setdefault(path, None)
         else:
             found.setdefault(item, None)
     return list(found)
 
 
-def _walk(folder: Path, root: Path) -> Iterator[Path]:
-    for path in folder.iterdir():
-        if path.is_symlink() and path.suffix.lower() == ".pdf":
-            if _inside_or_broken(path, root):
-                yield path
-            else:
-                log.warning("skipping %s: a symlink to a file outside %s", display_path(path), display_path(root))
-        elif path.is_symlink():
-            log.info("not following symlinked folder %s", display_path(path))
-        elif path.is_dir():
-            yield from _walk(path, root)
-        elif path.suffix.lower() == ".pdf":
-            yield path
+def _walk(top: Path, follow: bool) -> list[Path]:
+    # Iterative, so a very deep tree cannot exhaust the recursion limit.
+    seen_folders: set[tuple[int, int]] = set()
+    files: dict[Path, tuple[int, int]] = {}
+    stack = [top]
+    while stack:
+        folder = stack.pop()
+        try:
+            info = folder.stat()
+            entries = sorted(folder.iterdir())
+        except OSError as exc:
+            log.warning("cannot list folder %s: %s", folder, exc.strerror or exc)
+            continue
+        if (info.st_dev, info.st_ino) in seen_folders:
+            log.info("skipping %s: folder already visited (a symlink loop?)", folder)
+            continue
+        seen_folders.add((info.st_dev, info.st_ino))
+        for path in entries:
+            if path.is_symlink() and not follow:
+                log.info("skipping symlink %s (use --follow-symlinks to follow)", path)
+                continue
+            try:
+                mode = path.stat()
+            except OSError as exc:
+                log.info("skipping %s: %s", path, exc.strerror or exc)
+                continue
+            if stat.S_ISDIR(mode.st_mode):
+                stack.append(path)
+            elif path.suffix.lower() == ".pdf" and stat.S_ISREG(mode.st_mode):
+                files[path] = (mode.st_dev, mode.st_ino)
+            elif path.suffix.lower() == ".pdf":
+                log.warning("skipping %s: not a regular file", path)
+    seen_files: set[tuple[int, int]] = set()
+    unique = []
+    for path in sorted(files):  # one path per real file: a file reached through links is read once
+        if files[path] not in seen_files:
+            seen_files.add(files[path])
+            unique.append(path)
+    return unique
 
 
-def _inside_or_broken(link: Path, root: Path) -> bool:
-    try:
-        return link.resolve(strict=True).is_relative_to(root)
-    except (OSError, RuntimeError):  # a loop (RuntimeError before Python 3.13) or a dangling link
-        return True
-
-
-def display_path(path: Path) -> str:
-    """The path as text that JSON and SQLite accept: bytes that are not UTF-8 become `\\xNN` escapes."""
-    return os.fsencode(path).decode("utf-8", "backslashreplace")
+def open_regular(path: Path) -> BinaryIO:
+    """Open a regular file for reading; anything else (FIFO, device, socket, folder) raises OSError.
+    The open does not block, so a FIFO named like a PDF cannot hang the run."""
+    fd = os.open(path, os.O_RDONLY | getattr(os, "O_NONBLOCK", 0))
+    mode = os.fstat(fd).st_mode
+    if not stat.S_ISREG(mode):
+        os.close(fd)
+        kind = "a folder" if stat.S_ISDIR(mode) else "a FIFO" if stat.S_ISFIFO(mode) else \
+            "a socket" if stat.S_ISSOCK(mode) else "a device or other special file"
+        raise OSError(errno.EINVAL, f"not a regular file ({kind}): cannot be read as a PDF")
+    return os.fdopen(fd, "rb")
 
 
 def file_sha256(path: Path) -> str:
-    """sha256 of a file, read in chunks (large files are never held whole)."""
-    with path.open("rb") as handle:
+    """sha256 of a regular file, read in chunks (large files are never held whole)."""
+    with open_regular(path) as handle:
         return _digest(handle)
 
 
@@ -90,42 +149,41 @@ def _digest(handle: BinaryIO) -> str:
     return digest.hexdigest()
 
 
-def ingest(path: Path, password: str | None = None, sha256: str | None = None) -> Document:
+def ingest(
+    path: Path, password: str | None = None, limits: Limits = Limits(), sha256: str | None = None,  # noqa: B008
+) -> Document:
     """Read one PDF into a Document. Raises `InputError` when the file cannot be used at all.
 
-    `sha256`, when the caller has already hashed the file, saves reading it twice. The file is read
-    through one open handle, page by page: it is never held whole in memory.
+    `sha256`, when the caller has already hashed the file, saves reading it twice.
     """
-    size = _regular_file_size(path)
     try:
-        with path.open("rb") as handle:
+        with _open_input(path) as handle:
+            size = os.fstat(handle.fileno()).st_size
+            if size == 0:
+                raise InputError("empty file (0 bytes)")
             _check_bytes(handle, size)
             sha = sha256 or _digest(handle)
-            reader = _open(handle, password)
-            pages = tuple(_read_pages(reader))
+            handle.seek(0)
+            with limits.pypdf():
+                reader = _open(handle, password)
+                pages = tuple(_read_pages(reader, limits))
     except OSError as exc:
         raise InputError(f"cannot read file: {exc.strerror or exc}") from exc
     _check_text(pages)
-    source = Source(path=display_path(path), sha256=sha, page_count=len(pages), size_bytes=size)
+    source = Source(path=path_text(path), sha256=sha, page_count=len(pages), size_bytes=size)
     return Document(doc_id=sha[:DOC_ID_LENGTH], source=source, pages=pages)
 
 
-def _regular_file_size(path: Path) -> int:
-    """The file's size, after checking it is a regular file (a FIFO would block the read forever)."""
+def _open_input(path: Path) -> BinaryIO:
+    """`open_regular`, with symlink loops and dangling links named as such."""
     try:
-        info = path.stat()
+        return open_regular(path)
     except OSError as exc:
         if exc.errno == errno.ELOOP:
             raise InputError("symlink loop: too many levels of symbolic links") from exc
         if exc.errno == errno.ENOENT and path.is_symlink():
             raise InputError(f"dangling symlink: its target {os.readlink(path)!r} does not exist") from exc
         raise InputError(f"cannot read file: {exc.strerror or exc}") from exc
-    if not stat.S_ISREG(info.st_mode):
-        kind = "a folder" if stat.S_ISDIR(info.st_mode) else "a FIFO" if stat.S_ISFIFO(info.st_mode) else "special"
-        raise InputError(f"not a regular file ({kind}): cannot be read as a PDF")
-    if info.st_size == 0:
-        raise InputError("empty file (0 bytes)")
-    return info.st_size
 
 
 def _check_bytes(handle: BinaryIO, size: int) -> None:
@@ -154,12 +212,12 @@ def _check_text(pages: tuple[Page, ...]) -> None:
     raise InputError(f"no text layer on any of its {len(pages)} pages (a scan?); docpipe does not do OCR")
 
 
-def _open(handle: BinaryIO, password: str | None) -> PdfReader:
+def _open(stream: BinaryIO, password: str | None) -> PdfReader:
     from pypdf import PdfReader
     from pypdf.errors import LimitReachedError, PyPdfError
 
     try:
-        reader = PdfReader(handle)
+        reader = PdfReader(stream)
         if reader.is_encrypted:
             _decrypt(reader, password)
         reader.pages  # noqa: B018  (forces the page tree to load: broken trees fail here)
@@ -167,7 +225,7 @@ def _open(handle: BinaryIO, password: str | None) -> PdfReader:
     except InputError:
         raise
     except LimitReachedError as exc:
-        raise InputError(f"{BOMB}: {exc}") from exc
+        raise InputError(f"the PDF is over pypdf's safety limits (a decompression bomb?): {exc}") from exc
     except (PyPdfError, ValueError, KeyError, TypeError, OSError, RecursionError) as exc:
         raise InputError(f"corrupt or unreadable PDF: {type(exc).__name__}: {exc}") from exc
 
@@ -187,31 +245,41 @@ def _decrypt(reader: PdfReader, password: str | None) -> None:
     raise EncryptedError("encrypted PDF: needs a password (use --password)")
 
 
-def _read_pages(reader: PdfReader) -> Iterator[Page]:
+def _read_pages(reader: PdfReader, limits: Limits) -> Iterator[Page]:
+    from pypdf.errors import LimitReachedError
+
+    count = len(reader.pages)
+    if count > limits.max_pages:
+        raise InputError(f"{count:,} pages, over the limit of {limits.max_pages:,} pages per document (--max-pages)")
     labels = _labels(reader)
     for index, pdf_page in enumerate(reader.pages):
         number = index + 1
         label = labels[index] if index < len(labels) else str(number)
         try:
-            text = pdf_page.extract_text() or ""
+            text = valid_unicode(pdf_page.extract_text() or "")
+        except LimitReachedError as exc:
+            raise InputError(
+                f"page {number} is over pypdf's safety limits ({exc}): a decompression bomb? "
+                f"The limit on what one stream may expand to is {limits.max_decompressed_mb} MB (--max-decompressed-mb)"
+            ) from exc
         except Exception as exc:  # noqa: BLE001 — one bad page must not lose the document
             log.warning("page %d: text extraction failed: %s", number, exc)
             yield Page(page_number=number, page_label=label, status="failed", error=_describe(exc))
             continue
+        if len(text) > limits.max_page_chars:
+            raise InputError(f"page {number} has {len(text):,} characters of text, over the limit of "
+                             f"{limits.max_page_chars:,} per page (--max-page-chars)")
         status = "ok" if text.strip() else "empty"
         yield Page(page_number=number, page_label=label, text=text, status=status)
 
 
 def _labels(reader: PdfReader) -> list[str]:
     try:
-        return list(reader.page_labels)
+        return [valid_unicode(label) for label in reader.page_labels]
     except Exception as exc:  # noqa: BLE001 — a broken label tree only costs the labels
         log.info("page labels unreadable (%s); using page numbers", exc)
         return []
 
 
 def _describe(exc: BaseException) -> str:
-    from pypdf.errors import LimitReachedError
-
-    prefix = f"{BOMB}: " if isinstance(exc, LimitReachedError) else ""
-    return f"{prefix}{type(exc).__name__}: {exc}"[:500]
+    return f"{type(exc).__name__}: {exc}"[:500]

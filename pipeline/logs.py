@@ -3,7 +3,9 @@
 Contract: `configure(level, fmt, console)` installs one stderr handler on the root logger (library
 modules just call `getLogger(__name__)`). With `fmt="json"` every line is `{"time", "level", "logger", "message",
 …}` plus the record's extra fields (e.g. `path`, `doc_id`, `status`). With a rich `console` (a terminal
-with a progress bar) log lines print above the bar instead of through it.
+with a progress bar) log lines print above the bar instead of through it. Whatever the format, a message
+is one line with its control characters made visible and known secrets redacted (`sanitize`): a hostile
+file name cannot steer the terminal or forge log lines.
 """
 
 from __future__ import annotations
@@ -13,6 +15,9 @@ import logging
 import sys
 from datetime import datetime, timezone
 from typing import TYPE_CHECKING, Literal
+
+from pipeline.sanitize import SafeFormatter, for_terminal
+from pipeline.secrets import redact
 
 if TYPE_CHECKING:
     from rich.console import Console
@@ -29,11 +34,11 @@ class JsonFormatter(logging.Formatter):
             "time": datetime.fromtimestamp(record.created, timezone.utc).isoformat(timespec="milliseconds"),
             "level": record.levelname.lower(),
             "logger": record.name,
-            "message": record.getMessage(),
+            "message": for_terminal(record.getMessage()),
         }
         line |= {k: v for k, v in vars(record).items() if k not in _STANDARD and not k.startswith("_")}
         if record.exc_info:
-            line["exception"] = self.formatException(record.exc_info)
+            line["exception"] = redact(self.formatException(record.exc_info))
         return json.dumps(line, ensure_ascii=False, default=str)
 
 
@@ -51,9 +56,10 @@ def configure(level: int, fmt: LogFormat = "text", console: Console | None = Non
         from rich.logging import RichHandler
 
         handler = RichHandler(console=console, show_time=False, show_path=False, markup=False)
+        handler.setFormatter(SafeFormatter("%(message)s"))
     else:
         handler = logging.StreamHandler(sys.stderr)
-        handler.setFormatter(logging.Formatter("%(levelname)s %(name)s: %(message)s"))
+        handler.setFormatter(SafeFormatter("%(levelname)s %(name)s: %(message)s"))
     handler.docpipe = True  # type: ignore[attr-defined]
     root.addHandler(handler)
     root.setLevel(logging.WARNING)

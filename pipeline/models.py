@@ -10,7 +10,7 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
-SCHEMA_VERSION = "1.0"
+SCHEMA_VERSION = "1.1"  # 1.1: optional Clause.confidence
 
 PageStatus = Literal["ok", "empty", "failed"]
 RouteKind = Literal["whole", "whole_yarn", "windows"]
@@ -139,6 +139,7 @@ class Clause(Frozen):
     category: str
     citation: Citation
     conflict: bool = False
+    confidence: float | None = Field(default=None, description="the engine's confidence, if it gives one")
 
 
 class DocError(Frozen):

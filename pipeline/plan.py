@@ -73,7 +73,8 @@ def _request(
 ) -> Request:
     pages = tuple(window_pages) if window is not None else doc.pages
     messages = build_messages(
-        task, pages, len(doc.pages), checklist, window, window_count, config.summary_points
+        task, pages, len(doc.pages), checklist, window, window_count, config.summary_points,
+        controls=tokenizer.control_strings(),
     )
     suffix = task if window is None else f"{task}:w{window.index}"
     return Request(

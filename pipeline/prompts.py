@@ -3,6 +3,9 @@
 Contract: the system message and the document block are identical for every task on the same pages, and
 the task's instructions come last, so a document's requests share one prefix (prefix caching). Document
 text reaches jinja2 only as data (a variable), never as template source; undefined names are errors.
+Every string a template prints from its data is neutralised (`sanitize.neutralize`): the tokenizer's control
+strings in a document (`<|im_end|>`, `<think>`, …) can not become control tokens of the prompt; the
+template's own text is left alone. Counting the rendered messages therefore counts the neutralised text.
 """
 
 from __future__ import annotations
@@ -15,6 +18,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from pipeline.models import ChecklistItem, Message, Page, Window
+from pipeline.sanitize import neutralizer
 
 if TYPE_CHECKING:
     import jinja2
@@ -31,7 +35,8 @@ def prompts_dir() -> Path:
 
 
 @functools.cache
-def environment(folder: Path) -> jinja2.Environment:
+def environment(folder: Path, controls: tuple[str, ...] = ()) -> jinja2.Environment:
+    """The templates of `folder`; what they print from their data has `controls` neutralised."""
     import jinja2  # here, not at module level: a run with nothing to do never renders
 
     return jinja2.Environment(
@@ -39,7 +44,15 @@ def environment(folder: Path) -> jinja2.Environment:
         undefined=jinja2.StrictUndefined,
         autoescape=False,  # plain-text prompts; HTML output uses its own escaping environment
         keep_trailing_newline=False,
+        finalize=neutralizer(controls),
     )
+
+
+def default_controls() -> tuple[str, ...]:
+    """The control strings of the bundled Qwen3 tokenizer: used when a caller names no tokenizer."""
+    from pipeline.tokens import bundled_tokenizer_dir, load_tokenizer
+
+    return load_tokenizer(bundled_tokenizer_dir()).control_strings()
 
 
 def template_hashes(folder: Path | None = None) -> dict[str, str]:
@@ -60,9 +73,12 @@ def build_messages(
     window: Window | None = None,
     window_count: int = 1,
     n_points: int = 8,
+    controls: Sequence[str] | None = None,
 ) -> tuple[Message, ...]:
-    """The chat messages (system, user) of one task over some pages of a document."""
-    env = environment(prompts_dir())
+    """The chat messages (system, user) of one task over some pages of a document. `controls`: the
+    tokenizer's control strings (`Tokenizer.control_strings()`), neutralised in everything the templates
+    print from their data; None means the bundled Qwen3 tokenizer's."""
+    env = environment(prompts_dir(), tuple(default_controls() if controls is None else controls))
     system = env.get_template("system.j2").render().strip()
     user = env.get_template(f"{task}.j2").render(
         pages=pages,
@@ -75,6 +91,8 @@ def build_messages(
     return (Message(role="system", content=system), Message(role="user", content=user.strip()))
 
 
-def render_template(name: str, **values: object) -> str:
-    """Render any template of `prompts/` (used by stages with prompts of their own, e.g. reduce)."""
-    return environment(prompts_dir()).get_template(name).render(**values).strip()
+def render_template(name: str, controls: Sequence[str] | None = None, **values: object) -> str:
+    """Render any template of `prompts/` (used by stages with prompts of their own, e.g. reduce);
+    `controls` as in `build_messages`."""
+    env = environment(prompts_dir(), tuple(default_controls() if controls is None else controls))
+    return env.get_template(name).render(**values).strip()

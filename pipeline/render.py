@@ -1,23 +1,31 @@
 """Stage render: results → files in the output folder.
 
-Contract: `OUT/<doc-id>/result.json` (the DocResult), `OUT/<doc-id>/summary.md`, `OUT/run_report.json`.
-Every file is written atomically (temporary file in the same folder, fsync, rename, fsync of the folder),
-so a reader or a crash never sees half a file; temporary files a killed run left behind are removed by
-`remove_stray_temp_files` (the runner calls it under the output lock).
+Contract: `OUT/<doc-id>/result.json` (the DocResult), `OUT/<doc-id>/summary.md`, `OUT/<doc-id>/pages.json`
+(the ingested Document: every page's extracted text, which citation offsets point into; read back by the
+review report), `OUT/run_report.json`. Every file is written atomically (temporary file in the same folder,
+fsync, rename, fsync of the folder), so a reader or a crash never sees half a file; temporary files a killed
+run left behind are removed by `remove_stray_temp_files` (the runner calls it under the output lock). A
+document's folder is named by its `doc_id` (content hash) alone — never by the input's file name — and
+nothing is written outside OUT. Markdown shows control characters from documents and file names as visible
+symbols, so `cat summary.md` cannot drive a terminal.
 """
 
 from __future__ import annotations
 
 import functools
 import os
+import re
 import tempfile
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from pipeline.models import DocResult, RunReport
+from pipeline.models import DocResult, Document, RunReport
+from pipeline.sanitize import printable
 
 if TYPE_CHECKING:
     import jinja2
+
+SAFE_DOC_ID = re.compile(r"[0-9A-Za-z][0-9A-Za-z_-]{0,63}")  # hex digest, or `path-<hex>` for unreadable files
 
 
 def write_atomic(path: Path, text: str) -> None:
@@ -25,6 +33,7 @@ def write_atomic(path: Path, text: str) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
     try:
+        os.fchmod(fd, 0o666 & ~_umask())  # mkstemp makes 0600; results are meant to be shared like any file
         with os.fdopen(fd, "w", encoding="utf-8") as handle:
             handle.write(text)
             handle.flush()
@@ -54,6 +63,16 @@ def remove_stray_temp_files(output: Path) -> list[Path]:
     return stray
 
 
+PAGES_FILE = "pages.json"
+
+
+@functools.cache
+def _umask() -> int:
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask
+
+
 @functools.cache
 def _templates() -> jinja2.Environment:
     import jinja2  # here, not at module level: a run with nothing to do never renders
@@ -62,20 +81,27 @@ def _templates() -> jinja2.Environment:
         loader=jinja2.PackageLoader("pipeline", "templates"),
         undefined=jinja2.StrictUndefined,
         autoescape=False,  # Markdown; HTML reports use an autoescaping environment
+        finalize=lambda value: printable(value) if isinstance(value, str) else value,
         trim_blocks=True,
         lstrip_blocks=True,
     )
 
 
 def doc_dir(output: Path, doc_id: str) -> Path:
+    """`OUT/<doc_id>`; a doc_id that is not a plain name (no separators, no dots) is refused."""
+    if not SAFE_DOC_ID.fullmatch(doc_id):
+        raise ValueError(f"refusing to write a result folder named {doc_id!r}")
     return output / doc_id
 
 
-def write_result(output: Path, result: DocResult) -> Path:
-    """Write a document's result.json and summary.md; returns its folder."""
+def write_result(output: Path, result: DocResult, document: Document | None = None) -> Path:
+    """Write a document's result.json and summary.md, and its pages.json when `document` is given;
+    returns its folder."""
     folder = doc_dir(output, result.doc_id)
+    if document is not None:
+        write_atomic(folder / PAGES_FILE, document.model_dump_json() + "\n")
     write_atomic(folder / "result.json", result.model_dump_json(indent=2) + "\n")
-    title = Path(result.source.path).stem if result.source else result.doc_id
+    title = printable(Path(result.source.path).stem, newlines=False) if result.source else result.doc_id
     markdown = _templates().get_template("summary.md.j2").render(result=result, title=title)
     write_atomic(folder / "summary.md", markdown)
     return folder

@@ -9,9 +9,10 @@ from __future__ import annotations
 import functools
 import json
 from collections.abc import Sequence
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, create_model
+from pydantic.json_schema import SkipJsonSchema
 
 from pipeline.models import ChecklistItem
 
@@ -44,6 +45,9 @@ def _clauses_model(names: tuple[str, ...]) -> type[Reply]:
         category=(category, Field(description="the checklist category this clause belongs to")),
         quote=(str, Field(description="the clause text copied verbatim from the document")),
         page_number=(int, Field(description="the physical page number (from the page header) of the quote")),
+        # Optional and left out of the schema: constrained decoding never asks a model for it; an engine that
+        # can score its clauses (model-free, or from token probabilities) may add it to its reply.
+        confidence=(Annotated[float | None, SkipJsonSchema()], None),
     )
     return create_model("ClausesReply", __base__=Reply, clauses=(list[item], ...))  # type: ignore[valid-type]
 

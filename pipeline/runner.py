@@ -5,7 +5,10 @@ run store which PDFs are new or changed (`incremental.survey`), processes those 
 `config.batch_documents`, writes each document's result as soon as its batch is done and records it in
 the store only then, and returns the RunReport (also written to `OUT/run_report.json`) covering every
 input: processed, reused and duplicate. A document that fails at any stage gets a `failed` result with
-its cause; the others go on. The tokenizer and the engine are loaded only when there is work for them.
+its cause; the others go on. PDFs are read in a killable worker process (`ingest_worker`, under the
+ingest limits). The tokenizer, the PDF reader and the engine are started only when there is work for them.
+Each result also gets its `pages.json`, and when this run processed any document (or there is no report
+yet) the review report and exports of `output` are rebuilt (`review.write_review`).
 SIGINT/SIGTERM stop the run cleanly (`stopping.py`) with `Interrupted`.
 """
 
@@ -27,7 +30,8 @@ from pipeline.engines.base import Engine, create_engine, engine_info
 from pipeline.errors import ConfigError, PipelineError
 from pipeline.fingerprint import config_key
 from pipeline.incremental import Item, Survey, doc_key, is_final, survey
-from pipeline.ingest import DOC_ID_LENGTH, display_path, file_sha256, find_pdfs, ingest
+from pipeline.ingest import DOC_ID_LENGTH, file_sha256, find_pdfs
+from pipeline.ingest_worker import DocumentReader
 from pipeline.lock import output_lock
 from pipeline.models import (
     ChecklistItem, Completion, DocError, DocReport, DocResult, EngineInfo, Plan, Request, RunReport, Source,
@@ -36,6 +40,7 @@ from pipeline.plan import plan_document
 from pipeline.prompts import template_hashes
 from pipeline.progress import RunProgress
 from pipeline.render import remove_stray_temp_files, write_result, write_run_report
+from pipeline.sanitize import path_text
 from pipeline.stopping import StopFlag, stop_on_signals
 from pipeline.store import RunStore
 from pipeline.tokens import Tokenizer, load_tokenizer, tokenizer_dir
@@ -74,7 +79,7 @@ class _Session:
 
     def finish(self, result: DocResult, outcome: _Outcome, attempts: int) -> None:
         """Write a document's files, then record it in the store (in that order: a row means durable files)."""
-        write_result(self.output, result)
+        write_result(self.output, result, outcome.plan.document if outcome.plan else None)
         report = doc_report(result, outcome)
         final = is_final(report, outcome.sha256, attempts + 1)
         self.store.record(self.run_id, self.key, doc_key(outcome.path, outcome.sha256), report, final)
@@ -117,7 +122,7 @@ def run(
 
 def _run_locked(s: _Session, inputs: Sequence[Path], engine: Engine | None) -> RunReport:
     started = datetime.now(timezone.utc)
-    work = survey(find_pdfs(inputs), s.store, s.run_id, s.key, s.output, s.config.redo)
+    work = survey(find_pdfs(inputs, s.config.follow_symlinks), s.store, s.run_id, s.key, s.output, s.config.redo)
     if s.progress:
         s.progress.begin(len(work.todo), len(work.reused) + len(work.duplicates))
     try:
@@ -127,8 +132,8 @@ def _run_locked(s: _Session, inputs: Sequence[Path], engine: Engine | None) -> R
             s.progress.end()
     done = {r.path: r for r in [*work.reused, *s.reports]}
     duplicates = [
-        done[original].model_copy(update={"path": display_path(item.path), "duplicate_of": original})
-        for item, original in ((item, display_path(first)) for item, first in work.duplicates) if original in done
+        done[original].model_copy(update={"path": path_text(item.path), "duplicate_of": original})
+        for item, original in ((item, path_text(first)) for item, first in work.duplicates) if original in done
     ]
     reports = sorted([*done.values(), *duplicates], key=lambda r: r.path)
     counts = totals(reports) | {"processed": len(s.reports), "reused": len(work.reused),
@@ -140,6 +145,10 @@ def _run_locked(s: _Session, inputs: Sequence[Path], engine: Engine | None) -> R
         stopped_by=s.stop.name,
     )
     write_run_report(s.output, report)
+    if s.reports or not (s.output / "index.html").is_file():
+        from pipeline.review import write_review  # jinja2 and the HTML templates: not for a run with nothing new
+
+        write_review(s.output)
     return report
 
 
@@ -149,13 +158,14 @@ def _process(s: _Session, work: Survey, engine: Engine | None) -> EngineInfo:
     if not work.todo:
         return info  # nothing to do: no tokenizer, no engine
     tokenizer = load_tokenizer(tokenizer_dir(config.model, config.tokenizer))
+    reader = DocumentReader(config)
     try:
         for batch in _batches(work.todo, config.batch_documents):
             outcomes = []
             for item in batch:
                 if s.stop.requested:
                     return info  # not sent to the engine yet: abandoned, redone next run
-                outcomes.append(_prepare(item.path, config, tokenizer, s.checklist, info, item.sha256))
+                outcomes.append(_prepare(item.path, reader, tokenizer, s.checklist, info, config, item.sha256))
             if engine is None and any(o.plan for o in outcomes):
                 engine = create_engine(config)
             if engine is not None:
@@ -165,6 +175,7 @@ def _process(s: _Session, work: Survey, engine: Engine | None) -> EngineInfo:
             if s.stop.requested:
                 break
     finally:
+        reader.close()
         if engine is not None:
             engine.close()
     return info
@@ -176,21 +187,22 @@ def _batches(items: Sequence[Item], size: int) -> Iterator[Sequence[Item]]:
 
 
 def _prepare(
-    path: Path, config: RunConfig, tokenizer: Tokenizer, checklist: Sequence[ChecklistItem], info: EngineInfo,
-    sha256: str | None = None,
+    path: Path, reader: DocumentReader, tokenizer: Tokenizer, checklist: Sequence[ChecklistItem],
+    info: EngineInfo, config: RunConfig, sha256: str | None = None,
 ) -> _Outcome:
     """Ingest and plan one file (`sha256`: when already known); a failure becomes the outcome's failed result."""
     outcome = _Outcome(path=path, sha256=sha256)
     stage = "ingest"
     try:
         t0 = time.perf_counter()
-        document = ingest(path, config.password, sha256)
+        document = reader.read(path, sha256)
+        outcome.sha256 = document.source.sha256  # the reader's own hash when none was known
         t1 = time.perf_counter()
         stage = "plan"
         outcome.plan = plan_document(document, config, tokenizer, checklist)
         outcome.seconds = {"ingest": t1 - t0, "plan": time.perf_counter() - t1}
     except PipelineError as exc:
-        log.debug("%s: %s failed: %s", display_path(path), stage, exc)
+        log.debug("%s: %s failed: %s", path_text(path), stage, exc)
         outcome.failure = failed_result(path, stage, type(exc).__name__, str(exc), info, sha256)
     return outcome
 
@@ -227,7 +239,9 @@ def plan_inputs(inputs: Sequence[Path], config: RunConfig) -> list[Plan | DocRes
     checklist = load_checklist(config.checklist) if "clauses" in config.tasks else ()
     tokenizer = load_tokenizer(tokenizer_dir(config.model, config.tokenizer))
     info = EngineInfo(name="none")
-    outcomes = [_prepare(path, config, tokenizer, checklist, info) for path in find_pdfs(inputs)]
+    with DocumentReader(config) as reader:
+        paths = find_pdfs(inputs, config.follow_symlinks)
+        outcomes = [_prepare(path, reader, tokenizer, checklist, info, config) for path in paths]
     return [o.plan or o.failure for o in outcomes if (o.plan or o.failure) is not None]  # type: ignore[misc]
 
 
@@ -253,8 +267,8 @@ def failed_result(
     except OSError:
         sha, size = "", 0
     doc_id = sha[:DOC_ID_LENGTH] or "path-" + hashlib.sha256(os.fsencode(path)).hexdigest()[: DOC_ID_LENGTH - 5]
-    source = Source(path=display_path(path), sha256=sha, page_count=0, size_bytes=size)
-    error = DocError(stage=stage, kind=kind, message=f"{display_path(Path(path.name))}: {message}")
+    source = Source(path=path_text(path), sha256=sha, page_count=0, size_bytes=size)
+    error = DocError(stage=stage, kind=kind, message=f"{path_text(Path(path.name))}: {message}")
     return DocResult(doc_id=doc_id, status="failed", source=source, route=None, engine=info, errors=(error,))
 
 
@@ -264,7 +278,7 @@ def doc_report(result: DocResult, outcome: _Outcome) -> DocReport:
         counts[citation.status] += 1
     route = result.route
     return DocReport(
-        doc_id=result.doc_id, path=display_path(outcome.path), status=result.status,
+        doc_id=result.doc_id, path=path_text(outcome.path), status=result.status,
         route=route.kind if route else None, prompt_tokens=route.prompt_tokens if route else None,
         output_tokens=result.usage.get("output_tokens"), windows=len(route.windows) if route else 0,
         reduce_depth=route.reduce_depth if route else 0, seconds=result.seconds, citations=counts,

@@ -57,6 +57,7 @@ class Tokenizer:
 
         self.folder = folder
         self._hf: Any = AutoTokenizer.from_pretrained(str(folder))
+        self._controls: tuple[str, ...] | None = None
 
     def render_chat(self, messages: Sequence[Message], thinking: bool = False) -> str:
         """The prompt string the model sees, with the assistant turn opened."""
@@ -81,9 +82,16 @@ class Tokenizer:
     def count(self, text: str) -> int:
         return len(self.encode(text))
 
-    def control_strings(self) -> list[str]:
+    def control_strings(self) -> tuple[str, ...]:
         """Every special or added token string (`<|im_start|>`, `<think>`, …), read from the tokenizer."""
-        return sorted({tok.content for tok in self._hf.added_tokens_decoder.values()}, key=len, reverse=True)
+        if self._controls is None:
+            strings = {tok.content for tok in self._hf.added_tokens_decoder.values()}
+            self._controls = tuple(sorted(strings, key=lambda s: (-len(s), s)))
+        return self._controls
+
+    def control_ids(self) -> frozenset[int]:
+        """The ids of those tokens."""
+        return frozenset(self._hf.added_tokens_decoder)
 
 
 @functools.cache

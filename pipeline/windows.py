@@ -13,6 +13,7 @@ from pipeline.config import RunConfig
 from pipeline.errors import InputError
 from pipeline.models import ChecklistItem, Document, Page, Window
 from pipeline.prompts import build_messages
+from pipeline.sanitize import neutralize
 from pipeline.tokens import Tokenizer
 
 WindowSlice = tuple[Window, tuple[Page, ...]]
@@ -22,7 +23,7 @@ def split_windows(
     doc: Document, config: RunConfig, tokenizer: Tokenizer, checklist: Sequence[ChecklistItem], budget: int
 ) -> list[WindowSlice]:
     """Greedy page-aligned split: estimate with per-page counts, then confirm each window exactly."""
-    page_cost = [tokenizer.count(_page_block(p)) for p in doc.pages]
+    page_cost = [tokenizer.count(neutralize(_page_block(p), tokenizer.control_strings())) for p in doc.pages]
     overhead = max(_exact(doc, (), config, tokenizer, checklist, task) for task in config.tasks)
     room = budget - overhead - max(config.reserve(t) for t in config.tasks)
     slices: list[WindowSlice] = []
@@ -56,5 +57,6 @@ def _exact(
     checklist: Sequence[ChecklistItem], task: str,
 ) -> int:
     probe = Window(index=0, page_start=1, page_end=len(doc.pages), prompt_tokens=0)
-    messages = build_messages(task, pages, len(doc.pages), checklist, probe, 99, config.summary_points)
+    messages = build_messages(task, pages, len(doc.pages), checklist, probe, 99, config.summary_points,
+                              controls=tokenizer.control_strings())
     return tokenizer.count_chat(messages, config.thinking)

@@ -50,3 +50,14 @@ def test_one_failed_task_makes_the_document_partial(make_pdf, tokenizer):
     result = _run(make_pdf, tokenizer, {"summary": SUMMARY, "clauses": failed})
     assert result.status == "partial" and len(result.summary) == 3
     assert "prompt too long" in result.errors[0].message
+
+
+def test_an_optional_clause_confidence_is_kept_but_never_asked_of_a_model(make_pdf, tokenizer):
+    from pipeline.responses import json_schema
+
+    quote = "governed by the laws of Delaware"
+    clauses = {"clauses": [{"category": "Governing Law", "quote": quote, "page_number": 2, "confidence": 0.75},
+                           {"category": "Anti-Assignment", "quote": "The Supplier shall deliver", "page_number": 1}]}
+    result = _run(make_pdf, tokenizer, {"summary": SUMMARY, "clauses": clauses})
+    assert [c.confidence for c in result.clauses] == [0.75, None]
+    assert "confidence" not in str(json_schema("clauses", CHECKLIST))  # constrained decoding cannot emit it

@@ -56,3 +56,36 @@ def test_normalize_maps_offsets_back_to_source():
     text, offsets = normalize("  A\u00a0“B”\n\nC\u200b")
     assert text == 'a "b" c'
     assert [offsets[i] for i in range(len(text))] == [2, 3, 4, 5, 6, 7, 9]
+
+
+LAW = PageIndex(pages(
+    "12. Governing Law. This Agreement shall be governed by and construed in accordance with the laws of the "
+    "State of Delaware. The Supplier shall not be liable for indirect damages. Fees are due within 30 days.",
+))
+
+
+def test_fuzzy_match_may_not_change_a_name_a_number_or_a_negation():
+    for altered in (
+        "This Agreement shall be governed by and construed in accordance with the laws of Mars.",
+        "This Agreement shall be governed by and construed in accordance with the laws of the State of Mars.",
+        "The Supplier shall never be liable for indirect damages.",  # negation swapped
+        "The Supplier shall be liable for indirect damages.",  # negation dropped
+        "The Supplier shall not be liable for indirect damages. Fees are due within 60 days.",
+    ):
+        assert LAW.locate(altered, 1).status == "unverified", altered
+
+
+def test_fuzzy_match_still_forgives_slips():
+    for slipped in (
+        "This Agreement will be governed by and construed in accordance with the law of the State of Delaware.",
+        "This Agreement shall be governed by and construed in accordance with the laws of the State of Delawar.",
+        "The Supplier shall not be liable for any indirect damages.",
+    ):
+        c = LAW.locate(slipped, 1)
+        assert (c.status, c.match) == ("verified", "fuzzy"), slipped
+
+
+def test_fact_check_sees_words_as_normalised_text_does():
+    index = PageIndex(pages("Filed with the Commission (File No. 333194486) as the Registration Statement on Form S-1."))
+    c = index.locate("Filed with Commission (File No. 333\u00ad194486) as the Registration Statement on Form S-1.", 1)
+    assert (c.status, c.match) == ("verified", "fuzzy")  # a soft hyphen inside the number is no new number

@@ -15,6 +15,8 @@ BASE = config_key(RunConfig(), CUAD)
 @pytest.mark.parametrize("change", [
     {"model": "Qwen/Qwen3-8B"}, {"engine": "vllm"}, {"max_context": 32_768}, {"thinking": True},
     {"tasks": ("summary",)}, {"summary_points": 5}, {"clauses_reserve": 1000}, {"window_overlap": 0.2},
+    {"max_pages": 10}, {"max_page_chars": 1000}, {"max_decompressed_mb": 1}, {"ingest_timeout": 5.0},
+    {"follow_symlinks": True},
 ])
 def test_what_shapes_results_changes_the_key(change):
     assert config_key(RunConfig(**change), CUAD) != BASE

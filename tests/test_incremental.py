@@ -8,6 +8,7 @@ import sys
 from pathlib import Path
 
 import pytest
+from pydantic import SecretStr
 
 from pipeline.config import RunConfig
 from pipeline.engines.extractive import ExtractiveEngine
@@ -106,7 +107,7 @@ def test_failures_final_or_retried(tmp_path):
     rows = _rows(out)
     assert rows["notes.pdf"][3:] == (1, 1)  # the file itself is bad: final, not retried while unchanged
     assert rows["locked.pdf"][3:] == (2, 0)  # a password may come: retried
-    report, _ = _run(folder, out, CONFIG.model_copy(update={"password": "pw", "redo": "failed"}))
+    report, _ = _run(folder, out, CONFIG.model_copy(update={"password": SecretStr("pw"), "redo": "failed"}))
     assert report.totals["processed"] == 2 and _rows(out)["locked.pdf"][0] == "ok"
 
 
@@ -134,16 +135,23 @@ def test_missing_result_file_is_redone_and_stray_temp_files_go(tmp_path):
 
 
 def test_a_run_with_nothing_to_do_loads_no_tokenizer_and_no_engine(tmp_path):
+    """Nor the PDF reader (no worker process) nor the HTML review report (left as it is)."""
     folder, out = tmp_path / "in", tmp_path / "out"
     write_contracts(folder, 2)
     _run(folder, out)
+    report_mtime = (out / "index.html").stat().st_mtime_ns
     code = (
         "import sys; from pathlib import Path; from pipeline.config import RunConfig; from pipeline.runner import run;"
         f"r = run([Path({str(folder)!r})], Path({str(out)!r}), RunConfig(tasks=('clauses',)));"
         "assert r.totals['reused'] == 2, r.totals;"
-        "heavy = [m for m in ('transformers', 'pypdf', 'tokenizers') if m in sys.modules]; assert not heavy, heavy"
+        "heavy = [m for m in ('transformers', 'pypdf', 'tokenizers', 'jinja2', 'pipeline.review') if m in sys.modules];"
+        "assert not heavy, heavy"
     )
     subprocess.run([sys.executable, "-c", code], check=True, env=os.environ | {"PYTHONPATH": str(REPO)})
+    assert (out / "index.html").stat().st_mtime_ns == report_mtime
+    (out / "index.html").unlink()  # a missing report is written again, even with nothing new
+    _run(folder, out)
+    assert (out / "index.html").is_file()
 
 
 def test_run_report_lists_every_input(tmp_path):

@@ -1,13 +1,16 @@
 import os
+import threading
 import tracemalloc
 from pathlib import Path
 
+import pypdf
 import pytest
 from pypdf import PdfReader, PdfWriter
 
 from pipeline.errors import InputError
-from pipeline.ingest import find_pdfs, ingest
+from pipeline.ingest import Limits, file_sha256, find_pdfs, ingest
 from tests.conftest import SAMPLES, encrypt_pdf
+from tests.hostile_pdfs import bomb, raw_pdf, text_stream, to_unicode
 
 
 def test_pages_keep_physical_numbers_labels_and_empty_slots(make_pdf):
@@ -101,15 +104,112 @@ def test_ingest_reads_through_the_file_not_a_copy_of_it(make_pdf, tmp_path):
     assert peak < 4 << 20, f"peak {peak / 2**20:.1f} MiB"
 
 
-def test_symlinks_inside_the_folder_are_read_links_out_are_skipped(make_pdf, tmp_path):
-    inbox = tmp_path / "inbox"
-    real = make_pdf("inbox/real.pdf", ["Inside."])
-    make_pdf("elsewhere/secret.pdf", ["Not yours."])
-    (inbox / "alias.pdf").symlink_to(real)
-    (inbox / "escape.pdf").symlink_to(tmp_path / "elsewhere" / "secret.pdf")
-    (inbox / "loop.pdf").symlink_to("loop.pdf")
-    names = [p.name for p in find_pdfs([inbox])]
-    assert names == ["alias.pdf", "loop.pdf", "real.pdf"]
-    assert "Inside" in ingest(inbox / "alias.pdf").pages[0].text
+def test_links_named_on_the_command_line_say_what_is_wrong(make_pdf, tmp_path):
+    (tmp_path / "loop.pdf").symlink_to("loop.pdf")
+    (tmp_path / "dangling.pdf").symlink_to("nowhere.pdf")
     with pytest.raises(InputError, match="symlink loop"):
-        ingest(inbox / "loop.pdf")
+        ingest(tmp_path / "loop.pdf")
+    with pytest.raises(InputError, match="dangling symlink"):
+        ingest(tmp_path / "dangling.pdf")
+
+
+def test_a_known_sha256_is_used_not_recomputed(make_pdf):
+    pdf = make_pdf("a.pdf", ["Governing law: Delaware."])
+    assert ingest(pdf).source.sha256 == file_sha256(pdf)
+    assert ingest(pdf, sha256="ab" * 32).doc_id == "ab" * 8
+
+
+def test_too_many_pages_is_a_clear_error(tmp_path):
+    many = raw_pdf(tmp_path / "many.pdf", [text_stream(["same page"])], pages=[0] * 5001)  # 0.8 MB
+    with pytest.raises(InputError, match=r"5,001 pages, over the limit of 5,000 .*--max-pages"):
+        ingest(many)
+    few = raw_pdf(tmp_path / "few.pdf", [text_stream(["same page"])], pages=[0] * 4)
+    assert len(ingest(few, limits=Limits(max_pages=4)).pages) == 4
+    with pytest.raises(InputError, match="--max-pages"):
+        ingest(few, limits=Limits(max_pages=3))
+
+
+def test_oversized_page_is_a_clear_error(tmp_path):
+    huge = raw_pdf(tmp_path / "huge.pdf", [text_stream(["fine"]), text_stream(["word " * 50_000])])  # 250k chars
+    with pytest.raises(InputError, match=r"page 2 has 250,00\d characters .* 200,000 per page \(--max-page-chars\)"):
+        ingest(huge)
+    assert ingest(huge, limits=Limits(max_page_chars=300_000)).pages[1].text.startswith("word word")
+
+
+def test_pypdf_decompression_limit_stays_on(tmp_path):
+    assert pypdf.get_configuration().zlib_maximum_output_length == 75_000_000  # docpipe changes no default
+    big = raw_pdf(tmp_path / "bomb.pdf", [text_stream(["cover"]), bomb(80_000_000)])  # 80 MB in ~80 kB
+    assert big.stat().st_size < 200_000
+    with pytest.raises(InputError, match=r"page 2 is over pypdf's safety limits .* 75 MB \(--max-decompressed-mb\)"):
+        ingest(big)
+
+
+def test_decompression_limit_is_configurable(tmp_path):
+    small = raw_pdf(tmp_path / "two-mb.pdf", [bomb(2_000_000)])
+    assert "boom" in ingest(small).pages[0].text
+    with pytest.raises(InputError, match="over pypdf's safety limits"):
+        ingest(small, limits=Limits(max_decompressed_mb=1))
+    assert pypdf.get_configuration().zlib_maximum_output_length == 75_000_000  # set for that read only
+
+
+def _finishes(call, seconds=10.0):
+    """Run `call` in a thread; True when it returned (or raised) within `seconds`."""
+    done = threading.Event()
+
+    def target():
+        try:
+            call()
+        except Exception:  # noqa: BLE001
+            pass
+        done.set()
+
+    threading.Thread(target=target, daemon=True).start()
+    return done.wait(seconds)
+
+
+def test_fifo_named_like_a_pdf_never_blocks(tmp_path):
+    fifo = tmp_path / "pipe.pdf"
+    os.mkfifo(fifo)
+    assert find_pdfs([tmp_path]) == []
+    with pytest.raises(InputError, match="not a regular file"):
+        ingest(fifo)  # would block forever on a plain open()
+    with pytest.raises(OSError):
+        file_sha256(fifo)
+    assert _finishes(lambda: ingest(fifo))
+
+
+def test_symlinks_followed_only_when_asked_and_loops_end(make_pdf, tmp_path):
+    make_pdf("outside/secret.pdf", ["outside the input folder"])
+    make_pdf("in/real/one.pdf", ["inside"])
+    inputs = tmp_path / "in"
+    (inputs / "to-outside").symlink_to(tmp_path / "outside")
+    (inputs / "alias.pdf").symlink_to(inputs / "real" / "one.pdf")
+    (inputs / "real" / "loop").symlink_to(inputs)
+    (inputs / "self").symlink_to(inputs / "self")  # a link to itself: stat fails, skipped
+    (inputs / "broken.pdf").symlink_to(tmp_path / "nowhere.pdf")
+    names = lambda paths: [p.relative_to(inputs).as_posix() for p in paths]  # noqa: E731
+    assert names(find_pdfs([inputs])) == ["real/one.pdf"]
+    followed = find_pdfs([inputs], follow_symlinks=True)
+    # one path per real file (alias.pdf is one.pdf), the loop back to `in` is visited once
+    assert names(followed) == ["alias.pdf", "to-outside/secret.pdf"]
+
+
+def test_very_deep_folders_do_not_hit_the_recursion_limit(make_pdf, tmp_path):
+    deep = tmp_path
+    for _ in range(1100):  # deeper than Python's recursion limit
+        deep = deep / "d"
+        deep.mkdir()
+    (deep / "x.pdf").write_bytes(make_pdf("x.pdf", ["deep"]).read_bytes())
+    assert find_pdfs([tmp_path / "d"]) == [deep / "x.pdf"]
+    (deep / "x.pdf").unlink()  # removed here, bottom up: pytest's recursive clean-up of old temp folders
+    while deep != tmp_path:  # would hit the recursion limit on this tree in a later session
+        deep.rmdir()
+        deep = deep.parent
+
+
+def test_lone_surrogates_from_a_hostile_font_map_become_replacement_characters(tmp_path):
+    # A maps to a lone high surrogate, B to "A", C+D to a proper surrogate pair (U+1F600).
+    cmap = to_unicode({0x41: 0xD800, 0x42: 0x41, 0x43: 0xD83D, 0x44: 0xDE00})
+    doc = ingest(raw_pdf(tmp_path / "surrogate.pdf", [b"BT /F1 12 Tf 40 800 Td (ABABCD) Tj ET"], cmap=cmap))
+    assert doc.pages[0].text.strip() == "\ufffdA\ufffdA\U0001F600"
+    doc.model_dump_json()  # JSON (and the tokenizer) would refuse a lone surrogate

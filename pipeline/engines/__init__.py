@@ -1,1 +1,2 @@
-"""Engines behind one protocol (`base.Engine`): extractive (model-free), vllm (offline), server (HTTP)."""
+"""Engines behind one protocol (`base.Engine`): extractive (model-free), keyword (a trivial
+baseline), vllm (offline), server (HTTP)."""

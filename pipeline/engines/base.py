@@ -39,6 +39,10 @@ def create_engine(config: RunConfig) -> Engine:
         from pipeline.engines.extractive import ExtractiveEngine
 
         return ExtractiveEngine(summary_points=config.summary_points)
+    if config.engine == "keyword":
+        from pipeline.engines.keyword import KeywordEngine
+
+        return KeywordEngine(summary_points=config.summary_points)
     if config.engine == "vllm":
         from pipeline.engines.vllm import VLLMEngine  # type: ignore[import-not-found]
 

@@ -29,7 +29,7 @@ _STOPWORDS = frozenset(
     them then there these they this those to under upon was what when where whether which while who
     will with within without would agreement agreements provision provisions term terms one two""".split()
 )
-_WORD_RE = re.compile(r"[a-z0-9]+(?:'[a-z]+)?")
+_WORD_RE = re.compile(r"[^\W_]+(?:'[^\W_]+)?")
 _MAX_DESCRIPTION_TERMS = 4
 
 
@@ -55,13 +55,20 @@ def _key(name: str) -> str:
     return " ".join(name.casefold().split())
 
 
+def _compile(regexes: Sequence[str]) -> tuple[re.Pattern[str], ...]:
+    return tuple(re.compile(regex, _FLAGS) for regex in regexes)
+
+
 @functools.cache
-def _curated() -> dict[str, tuple[tuple[str, ...], tuple[str, ...]]]:
-    """Curated (patterns, exclude) per case-folded category name, read once from package data."""
+def _curated() -> dict[str, tuple[tuple[re.Pattern[str], ...], tuple[re.Pattern[str], ...]]]:
+    """Compiled (patterns, exclude) per case-folded category name, read once from package data.
+
+    Raises ``re.error`` if a curated pattern is invalid.
+    """
     raw = resources.files("pipeline.engines").joinpath(_DATA_FILE).read_text(encoding="utf-8")
     categories: dict[str, dict[str, list[str]]] = json.loads(raw)["categories"]
     return {
-        _key(name): (tuple(spec.get("patterns", ())), tuple(spec.get("exclude", ())))
+        _key(name): (_compile(spec.get("patterns", ())), _compile(spec.get("exclude", ())))
         for name, spec in categories.items()
     }
 
@@ -71,15 +78,16 @@ def known_categories() -> tuple[str, ...]:
     return tuple(_curated())
 
 
-def _word_regex(word: str) -> str:
+def _plural_regex(word: str) -> str:
     """Regex for one word, tolerant of a plural/singular ``s``."""
     stem = word[:-1] if len(word) > 3 and word.endswith("s") and not word.endswith("ss") else word
     return re.escape(stem) + r"s?"
 
 
 def _phrase_regex(words: Sequence[str]) -> str:
-    """Regex for consecutive words separated by whitespace, hyphens or slashes."""
-    return r"\b" + r"[\s/-]+".join(_word_regex(w) for w in words) + r"\b"
+    """Regex for consecutive words separated by whitespace, hyphens or slashes; the last may be plural."""
+    parts = [re.escape(w) for w in words[:-1]] + [_plural_regex(words[-1])]
+    return r"\b" + r"[\s/-]+".join(parts) + r"\b"
 
 
 def _significant(text: str) -> list[str | None]:
@@ -91,7 +99,8 @@ def derive_patterns(name: str, description: str = "") -> tuple[str, ...]:
     """Patterns for a category without curated ones (precision over recall).
 
     Returns: the name's significant words as one phrase (flexible whitespace, optional plural
-    ``s``), plus up to four phrases of two adjacent significant words from the description.
+    ``s`` on the last word), plus up to four phrases of two adjacent significant words from the
+    description.
     Returns an empty tuple when neither yields a word (such a category then never matches).
     """
     patterns: list[str] = []
@@ -99,14 +108,16 @@ def derive_patterns(name: str, description: str = "") -> tuple[str, ...]:
     if name_words:
         patterns.append(_phrase_regex(name_words))
     words = _significant(description)
+    terms = 0
     for first, second in zip(words, words[1:]):
-        if len(patterns) > _MAX_DESCRIPTION_TERMS or not (first and second) or first == second:
-            continue
-        if set(name_words) >= {first, second}:
-            continue  # already covered by the name phrase's words
+        if terms == _MAX_DESCRIPTION_TERMS:
+            break
+        if not (first and second) or first == second or set(name_words) >= {first, second}:
+            continue  # a stopword, a repeat, or already covered by the name phrase
         regex = _phrase_regex((first, second))
         if regex not in patterns:
             patterns.append(regex)
+            terms += 1
     return tuple(patterns)
 
 
@@ -115,17 +126,11 @@ def load_matchers(categories: Sequence[tuple[str, str]]) -> list[CategoryMatcher
 
     Known CUAD category names (compared case-insensitively, whitespace-normalised) use the
     curated patterns; any other name uses ``derive_patterns(name, description)``.
-    Raises ``re.error`` if a curated pattern is invalid.
+    Raises ``re.error`` if a curated pattern is invalid (on the first call).
     """
     curated = _curated()
     matchers: list[CategoryMatcher] = []
     for name, description in categories:
-        patterns, exclude = curated.get(_key(name)) or (derive_patterns(name, description), ())
-        matchers.append(
-            CategoryMatcher(
-                name=name,
-                patterns=tuple(re.compile(p, _FLAGS) for p in patterns),
-                exclude=tuple(re.compile(x, _FLAGS) for x in exclude),
-            )
-        )
+        patterns, exclude = curated.get(_key(name)) or (_compile(derive_patterns(name, description)), ())
+        matchers.append(CategoryMatcher(name=name, patterns=patterns, exclude=exclude))
     return matchers

@@ -61,14 +61,22 @@ class ExtractiveEngine:
     def close(self) -> None:
         """Nothing to free."""
 
+    def summary(self, pages: Sequence[Page]) -> str:
+        """JSON of the summary reply."""
+        return summarize(pages, self.summary_points).model_dump_json()
+
+    def clauses(self, pages: Sequence[Page], checklist: Sequence[ChecklistItem]) -> str:
+        """JSON of the clauses reply."""
+        return extract_clauses(pages, checklist)
+
     def _complete(self, request: Request) -> Completion:
         started = time.perf_counter()
         if request.task == "summary":
-            text = summarize(request.pages, self.summary_points).model_dump_json()
+            text = self.summary(request.pages)
         elif request.task == "clauses":
-            text = extract_clauses(request.pages, request.checklist)
+            text = self.clauses(request.pages, request.checklist)
         else:
-            return Completion(request_id=request.request_id, error=f"extractive engine: no task {request.task!r}")
+            return Completion(request_id=request.request_id, error=f"{self.name} engine: no task {request.task!r}")
         return Completion(request_id=request.request_id, text=text, finish_reason="stop",
                           prompt_tokens=request.prompt_tokens, seconds=time.perf_counter() - started)
 

@@ -1,0 +1,148 @@
+"""What the review templates show: a DocResult (+ its page texts) → plain view objects. No HTML here.
+
+Contract: `doc_view(result, pages, categories)` gives one document's view: its citations with offsets
+converted to UTF-16 code units (what JavaScript string offsets count), and one matrix cell per category —
+`conflict` (a clause of that category is marked conflicting), `found`, `absent` (the clause task looked and
+found nothing) or `unchecked` (the clause task did not run or failed for it). `matrix_categories(results)`
+orders the categories: the bundled CUAD checklist's order for its names, then others as first seen.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Literal
+
+from pipeline.checklist import load_checklist
+from pipeline.cite import normalize
+from pipeline.models import Citation, DocError, DocResult, Page
+
+CellState = Literal["conflict", "found", "absent", "unchecked"]
+CELL_RANK = {"conflict": 3, "found": 2, "absent": 1, "unchecked": 0}
+STATUSES = ("verified", "relocated", "unverified")
+
+
+@dataclass(frozen=True)
+class CiteView:
+    key: str  # unique in the document: s<n> (summary point) or c<n> (clause)
+    citation: Citation
+    start: int | None  # UTF-16 offsets of the quote in its page's text; None when not located
+    end: int | None
+
+
+@dataclass(frozen=True)
+class PointView:
+    text: str
+    cite: CiteView
+
+    @property
+    def quote_differs(self) -> bool:
+        """Whether the quote says more than the point (extractive points are their own quotes)."""
+        return normalize(self.text)[0] != normalize(self.cite.citation.quote)[0]
+
+
+@dataclass(frozen=True)
+class ClauseView:
+    category: str
+    conflict: bool
+    cite: CiteView
+
+
+@dataclass(frozen=True)
+class Cell:
+    category: str
+    state: CellState
+    count: int
+    key: str | None = None  # the citation key of the category's first clause in the document
+
+    @property
+    def rank(self) -> int:
+        return CELL_RANK[self.state]
+
+
+@dataclass(frozen=True)
+class DocView:
+    doc_id: str
+    title: str
+    file_name: str
+    path: str
+    status: str
+    route: str | None
+    windows: int
+    page_count: int | None
+    prompt_tokens: int | None
+    output_tokens: int | None
+    engine: str
+    citations: dict[str, int]
+    summary: tuple[PointView, ...]
+    clauses: tuple[ClauseView, ...]
+    absent: tuple[str, ...]
+    errors: tuple[DocError, ...]
+    pages_flagged: tuple[Page, ...]
+    cells: tuple[Cell, ...]
+    pages: list[dict[str, object]] | None  # for the page viewer; None when pages.json is missing
+
+    @property
+    def cited(self) -> int:
+        return sum(self.citations.values())
+
+    @property
+    def found_ratio(self) -> float | None:
+        return (self.citations["verified"] + self.citations["relocated"]) / self.cited if self.cited else None
+
+
+def doc_view(result: DocResult, pages: Sequence[Page] | None, categories: Sequence[str]) -> DocView:
+    """One document's view; see the module docstring."""
+    texts = {p.page_number: p.text for p in pages} if pages is not None else {}
+    summary = tuple(PointView(p.text, _cite(f"s{i}", p.citation, texts)) for i, p in enumerate(result.summary, 1))
+    clauses = tuple(ClauseView(c.category, c.conflict, _cite(f"c{i}", c.citation, texts))
+                    for i, c in enumerate(result.clauses, 1))
+    cites = [p.cite for p in summary] + [c.cite for c in clauses]
+    counts: Counter[str] = Counter(cite.citation.status for cite in cites)
+    source, route = result.source, result.route
+    engine = result.engine.name + (f" ({result.engine.model})" if result.engine.model else "")
+    return DocView(
+        doc_id=result.doc_id, title=Path(source.path).stem if source else result.doc_id,
+        file_name=Path(source.path).name if source else "", path=source.path if source else "",
+        status=result.status, route=route.kind if route else None, windows=len(route.windows) if route else 0,
+        page_count=source.page_count if source else None, prompt_tokens=route.prompt_tokens if route else None,
+        output_tokens=result.usage.get("output_tokens"), engine=engine,
+        citations={s: counts[s] for s in STATUSES}, summary=summary, clauses=clauses,
+        absent=result.absent, errors=result.errors, pages_flagged=result.pages_flagged,
+        cells=tuple(_cell(result, name) for name in categories),
+        pages=[{"n": p.page_number, "label": p.page_label, "status": p.status, "text": p.text} for p in pages]
+        if pages is not None else None,
+    )
+
+
+def matrix_categories(results: Sequence[DocResult]) -> tuple[str, ...]:
+    """Every category any document found or looked for; see the module docstring for the order."""
+    cuad = {item.name: i for i, item in enumerate(load_checklist())}
+    seen: dict[str, int] = {}
+    for result in results:
+        for name in [c.category for c in result.clauses] + list(result.absent):
+            seen.setdefault(name, len(seen))
+    return tuple(sorted(seen, key=lambda name: (cuad.get(name, len(cuad)), seen[name])))
+
+
+def utf16_offset(text: str, offset: int) -> int:
+    """`offset` (Python characters) as UTF-16 code units: characters beyond the BMP count twice."""
+    return offset + sum(1 for ch in text[:offset] if ord(ch) > 0xFFFF)
+
+
+def _cite(key: str, citation: Citation, texts: dict[int, str]) -> CiteView:
+    text = texts.get(citation.page_number) if citation.page_number is not None else None
+    start, end = citation.char_start, citation.char_end
+    if text is None or start is None or end is None or citation.status == "unverified" or end > len(text):
+        return CiteView(key, citation, None, None)
+    return CiteView(key, citation, utf16_offset(text, start), utf16_offset(text, end))
+
+
+def _cell(result: DocResult, category: str) -> Cell:
+    mine = [(i, c) for i, c in enumerate(result.clauses, 1) if c.category == category]
+    if mine:
+        state: CellState = "conflict" if any(c.conflict for _, c in mine) else "found"
+        return Cell(category, state, len(mine), f"c{mine[0][0]}")
+    return Cell(category, "absent" if category in result.absent else "unchecked", 0)
