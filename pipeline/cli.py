@@ -16,7 +16,7 @@ import typer
 from pydantic import ValidationError
 
 from pipeline import config as defaults
-from pipeline.config import RunConfig
+from pipeline.config import RunConfig, ServerSettings
 from pipeline.errors import ExitCode, PipelineError
 from pipeline.models import DocResult, Plan
 from pipeline.sanitize import SafeFormatter, for_terminal
@@ -43,6 +43,26 @@ MaxPageCharsOpt = Annotated[int, typer.Option(help="fail a PDF with a page of mo
 MaxDecompressedOpt = Annotated[int, typer.Option(help="MB one PDF stream may expand to (pypdf's limit)")]
 IngestTimeoutOpt = Annotated[float, typer.Option(help="seconds reading one PDF may take; 0 = no limit")]
 FollowSymlinksOpt = Annotated[bool, typer.Option(help="follow symlinks found in input folders")]
+SERVER = "Server engine (each also DOCPIPE_<NAME> env)"
+BaseUrlOpt = Annotated[Optional[str], typer.Option(help="model server, e.g. http://127.0.0.1:8000/v1; implies "
+                                                   "--engine server", rich_help_panel=SERVER)]
+KindOpt = Annotated[Optional[str], typer.Option(help="openai | vllm (also SGLang) | ollama", rich_help_panel=SERVER)]
+ConcurrencyOpt = Annotated[Optional[int], typer.Option(help="requests in flight (default 8)", rich_help_panel=SERVER)]
+TimeoutOpt = Annotated[Optional[float], typer.Option(help="seconds per request (default 600)", rich_help_panel=SERVER)]
+RetriesOpt = Annotated[Optional[int], typer.Option(help="re-sends on 429/502/503/504 or a connection error "
+                                                   "(default 4)", rich_help_panel=SERVER)]
+KeyEnvOpt = Annotated[Optional[str], typer.Option(help="env variable holding the API key (default "
+                                                  "DOCPIPE_API_KEY)", rich_help_panel=SERVER)]
+
+
+def _server_settings(**values: object) -> ServerSettings:
+    """Server settings from the flags given (None: not given, so the environment or the default decides)."""
+    try:
+        return ServerSettings(**{k: v for k, v in values.items() if v is not None})  # type: ignore[arg-type]
+    except ValidationError as exc:
+        error = exc.errors()[0]
+        typer.echo(f"error: --{str(error['loc'][0]).replace('_', '-')}: {error['msg']}", err=True)
+        raise typer.Exit(ExitCode.USAGE) from exc
 
 
 def _config(**values: object) -> RunConfig:
@@ -76,17 +96,21 @@ def run(
     ingest_timeout: IngestTimeoutOpt = defaults.INGEST_TIMEOUT,
     follow_symlinks: FollowSymlinksOpt = False,
     verbose: Annotated[bool, typer.Option("--verbose", "-v")] = False,
+    base_url: BaseUrlOpt = None, server_kind: KindOpt = None, concurrency: ConcurrencyOpt = None,
+    request_timeout: TimeoutOpt = None, max_retries: RetriesOpt = None, api_key_env: KeyEnvOpt = None,
 ) -> None:
     """Summarise and extract clauses from every PDF under INPUTS, writing results to --output."""
     _logging(verbose)
     from pipeline.runner import run as run_pipeline
 
-    chosen = engine or ("vllm" if model else "extractive")
+    chosen = engine or ("server" if base_url else "vllm" if model else "extractive")
+    server = _server_settings(base_url=base_url, server_kind=server_kind, concurrency=concurrency,
+                              request_timeout=request_timeout, max_retries=max_retries, api_key_env=api_key_env)
     config = _config(engine=chosen, model=model, tasks=tasks, checklist=checklist, password=password,
                      max_context=max_context, tokenizer=tokenizer, summary_points=summary_points,
                      thinking=thinking, max_pages=max_pages, max_page_chars=max_page_chars,
                      max_decompressed_mb=max_decompressed_mb, ingest_timeout=ingest_timeout,
-                     follow_symlinks=follow_symlinks)
+                     follow_symlinks=follow_symlinks, server=server)
     if chosen == "extractive":
         typer.echo("note: using the model-free extractive engine (no model configured); for a model run "
                    "`docpipe run DIR --engine vllm --model Qwen/Qwen3-8B` (pip install 'docpipe[vllm]')", err=True)

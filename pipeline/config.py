@@ -22,6 +22,22 @@ MAX_DECOMPRESSED_MB = 75  # pypdf's own default per stream; never disabled, only
 INGEST_TIMEOUT = 600.0  # seconds; pypdf reads ~20 pages/s, so 5,000 pages need ~250 s
 
 
+class ServerSettings(BaseSettings):
+    """How to reach a model server (`--engine server`); env `DOCPIPE_<NAME>` sets each. The API key itself
+    is never part of any config: it is read from the environment variable named by `api_key_env`."""
+
+    model_config = SettingsConfigDict(env_prefix="DOCPIPE_", frozen=True, extra="ignore")
+
+    base_url: str | None = Field(default=None, description="e.g. http://127.0.0.1:8000/v1 (Ollama: its root)")
+    server_kind: Literal["openai", "vllm", "ollama"] = "openai"
+    concurrency: int = Field(default=8, ge=1, description="requests in flight at once")
+    request_timeout: float = Field(default=600.0, gt=0, description="seconds one request may take")
+    max_retries: int = Field(default=4, ge=0, description="re-sends after 429, 502-504 or a connection error")
+    backoff: float = Field(default=1.0, ge=0, description="first retry delay (s); doubles, with jitter")
+    backoff_max: float = Field(default=60.0, ge=0, description="cap on one retry delay (s)")
+    api_key_env: str | None = Field(default=None, description="env variable holding the API key (DOCPIPE_API_KEY)")
+
+
 class EngineSettings(BaseSettings):
     """Engine knobs for the machine the run is on; env `DOCPIPE_<NAME>` sets each."""
 
@@ -65,6 +81,7 @@ class RunConfig(BaseModel):
                                   description="seconds reading one PDF may take (in a worker process); 0 = no limit")
     follow_symlinks: bool = Field(default=False, description="follow symlinks found in input folders")
     engine_settings: EngineSettings = Field(default_factory=EngineSettings)
+    server: ServerSettings = Field(default_factory=ServerSettings)
 
     @model_validator(mode="after")
     def _check(self) -> RunConfig:

@@ -20,7 +20,7 @@ from pathlib import Path
 from pipeline.assemble import assemble
 from pipeline.checklist import load_checklist
 from pipeline.config import RunConfig
-from pipeline.engines.base import Engine, create_engine, engine_info
+from pipeline.engines.base import Engine, create_engine, engine_info, open_for_planning
 from pipeline.errors import ConfigError, PipelineError
 from pipeline.ingest import DOC_ID_LENGTH, file_sha256, find_pdfs
 from pipeline.ingest_worker import DocumentReader
@@ -67,6 +67,7 @@ def run(
     info = EngineInfo(name=config.engine, model=config.model)
     reader = DocumentReader(config)
     try:
+        engine, config = open_for_planning(config, engine)  # a server's context length caps the routes
         for batch in _batches(paths, config.batch_documents):
             outcomes = [_prepare(path, reader, config, tokenizer, checklist, info) for path in batch]
             if engine is None and any(o.plan for o in outcomes):
