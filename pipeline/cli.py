@@ -31,7 +31,7 @@ app = typer.Typer(add_completion=False, no_args_is_help=True, help=f"docpipe: ci
 log = logging.getLogger("pipeline")
 
 Inputs = Annotated[list[Path], typer.Argument(help="PDF files or folders (searched recursively)")]
-ModelOpt = Annotated[Optional[str], typer.Option(help="model: Hugging Face id or local folder")]
+ModelOpt = Annotated[Optional[str], typer.Option(help="model: Hugging Face id or local folder (server: its name)")]
 TasksOpt = Annotated[str, typer.Option(help="comma-separated tasks: summary,clauses")]
 ChecklistOpt = Annotated[Optional[Path], typer.Option(help="clause checklist CSV (name,description); default CUAD's 41")]
 MaxContextOpt = Annotated[int, typer.Option(help="largest context (tokens) a prompt may use; beyond: windows")]
@@ -81,7 +81,8 @@ def _config(**values: object) -> RunConfig:
 def run(
     inputs: Inputs,
     output: Annotated[Path, typer.Option("--output", "-o", help="output folder")] = Path("output"),
-    engine: Annotated[Optional[str], typer.Option(help="extractive | keyword | vllm | server (default: vllm if --model, else extractive)")] = None,
+    engine: Annotated[Optional[str], typer.Option(help="extractive | keyword | vllm | server (default: server if "
+                                                  "--base-url, vllm if --model, else extractive)")] = None,
     model: ModelOpt = None,
     tasks: TasksOpt = "summary,clauses",
     checklist: ChecklistOpt = None,

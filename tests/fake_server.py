@@ -118,7 +118,8 @@ def _handler(server: FakeServer) -> type[BaseHTTPRequestHandler]:
             marker, step = server.step(body)
             server.stopping.wait(server.delay)
             if isinstance(step, int):
-                self._json(step, {"error": {"message": f"scripted {step}"}}, {"Retry-After": "0"} if step == 429 else {})
+                retry_after = {"Retry-After": "0"} if step == 429 else {}
+                self._json(step, {"error": {"message": f"scripted {step}"}}, retry_after)
             elif step == "hang":
                 server.stopping.wait(60)
             elif step == "drop":

@@ -251,3 +251,11 @@ def test_closing_the_engine_ends_the_retry_waits(inputs):
         completions = engine.generate(plans[0].requests)
     assert time.perf_counter() - started < 10
     assert all(c.error and "not retried: the engine was closed" in c.error for c in completions)
+
+
+def test_server_settings_come_from_the_environment(monkeypatch):
+    monkeypatch.setenv("DOCPIPE_BASE_URL", "http://10.0.0.5:8000/v1")
+    monkeypatch.setenv("DOCPIPE_SERVER_KIND", "ollama")
+    monkeypatch.setenv("DOCPIPE_CONCURRENCY", "3")
+    server = RunConfig(engine="server").server
+    assert (server.base_url, server.server_kind, server.concurrency) == ("http://10.0.0.5:8000/v1", "ollama", 3)

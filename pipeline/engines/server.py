@@ -22,7 +22,11 @@ from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
 from urllib.parse import urlsplit
 
+import httpx
+
 from pipeline.config import RunConfig, ServerSettings
+from pipeline.engines.http import HttpFailure, RetryPolicy, error_text, send
+from pipeline.engines.server_api import chat_body, chat_path, ollama_context, read_completion, served_models
 from pipeline.errors import ConfigError, EngineError
 from pipeline.models import Completion, Request
 
@@ -37,12 +41,6 @@ class ServerEngine:
     model: str | None
 
     def __init__(self, config: RunConfig) -> None:
-        try:
-            import httpx
-        except ImportError as exc:  # a core dependency; only a broken install lacks it
-            raise EngineError("the server engine needs httpx: pip install httpx") from exc
-        from pipeline.engines.http import RetryPolicy
-
         settings = config.server
         if not settings.base_url:
             raise ConfigError("--engine server needs --base-url (or DOCPIPE_BASE_URL), e.g. http://127.0.0.1:8000/v1")
@@ -84,9 +82,6 @@ class ServerEngine:
         self._client.close()
 
     def _complete(self, request: Request) -> Completion:
-        from pipeline.engines.http import HttpFailure, error_text, send
-        from pipeline.engines.server_api import chat_body, chat_path, read_completion
-
         started = time.perf_counter()
         if self._context and request.prompt_tokens + request.max_tokens > self._context:
             return _failed(request, f"prompt of {request.prompt_tokens} tokens + {request.max_tokens} for the reply "
@@ -110,8 +105,6 @@ class ServerEngine:
 
     def _discover(self, model: str | None) -> tuple[str, int | None]:
         """The model to ask for and its context length, from the server (see the module docstring)."""
-        from pipeline.engines.server_api import ollama_context, served_models
-
         if self.kind == "ollama":
             if not model:
                 raise ConfigError("--server-kind ollama needs --model (an Ollama model name, e.g. qwen3:8b)")
@@ -129,8 +122,6 @@ class ServerEngine:
 
     def _ask(self, method: str, path: str, body: dict | None, what: str) -> object:
         """A metadata request: its JSON, or None (with a warning) when the server does not answer it."""
-        from pipeline.engines.http import HttpFailure, error_text, send
-
         try:
             response, _ = send(self._client, method, self.base_url + path, body, self.policy, what)
         except HttpFailure as exc:
