@@ -52,7 +52,7 @@ TimeoutOpt = Annotated[Optional[float], typer.Option(help="seconds per request (
 RetriesOpt = Annotated[Optional[int], typer.Option(help="re-sends on 429/502/503/504 or a connection error "
                                                    "(default 4)", rich_help_panel=SERVER)]
 KeyEnvOpt = Annotated[Optional[str], typer.Option(help="env variable holding the API key (default "
-                                                  "DOCPIPE_API_KEY)", rich_help_panel=SERVER)]
+                                                  "DOCPIPE_API_KEY, else OPENAI_API_KEY)", rich_help_panel=SERVER)]
 
 
 def _server_settings(**values: object) -> ServerSettings:

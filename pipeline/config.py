@@ -35,7 +35,8 @@ class ServerSettings(BaseSettings):
     max_retries: int = Field(default=4, ge=0, description="re-sends after 429, 502-504 or a connection error")
     backoff: float = Field(default=1.0, ge=0, description="first retry delay (s); doubles, with jitter")
     backoff_max: float = Field(default=60.0, ge=0, description="cap on one retry delay (s)")
-    api_key_env: str | None = Field(default=None, description="env variable holding the API key (DOCPIPE_API_KEY)")
+    api_key_env: str | None = Field(default=None, description="env variable holding the API key (default: "
+                                                              "DOCPIPE_API_KEY, else OPENAI_API_KEY)")
 
 
 class EngineSettings(BaseSettings):

@@ -134,13 +134,21 @@ def test_the_api_key_is_sent_and_written_nowhere(inputs, tmp_path, monkeypatch, 
     caplog.set_level(logging.DEBUG)
     with FakeServer({"Alpha": [503, "ok"], "Bravo": ["not-json"]}) as server:
         run([inputs], tmp_path / "out", config(server.url, inputs, api_key_env="TEAM_KEY"))
+        cli = CliRunner().invoke(app, ["run", str(inputs / "Bravo.pdf"), "-o", str(tmp_path / "cli"), "-v",
+                                       "--base-url", server.url, "--api-key-env", "TEAM_KEY", "--max-retries", "0"])
     assert {r["headers"].get("Authorization") for r in server.requests} == {f"Bearer {secret}"}
-    written = [p.read_bytes() for p in (tmp_path / "out").rglob("*") if p.is_file()]
+    written = [p.read_bytes() for p in tmp_path.rglob("*") if p.is_file()]
     assert written and not any(secret.encode() in data for data in written)
     assert secret not in caplog.text and secret not in "".join(capsys.readouterr())
+    assert cli.exit_code == 1 and "server reply is not a chat completion" in cli.output and secret not in cli.output
     monkeypatch.delenv("TEAM_KEY")
     with pytest.raises(ConfigError, match="TEAM_KEY"):
         ServerEngine(config(server.url, inputs, api_key_env="TEAM_KEY"))
+    monkeypatch.delenv("DOCPIPE_API_KEY", raising=False)
+    monkeypatch.setenv("OPENAI_API_KEY", secret)  # the usual variables, when no --api-key-env
+    with FakeServer() as server:
+        ServerEngine(config(server.url, inputs)).close()
+    assert server.requests[0]["headers"]["Authorization"] == f"Bearer {secret}"
 
 
 def test_openai_and_vllm_bodies_ask_for_the_schema_with_thinking_off(inputs, tmp_path):

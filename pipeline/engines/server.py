@@ -9,14 +9,14 @@ does not say it): the runner plans within it, so no prompt is sent that the serv
 a request that still would not fit is failed here, unsent. `generate` never raises for one request: a
 request that fails (after bounded retries, see `http.send`) comes back with `error` set, saying why.
 
-The API key is read from the environment (`settings.api_key_env`, default `DOCPIPE_API_KEY`) into the
-client's Authorization header and nowhere else: it is never logged, stored on the engine or written.
+The API key is read from the environment (the variable `settings.api_key_env`, else `DOCPIPE_API_KEY` or
+`OPENAI_API_KEY`, see `pipeline.secrets`) into the client's Authorization header and nowhere else: it is
+never logged, stored on the engine or written.
 """
 
 from __future__ import annotations
 
 import logging
-import os
 import time
 from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
@@ -29,10 +29,10 @@ from pipeline.engines.http import HttpFailure, RetryPolicy, error_text, send
 from pipeline.engines.server_api import chat_body, chat_path, ollama_context, read_completion, served_models
 from pipeline.errors import ConfigError, EngineError
 from pipeline.models import Completion, Request
+from pipeline.secrets import API_KEY_VARS, api_key, remember
 
 log = logging.getLogger(__name__)
 
-DEFAULT_KEY_ENV = "DOCPIPE_API_KEY"
 BAD_REPLY = (KeyError, IndexError, TypeError, AttributeError, ValueError)
 
 
@@ -149,13 +149,16 @@ def api_root(base_url: str, kind: str) -> str:
 
 
 def _auth_headers(settings: ServerSettings) -> dict[str, str]:
-    name = settings.api_key_env or DEFAULT_KEY_ENV
-    key = os.environ.get(name)
-    if not key:
+    """The bearer header, from the environment only; the value is also handed to `secrets.remember`, so a key
+    in a variable of the user's choosing is redacted from log lines like the usual ones."""
+    names = (settings.api_key_env,) if settings.api_key_env else API_KEY_VARS
+    key = api_key(names)
+    if key is None:
         if settings.api_key_env:
-            raise ConfigError(f"--api-key-env {name}: that environment variable is not set")
+            raise ConfigError(f"--api-key-env {settings.api_key_env}: that environment variable is not set")
         return {}
-    return {"Authorization": f"Bearer {key}"}
+    remember(key)
+    return {"Authorization": f"Bearer {key.get_secret_value()}"}
 
 
 def _failed(request: Request, message: str, started: float) -> Completion:
