@@ -32,6 +32,7 @@ ModelOpt = Annotated[Optional[str], typer.Option(help="model: Hugging Face id or
 TasksOpt = Annotated[str, typer.Option(help="comma-separated tasks: summary,clauses")]
 ChecklistOpt = Annotated[Optional[Path], typer.Option(help="clause checklist CSV (name,description); default CUAD's 41")]
 MaxContextOpt = Annotated[int, typer.Option(help="largest context (tokens) a prompt may use; beyond: windows")]
+OverlapOpt = Annotated[float, typer.Option(help="share of a window (0-0.5) the next window repeats")]
 TokenizerOpt = Annotated[Optional[str], typer.Option(help="local tokenizer folder (default: the model's, else Qwen3)")]
 PasswordOpt = Annotated[Optional[str], typer.Option(help="password for encrypted PDFs")]
 
@@ -56,6 +57,7 @@ def run(
     checklist: ChecklistOpt = None,
     password: PasswordOpt = None,
     max_context: MaxContextOpt = 131_072,
+    window_overlap: OverlapOpt = 0.10,
     tokenizer: TokenizerOpt = None,
     summary_points: Annotated[int, typer.Option(help="summary points per document")] = 8,
     thinking: Annotated[bool, typer.Option(help="Qwen3 thinking mode")] = False,
@@ -67,8 +69,8 @@ def run(
 
     chosen = engine or ("vllm" if model else "extractive")
     config = _config(engine=chosen, model=model, tasks=tasks, checklist=checklist, password=password,
-                     max_context=max_context, tokenizer=tokenizer, summary_points=summary_points,
-                     thinking=thinking)
+                     max_context=max_context, window_overlap=window_overlap, tokenizer=tokenizer,
+                     summary_points=summary_points, thinking=thinking)
     if chosen == "extractive":
         typer.echo("note: using the model-free extractive engine (no model configured); for a model run "
                    "`docpipe run DIR --engine vllm --model Qwen/Qwen3-8B` (pip install 'docpipe[vllm]')", err=True)
@@ -101,6 +103,7 @@ def plan(
     checklist: ChecklistOpt = None,
     password: PasswordOpt = None,
     max_context: MaxContextOpt = 131_072,
+    window_overlap: OverlapOpt = 0.10,
     tokenizer: TokenizerOpt = None,
 ) -> None:
     """Show pages, exact prompt tokens and the route of each document, without running any engine."""
@@ -108,7 +111,7 @@ def plan(
     from pipeline.runner import plan_inputs
 
     config = _config(model=model, tasks=tasks, checklist=checklist, password=password,
-                     max_context=max_context, tokenizer=tokenizer)
+                     max_context=max_context, window_overlap=window_overlap, tokenizer=tokenizer)
     try:
         plans = plan_inputs(inputs, config)
     except PipelineError as exc:
