@@ -38,7 +38,7 @@ _DATE = re.compile(
     re.IGNORECASE,
 )
 _NUMBERS = {word: str(n) for n, word in enumerate(
-    "zero one two three four five six seven eight nine ten eleven twelve".split())} | {
+    ["zero", "one", "two", "three", "four", "five", "six", "seven", "eight", "nine", "ten", "eleven", "twelve"])} | {
     "thirty": "30", "sixty": "60", "ninety": "90"}
 _DURATION = re.compile(
     rf"\b(\d+|{'|'.join(_NUMBERS)})(?:\s*\(\d+\))?[\s-]*(day|week|month|year)s?\b", re.IGNORECASE
@@ -107,10 +107,9 @@ def flag_conflicts(clauses: Sequence[Clause]) -> list[Clause]:
     values = {i: SINGLE_VALUED[c.category.lower()](c.citation.quote)
               for i, c in enumerate(clauses) if c.category.lower() in SINGLE_VALUED}
     conflicting: set[int] = set()
-    for i in values:
-        for j in values:
-            if i < j and clauses[i].category == clauses[j].category and values[i] and values[j] \
-                    and not values[i] & values[j]:
+    for i, a in values.items():
+        for j, b in values.items():
+            if i < j and clauses[i].category == clauses[j].category and a and b and not a & b:
                 conflicting |= {i, j}
     return [c.model_copy(update={"conflict": True}) if i in conflicting else c for i, c in enumerate(clauses)]
 

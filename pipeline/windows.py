@@ -9,6 +9,7 @@ window repeats at most `config.window_overlap` of the previous window's text, in
 
 from __future__ import annotations
 
+import itertools
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -152,7 +153,7 @@ def _pieces(text: str, start: int, end: int, room: int, tokenizer: Tokenizer, le
     if not cuts:
         return _pieces(text, start, end, room, tokenizer, level + 1)
     bounds = [start, *cuts, end]
-    return [piece for a, b in zip(bounds, bounds[1:]) for piece in _pieces(text, a, b, room, tokenizer, level + 1)]
+    return [piece for a, b in itertools.pairwise(bounds) for piece in _pieces(text, a, b, room, tokenizer, level + 1)]
 
 
 def _cuts(text: str, start: int, end: int, level: int, cost: int, room: int) -> list[int]:

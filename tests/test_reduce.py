@@ -51,7 +51,7 @@ def test_hierarchical_reduce_resolves_ids_and_inherits_citations(tokenizer):
     assert result.route.reduce_depth == 2
     first_group = engine.calls[0][0].items
     half = next(p for p in points if p.citation.quote == first_group[-1].quote)
-    assert [p.text for p in result.summary][0] == "merged Half."
+    assert next(p.text for p in result.summary) == "merged Half."
     assert result.summary[0].citation == half.citation  # P998 ignored, the valid id's citation inherited
     originals = {p.citation for p in points}
     assert len(result.summary) == 3 and all(p.citation in originals for p in result.summary)

@@ -1,6 +1,7 @@
 """Windows: exact fit, overlap, pages cut inside only when one alone is too long, and the whole windows
 route end to end on a generated document of over 300k tokens."""
 
+import itertools
 import json
 from pathlib import Path
 
@@ -53,7 +54,7 @@ def test_windows_cover_every_page_in_order_and_fit_by_exact_count(tokenizer):
             assert s.tokens[task] + config.reserve(task) <= 2000
         assert f"You are reading pages {s.window.page_start} to {s.window.page_end} of 30" in s.messages["summary"][1].content
     assert slices[0].window.page_start == 1 and slices[-1].window.page_end == 30
-    for a, b in zip(slices, slices[1:]):
+    for a, b in itertools.pairwise(slices):
         assert a.window.page_start < b.window.page_start <= a.window.page_end + 1
 
 
@@ -62,13 +63,13 @@ def test_consecutive_windows_overlap_by_at_most_the_configured_share(tokenizer):
     costs = page_costs(doc.pages, tokenizer)
     for share in (0.1, 0.25):
         slices = split_windows(doc, SUMMARY_ONLY.model_copy(update={"window_overlap": share}), tokenizer, (), 2500)
-        for a, b in zip(slices, slices[1:]):
+        for a, b in itertools.pairwise(slices):
             shared = range(b.window.page_start, a.window.page_end + 1)
             assert len(shared) >= 1  # pages of ~100 tokens: 10% of a ~2,000-token window holds one
             text = sum(costs[a.window.page_start - 1 : a.window.page_end])
             assert sum(costs[n - 1] for n in shared) <= share * text
     no_overlap = split_windows(doc, SUMMARY_ONLY, tokenizer, (), 2500)
-    assert all(b.window.page_start == a.window.page_end + 1 for a, b in zip(no_overlap, no_overlap[1:]))
+    assert all(b.window.page_start == a.window.page_end + 1 for a, b in itertools.pairwise(no_overlap))
 
 
 def test_only_a_page_too_long_for_a_window_is_cut_at_paragraphs(tokenizer):
@@ -80,7 +81,7 @@ def test_only_a_page_too_long_for_a_window_is_cut_at_paragraphs(tokenizer):
     assert len(parts) >= 2 and {p.page_number for p in parts} == {2}
     assert [p.part for p in parts] == list(range(1, len(parts) + 1)) and all(p.parts == len(parts) for p in parts)
     assert parts[0].char_start == 0 and parts[-1].char_end == len(long_page)
-    for a, b in zip(parts, parts[1:]):
+    for a, b in itertools.pairwise(parts):
         assert a.char_end == b.char_start and long_page[: a.char_end].endswith("\n\n")  # at a paragraph break
     held = [page for s in slices for page in s.pages]
     assert [p.text for p in held if p.page_number != 2] == [doc.pages[0].text, doc.pages[2].text]
@@ -120,6 +121,11 @@ def test_a_document_far_over_the_context_is_never_tokenized_whole(tokenizer):
     assert plan.route.kind == "windows" and plan.route.task_tokens == {}
     assert plan.route.total_tokens > 4096
     assert Recording.longest < sum(len(p.text) for p in doc.pages) / 4
+
+
+def test_window_overlap_flag_is_checked(tmp_path: Path):
+    result = CliRunner().invoke(app, ["plan", str(tmp_path), "--window-overlap", "0.7"])
+    assert result.exit_code == 2 and "window_overlap" in result.output
 
 
 # --- end to end: a generated document of over 300k tokens, clauses planted far apart and in an overlap ---
