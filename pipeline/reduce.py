@@ -92,7 +92,7 @@ def _jobs(state: _Reduction, tokenizer: Tokenizer, config: RunConfig) -> list[_J
     budget = window_budget(config)
     base = _request(state, refs[:0], 0, tokenizer, config)
     room = budget - base.prompt_tokens - base.max_tokens
-    costs = [tokenizer.count(f"[{r.id}] (page {r.page_number}) {r.text}\n    quote: {r.quote}\n") for r in refs]
+    costs = [tokenizer.count(f"[{r.id}] (page {r.page_number}) {r.text}\n    quote: {_shown(r)}\n") for r in refs]
     jobs: list[_Job] = []
     start = 0
     while start < len(refs):
@@ -103,6 +103,11 @@ def _jobs(state: _Reduction, tokenizer: Tokenizer, config: RunConfig) -> list[_J
         start = end
     state.groups = len(jobs)
     return jobs
+
+
+def _shown(ref: PointRef) -> str:
+    """The quote as the prompt shows it: not at all when the point is the quote (extractive points)."""
+    return "" if ref.quote.split() == ref.text.split() else ref.quote
 
 
 def _ref(point_id: str, point: SummaryPoint) -> PointRef:
