@@ -122,7 +122,12 @@ def _units(pages: Sequence[Page], costs: Sequence[int], room: int, tokenizer: To
         if cost <= room or page.status != "ok":
             units.append(_Unit(page=page, part=None, cost=cost))
             continue
-        spans = split_text(page.text, room, tokenizer)
+        largest = PagePart(page_number=page.page_number, part=99, parts=99, char_start=0, char_end=0)
+        header = tokenizer.count(render_template("page.j2", page=page.model_copy(update={"text": ""}), part=largest))
+        spans = split_text(page.text, room - header, tokenizer)
+        if len(spans) == 1:  # the text fits and only the header tipped it over: keep the page whole
+            units.append(_Unit(page=page, part=None, cost=cost))
+            continue
         for k, (start, end) in enumerate(spans, start=1):
             part = PagePart(page_number=page.page_number, part=k, parts=len(spans), char_start=start, char_end=end)
             piece = page.model_copy(update={"text": page.text[start:end]})
