@@ -35,6 +35,7 @@ ModelOpt = Annotated[Optional[str], typer.Option(help="model: Hugging Face id or
 TasksOpt = Annotated[str, typer.Option(help="comma-separated tasks: summary,clauses")]
 ChecklistOpt = Annotated[Optional[Path], typer.Option(help="clause checklist CSV (name,description); default CUAD's 41")]
 MaxContextOpt = Annotated[int, typer.Option(help="largest context (tokens) a prompt may use; beyond: windows")]
+OverlapOpt = Annotated[float, typer.Option(help="share of a window (0-0.5) the next window repeats")]
 TokenizerOpt = Annotated[Optional[str], typer.Option(help="local tokenizer folder (default: the model's, else Qwen3)")]
 PasswordOpt = Annotated[Optional[str], typer.Option(envvar="DOCPIPE_PASSWORD", show_envvar=True,
                                                      help="password for encrypted PDFs (better: the env variable)")]
@@ -88,6 +89,7 @@ def run(
     checklist: ChecklistOpt = None,
     password: PasswordOpt = None,
     max_context: MaxContextOpt = 131_072,
+    window_overlap: OverlapOpt = 0.10,
     tokenizer: TokenizerOpt = None,
     summary_points: Annotated[int, typer.Option(help="summary points per document")] = 8,
     thinking: Annotated[bool, typer.Option(help="Qwen3 thinking mode")] = False,
@@ -108,7 +110,7 @@ def run(
     server = _server_settings(base_url=base_url, server_kind=server_kind, concurrency=concurrency,
                               request_timeout=request_timeout, max_retries=max_retries, api_key_env=api_key_env)
     config = _config(engine=chosen, model=model, tasks=tasks, checklist=checklist, password=password,
-                     max_context=max_context, tokenizer=tokenizer, summary_points=summary_points,
+                     max_context=max_context, window_overlap=window_overlap, tokenizer=tokenizer, summary_points=summary_points,
                      thinking=thinking, max_pages=max_pages, max_page_chars=max_page_chars,
                      max_decompressed_mb=max_decompressed_mb, ingest_timeout=ingest_timeout,
                      follow_symlinks=follow_symlinks, server=server)
@@ -144,6 +146,7 @@ def plan(
     checklist: ChecklistOpt = None,
     password: PasswordOpt = None,
     max_context: MaxContextOpt = 131_072,
+    window_overlap: OverlapOpt = 0.10,
     tokenizer: TokenizerOpt = None,
     max_pages: MaxPagesOpt = defaults.MAX_PAGES,
     max_page_chars: MaxPageCharsOpt = defaults.MAX_PAGE_CHARS,
@@ -156,7 +159,7 @@ def plan(
     from pipeline.runner import plan_inputs
 
     config = _config(model=model, tasks=tasks, checklist=checklist, password=password,
-                     max_context=max_context, tokenizer=tokenizer, max_pages=max_pages, max_page_chars=max_page_chars,
+                     max_context=max_context, window_overlap=window_overlap, tokenizer=tokenizer, max_pages=max_pages, max_page_chars=max_page_chars,
                      max_decompressed_mb=max_decompressed_mb, ingest_timeout=ingest_timeout,
                      follow_symlinks=follow_symlinks)
     try:

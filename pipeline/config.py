@@ -71,7 +71,7 @@ class RunConfig(BaseModel):
     clauses_reserve: int = 4096
     summary_points: int = 8
     max_window_tokens: int | None = Field(default=None, description="cap on a window's prompt+reserve")
-    window_overlap: float = 0.10
+    window_overlap: float = Field(default=0.10, description="share of a window its successor repeats (0–0.5)")
     thinking: bool = False
     batch_documents: int = 32
     max_pages: int = Field(default=MAX_PAGES, ge=1, description="pages one PDF may have")
@@ -91,6 +91,8 @@ class RunConfig(BaseModel):
             raise ValueError(f"tasks must be a non-empty subset of {TASKS}, got {self.tasks}")
         if self.max_context < 1024:
             raise ValueError("max_context must be at least 1024 tokens")
+        if not 0 <= self.window_overlap <= 0.5:
+            raise ValueError("window_overlap must be between 0 and 0.5 (a share of the window)")
         return self
 
     def reserve(self, task: str) -> int:

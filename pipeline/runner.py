@@ -29,6 +29,7 @@ from pipeline.models import (
 )
 from pipeline.plan import plan_document
 from pipeline.prompts import template_hashes
+from pipeline.reduce import reduce_summaries
 from pipeline.render import write_result, write_run_report
 from pipeline.review import write_review
 from pipeline.sanitize import path_text
@@ -74,7 +75,7 @@ def run(
                 engine = create_engine(config)
             if engine is not None:
                 info = engine_info(engine)
-            for result, outcome in _execute(outcomes, engine, info, checklist, config):
+            for result, outcome in _execute(outcomes, engine, info, checklist, config, tokenizer):
                 write_result(output, result, outcome.plan.document if outcome.plan else None)
                 reports.append(doc_report(result, outcome))
                 if on_result:
@@ -118,6 +119,16 @@ def _prepare(
 
 
 def _execute(
+    outcomes: list[_Outcome], engine: Engine | None, info: EngineInfo, checklist: Sequence[ChecklistItem],
+    config: RunConfig, tokenizer: Tokenizer,
+) -> Iterator[tuple[DocResult, _Outcome]]:
+    """The batch's map round (one engine call), then its reduce rounds (windowed documents only)."""
+    done = list(_map(outcomes, engine, info, checklist, config))
+    reduced = reduce_summaries([result for result, _ in done], engine, tokenizer, config)
+    yield from zip(reduced, [outcome for _, outcome in done], strict=True)
+
+
+def _map(
     outcomes: list[_Outcome], engine: Engine | None, info: EngineInfo, checklist: Sequence[ChecklistItem],
     config: RunConfig,
 ) -> Iterator[tuple[DocResult, _Outcome]]:
@@ -188,6 +199,7 @@ def doc_report(result: DocResult, outcome: _Outcome) -> DocReport:
         doc_id=result.doc_id, path=path_text(outcome.path), status=result.status,
         route=route.kind if route else None, prompt_tokens=route.prompt_tokens if route else None,
         output_tokens=result.usage.get("output_tokens"), windows=len(route.windows) if route else 0,
+        window_spans=route.windows if route else (),
         reduce_depth=route.reduce_depth if route else 0, seconds=result.seconds, citations=counts,
         errors=result.errors,
     )

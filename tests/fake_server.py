@@ -72,10 +72,14 @@ def _quiet(request: object, client_address: object) -> None:
 
 def _task(body: dict[str, Any]) -> str:
     schema = body.get("format") or body["response_format"]["json_schema"]["schema"]
-    return "summary" if "points" in schema["properties"] else "clauses"
+    if "points" not in schema["properties"]:
+        return "clauses"
+    return "reduce_summary" if "ids" in json.dumps(schema) else "summary"
 
 
 def _content(body: dict[str, Any], marker: str) -> str:
+    if _task(body) == "reduce_summary":  # the window points are listed as P1, P2, …
+        return json.dumps({"points": [{"point": f"about {marker}", "ids": ["P1"]}]})
     if _task(body) == "summary":
         return json.dumps({"points": [{"point": f"about {marker}", "quote": marker or "x", "page_number": 1}]})
     return json.dumps({"clauses": []})

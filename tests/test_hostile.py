@@ -125,7 +125,7 @@ def test_limits_through_the_cli_fail_only_their_document(tmp_path):
     write_pdf(inputs / "good.pdf", [DELAWARE])
     write_pdf(inputs / "long.pdf", [DELAWARE] * 4)
     raw_pdf(inputs / "dense.pdf", [text_stream(["word " * 500])])
-    slow_pdf(inputs / "slow.pdf", pages=3)
+    slow_pdf(inputs / "slow.pdf", pages=3, ops=200_000)  # page 1 alone takes seconds
     out = tmp_path / "out"
     result = CliRunner().invoke(app, ["run", str(inputs), "-o", str(out), "--max-pages", "3", "--max-page-chars",
                                       "2000", "--ingest-timeout", "1"])
