@@ -26,6 +26,7 @@ from pipeline.assemble import assemble
 from pipeline.checklist import load_checklist
 from pipeline.config import RunConfig
 from pipeline.engines.base import create_engine, engine_info
+from pipeline.engines.parallel import single
 from pipeline.errors import ConfigError, EngineError
 from pipeline.ingest import find_pdfs
 from pipeline.ingest_worker import DocumentReader
@@ -44,8 +45,9 @@ def run_ray(
     on_result: Progress | None = None, actors: int | None = None,
 ) -> RunReport:
     """Process every PDF under `inputs` on the Ray cluster at `address` ('local': a new local one;
-    an already initialised Ray is used as it is). `actors`: engine actors (default: one per GPU of the
-    cluster, or 1 without GPUs)."""
+    an already initialised Ray is used as it is). `actors`: engine actors (default: the config's
+    `data_parallel_size` when above 1, else one per GPU (or tensor-parallel group) of the cluster, 1 without
+    GPUs)."""
     ray = _import_ray()
     started = datetime.now(timezone.utc)
     missing = [str(p) for p in inputs if not p.exists()]
@@ -56,23 +58,22 @@ def run_ray(
     owned = not ray.is_initialized()
     if owned:
         ray.init(address=None if address == "local" else address, include_dashboard=False)
+    reports: dict[int, DocReport] = {}
+    info = EngineInfo(name=config.engine, model=config.model)
     try:
-        rows = _execute(ray, paths, config, actors) if paths else []
+        for row in _dataset(ray, paths, config, actors).iter_rows() if paths else ():  # streamed, not held
+            result = DocResult.model_validate_json(row["result"])
+            plan = Plan.model_validate_json(row["plan"]) if row["plan"] else None
+            write_result(output, result, plan.document if plan else None)
+            reports[int(row["index"])] = doc_report(result, _Outcome(path=Path(row["path"])))
+            info = result.engine if plan else info
+            if on_result:
+                on_result(result)
     except ray.exceptions.RayError as exc:
         raise EngineError(f"the Ray pipeline failed: {exc}") from exc
     finally:
         if owned:
             ray.shutdown()
-    reports: dict[int, DocReport] = {}
-    info = EngineInfo(name=config.engine, model=config.model)
-    for row in rows:
-        result = DocResult.model_validate_json(row["result"])
-        plan = Plan.model_validate_json(row["plan"]) if row["plan"] else None
-        write_result(output, result, plan.document if plan else None)
-        reports[int(row["index"])] = doc_report(result, _Outcome(path=Path(row["path"])))
-        info = result.engine if plan else info
-        if on_result:
-            on_result(result)
     ordered = [reports[i] for i in sorted(reports)]
     report = RunReport(
         started_at=started.isoformat(), finished_at=datetime.now(timezone.utc).isoformat(), engine=info,
@@ -92,21 +93,23 @@ def _import_ray() -> Any:
     return ray
 
 
-def _execute(ray: Any, paths: Sequence[Path], config: RunConfig, actors: int | None) -> list[dict[str, Any]]:
+def _dataset(ray: Any, paths: Sequence[Path], config: RunConfig, actors: int | None) -> Any:
+    """The lazy Ray Dataset of result rows (index, path, plan, result), nothing run yet."""
     gpus_per_actor = max(1, config.engine_settings.tensor_parallel_size) if config.engine == "vllm" else 0
+    if actors is None and config.engine_settings.data_parallel_size > 1:
+        actors = config.engine_settings.data_parallel_size
     if actors is None:
         gpus = int(ray.cluster_resources().get("GPU", 0))
         actors = max(1, gpus // gpus_per_actor) if gpus_per_actor else 1
     size = max(1, config.batch_documents)
     items = [{"index": i, "path": str(p)} for i, p in enumerate(paths)]
-    dataset = (
+    return (
         ray.data.from_items(items, override_num_blocks=max(1, len(items) // size))
         .map_batches(ingest_and_plan, fn_kwargs={"config": config}, batch_size=size, batch_format="numpy")
         .map_batches(EngineActor, fn_constructor_kwargs={"config": config}, batch_size=size, batch_format="numpy",
                      compute=ray.data.ActorPoolStrategy(size=actors), num_gpus=gpus_per_actor)
         .map_batches(parse_and_cite, fn_kwargs={"config": config}, batch_size=size, batch_format="numpy")
     )
-    return list(dataset.iter_rows())
 
 
 def ingest_and_plan(batch: Batch, config: RunConfig) -> Batch:
@@ -128,7 +131,7 @@ class EngineActor:
     """GPU stage: one engine per actor, built once; a batch's requests in one `generate` call."""
 
     def __init__(self, config: RunConfig) -> None:
-        self.engine = create_engine(config)
+        self.engine = create_engine(single(config))  # Ray gives this actor its GPUs; one engine uses them
         self.info = engine_info(self.engine).model_dump_json()
 
     def __call__(self, batch: Batch) -> Batch:

@@ -10,12 +10,15 @@ from pathlib import Path
 
 import pytest
 
+from typer.testing import CliRunner
+
+from pipeline.cli import app
 from pipeline.config import EngineSettings, RunConfig
 from pipeline.engines.base import Engine, create_engine
 from pipeline.engines.extractive import ExtractiveEngine
 from pipeline.engines.parallel import DataParallelEngine, assign, worker_devices
 from pipeline.errors import EngineError
-from pipeline.models import Completion, Request
+from pipeline.models import Completion, Request, RunReport
 from pipeline.runner import run
 from tests.conftest import SAMPLES, filler
 
@@ -85,8 +88,9 @@ def test_worker_devices_pick_each_workers_gpus():
 def test_two_workers_give_the_single_engine_results(make_pdf, tmp_path):
     inputs = _corpus(make_pdf)
     one = run([inputs, SAMPLES], tmp_path / "one", RunConfig())
-    config = RunConfig(engine_settings=EngineSettings(data_parallel_size=2))
-    two = run([inputs, SAMPLES], tmp_path / "two", config)
+    args = ["run", str(inputs), str(SAMPLES), "-o", str(tmp_path / "two"), "--data-parallel", "2"]
+    assert CliRunner().invoke(app, args).exit_code == 0
+    two = RunReport.model_validate_json((tmp_path / "two" / "run_report.json").read_text())
     assert two.engine == one.engine and two.totals == one.totals
     assert _results(tmp_path / "two") == _results(tmp_path / "one")
     assert len(_results(tmp_path / "one")) == 8
@@ -133,3 +137,13 @@ def test_a_worker_that_cannot_start_is_an_engine_error():
 
 def test_create_engine_chooses_data_parallel_only_above_one():
     assert isinstance(create_engine(RunConfig()), ExtractiveEngine)
+    engine = create_engine(RunConfig(engine_settings=EngineSettings(data_parallel_size=2)))
+    try:
+        assert isinstance(engine, DataParallelEngine) and len(engine.workers) == 2 and engine.name == "extractive"
+    finally:
+        engine.close()
+
+
+def test_data_parallel_below_one_is_a_usage_error(tmp_path):
+    result = CliRunner().invoke(app, ["run", str(SAMPLES), "-o", str(tmp_path), "--data-parallel", "0"])
+    assert result.exit_code == 2
