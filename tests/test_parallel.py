@@ -44,6 +44,17 @@ def crashing(config: RunConfig, doc_id: str) -> Engine:
     return CrashingEngine(doc_id)
 
 
+class BrokenEngine(ExtractiveEngine):
+    """Starts, then finds at its first batch that it cannot work (as a lazily loading engine may)."""
+
+    def generate(self, requests):  # type: ignore[no-untyped-def]
+        raise EngineError("CUDA out of memory while loading")
+
+
+def broken(config: RunConfig) -> Engine:
+    return BrokenEngine()
+
+
 def failing(config: RunConfig) -> Engine:
     raise EngineError("no GPU here")
 
@@ -133,6 +144,15 @@ def test_dead_worker_is_restarted_for_the_next_batch():
 def test_a_worker_that_cannot_start_is_an_engine_error():
     with pytest.raises(EngineError, match="could not start: EngineError: no GPU here"):
         DataParallelEngine(RunConfig(), 2, failing)
+
+
+def test_an_engine_error_in_a_worker_stops_the_run_as_one_engine_would():
+    engine = DataParallelEngine(RunConfig(), 2, broken)
+    try:
+        with pytest.raises(EngineError, match="engine worker 0: CUDA out of memory while loading"):
+            engine.generate([_request("a", "summary", 10), _request("b", "summary", 5)])
+    finally:
+        engine.close()
 
 
 def test_create_engine_chooses_data_parallel_only_above_one():

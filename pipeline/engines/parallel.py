@@ -6,7 +6,8 @@ with `create_engine(config)` (or `factory(config)`). `generate(requests)` keeps 
 together on one worker (prefix caching), assigns documents to workers by their total prompt tokens (greedy
 longest-processing-time, so the workers finish together), and returns completions in input order. A worker
 that dies fails only the requests it held (their Completions carry `error`); it is started again at the
-next call. Raises `EngineError` when no worker can start.
+next call. Raises `EngineError` when no worker can start, or when a worker's engine raises one (it cannot
+work at all), as a single engine would.
 """
 
 from __future__ import annotations
@@ -71,6 +72,8 @@ def _serve(conn: Connection, config: RunConfig, devices: str, factory: EngineFac
         while (message := conn.recv()) is not None:
             try:
                 conn.send(("done", engine.generate(message)))
+            except EngineError as exc:  # the engine cannot work at all: the parent raises it
+                conn.send(("fatal", str(exc)))
             except Exception as exc:  # noqa: BLE001 - one batch fails, the worker goes on
                 conn.send(("error", f"{type(exc).__name__}: {exc}"))
     except EOFError:
@@ -128,6 +131,7 @@ class DataParallelEngine:
             raise EngineError(f"data parallelism needs at least one worker, got {n}")
         self.config, self.factory = config, factory
         self.workers: list[_Worker | None] = []
+        self._fatal: list[str] = []
         try:
             for i in range(n):
                 self.workers.append(_Worker(i, config, factory))
@@ -142,6 +146,7 @@ class DataParallelEngine:
         shares = assign(requests, len(workers))
         out: list[Completion | None] = [None] * len(requests)
         pending: dict[Connection, tuple[_Worker, list[int]]] = {}
+        self._fatal: list[str] = []
         for worker, share in zip(workers, shares):
             if share:
                 worker.conn.send([requests[i] for i in share])
@@ -152,6 +157,8 @@ class DataParallelEngine:
                 worker, share = pending.pop(conn)
                 for index, completion in zip(share, self._collect(worker, [requests[i] for i in share])):
                     out[index] = completion
+        if self._fatal:  # as a single engine would: the run stops with "engine unavailable"
+            raise EngineError("; ".join(self._fatal))
         return [c for c in out if c is not None]
 
     def close(self) -> None:
@@ -170,6 +177,8 @@ class DataParallelEngine:
             log.error("%s; its %d requests failed", value, len(requests))
         if status == "done" and len(value) == len(requests):
             return list(value)
+        if status == "fatal":
+            self._fatal.append(f"engine worker {worker.index}: {value}")
         message = value if status != "done" else f"engine worker {worker.index} returned a wrong number of completions"
         return [Completion(request_id=r.request_id, error=str(message)) for r in requests]
 
