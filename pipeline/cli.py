@@ -16,7 +16,7 @@ import typer
 from pydantic import ValidationError
 
 from pipeline import config as defaults
-from pipeline.config import RunConfig, ServerSettings
+from pipeline.config import EngineSettings, RunConfig, ServerSettings
 from pipeline.errors import ExitCode, PipelineError
 from pipeline.models import DocResult, Plan
 from pipeline.sanitize import SafeFormatter, for_terminal
@@ -98,6 +98,8 @@ def run(
     max_decompressed_mb: MaxDecompressedOpt = defaults.MAX_DECOMPRESSED_MB,
     ingest_timeout: IngestTimeoutOpt = defaults.INGEST_TIMEOUT,
     follow_symlinks: FollowSymlinksOpt = False,
+    data_parallel: Annotated[int, typer.Option(min=1, help="engine workers on this host, one per GPU (or TP group)")] = 1,
+    ray: Annotated[Optional[str], typer.Option(help="run on a Ray cluster: its address, or 'auto' / 'local'")] = None,
     verbose: Annotated[bool, typer.Option("--verbose", "-v")] = False,
     base_url: BaseUrlOpt = None, server_kind: KindOpt = None, concurrency: ConcurrencyOpt = None,
     request_timeout: TimeoutOpt = None, max_retries: RetriesOpt = None, api_key_env: KeyEnvOpt = None,
@@ -113,12 +115,18 @@ def run(
                      max_context=max_context, window_overlap=window_overlap, tokenizer=tokenizer, summary_points=summary_points,
                      thinking=thinking, max_pages=max_pages, max_page_chars=max_page_chars,
                      max_decompressed_mb=max_decompressed_mb, ingest_timeout=ingest_timeout,
-                     follow_symlinks=follow_symlinks, server=server)
+                     follow_symlinks=follow_symlinks, server=server,
+                     engine_settings=EngineSettings(data_parallel_size=data_parallel))
     if chosen == "extractive":
         typer.echo("note: using the model-free extractive engine (no model configured); for a model run "
                    "`docpipe run DIR --engine vllm --model Qwen/Qwen3-8B` (pip install 'docpipe[vllm]')", err=True)
     try:
-        report = run_pipeline(inputs, output, config, on_result=_print_result)
+        if ray:  # the same contract, on a Ray cluster
+            from pipeline.distributed import run_ray
+
+            report = run_ray(inputs, output, config, address=ray, on_result=_print_result)
+        else:
+            report = run_pipeline(inputs, output, config, on_result=_print_result)
     except PipelineError as exc:
         typer.echo(for_terminal(f"error: {exc}"), err=True)
         raise typer.Exit(exc.exit_code) from exc

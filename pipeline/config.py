@@ -48,6 +48,7 @@ class EngineSettings(BaseSettings):
     quantization: str | None = None
     kv_cache_dtype: str = "auto"
     tensor_parallel_size: int = 1
+    data_parallel_size: int = Field(default=1, ge=1, description="engine workers, one per tensor-parallel group")
     gpu_memory_utilization: float = 0.90
     max_num_seqs: int | None = None
     enforce_eager: bool = False

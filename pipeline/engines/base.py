@@ -39,7 +39,12 @@ def engine_info(engine: Engine) -> EngineInfo:
 
 
 def create_engine(config: RunConfig) -> Engine:
-    """Build the configured engine; heavy engines import their libraries here, not before."""
+    """Build the configured engine; heavy engines import their libraries here, not before. With
+    `data_parallel_size` > 1, a DataParallelEngine whose workers each build one (`engines/parallel.py`)."""
+    if config.engine_settings.data_parallel_size > 1:
+        from pipeline.engines.parallel import DataParallelEngine, single
+
+        return DataParallelEngine(single(config), config.engine_settings.data_parallel_size)
     if config.engine == "extractive":
         from pipeline.engines.extractive import ExtractiveEngine
 
