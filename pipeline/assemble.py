@@ -2,7 +2,9 @@
 
 Contract: every reply is parsed with its task's response model; every quote is located by `cite`; a
 failed request becomes an error of the document (status `partial`, or `failed` when nothing succeeded),
-never a silent gap. `absent` lists checklist categories with no clause, only when the clause task ran.
+never a silent gap. `absent` lists checklist categories with no clause, only when the clause task ran
+in every window. Clauses of all windows are merged here (`clause_merge`); summary points of a windowed
+document are all kept, in window order, for `reduce.reduce_summaries` to merge (it needs the engine).
 """
 
 from __future__ import annotations
@@ -10,11 +12,11 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 from pipeline.cite import PageIndex
+from pipeline.clause_merge import merge_clauses
 from pipeline.models import (
     ChecklistItem, Clause, Completion, DocError, DocResult, DocStatus, EngineInfo, Plan, Request,
     SummaryPoint,
 )
-from pipeline.reduce import merge_clauses, merge_summary
 from pipeline.responses import Reply, ReplyError, parse_reply, response_model
 
 
@@ -50,7 +52,7 @@ def assemble(
         source=plan.document.source,
         route=plan.route,
         engine=engine,
-        summary=tuple(merge_summary(summaries, summary_points)),
+        summary=tuple(_summary(summaries, summary_points)),
         clauses=tuple(clauses),
         absent=absent,
         pages_flagged=tuple(p.model_copy(update={"text": ""}) for p in plan.document.pages if p.status != "ok"),
@@ -75,6 +77,13 @@ def _parse(
     except ReplyError as exc:
         errors.append(DocError(stage="parse", kind="invalid_reply", message=f"{where}: {exc}"))
         return None
+
+
+def _summary(per_request: list[list[SummaryPoint]], n_points: int) -> list[SummaryPoint]:
+    """Whole route: the reply's points (at most n_points). Windows: every window's points, for the reduce."""
+    if len(per_request) == 1:
+        return per_request[0][:n_points]
+    return [point for points in per_request for point in points]
 
 
 def _status(requests: int, failures: int) -> DocStatus:

@@ -17,7 +17,7 @@ import typer
 from pydantic import ValidationError
 
 from pipeline import config as defaults
-from pipeline.config import RunConfig
+from pipeline.config import EngineSettings, RunConfig, ServerSettings
 from pipeline.errors import ExitCode, PipelineError
 from pipeline.models import DocResult, Plan
 from pipeline.sanitize import for_terminal
@@ -36,10 +36,11 @@ app = typer.Typer(add_completion=False, no_args_is_help=True, help=f"docpipe: ci
 log = logging.getLogger("pipeline")
 
 Inputs = Annotated[list[Path], typer.Argument(help="PDF files or folders (searched recursively)")]
-ModelOpt = Annotated[Optional[str], typer.Option(help="model: Hugging Face id or local folder")]
+ModelOpt = Annotated[Optional[str], typer.Option(help="model: Hugging Face id or local folder (server: its name)")]
 TasksOpt = Annotated[str, typer.Option(help="comma-separated tasks: summary,clauses")]
 ChecklistOpt = Annotated[Optional[Path], typer.Option(help="clause checklist CSV (name,description); default CUAD's 41")]
 MaxContextOpt = Annotated[int, typer.Option(help="largest context (tokens) a prompt may use; beyond: windows")]
+OverlapOpt = Annotated[float, typer.Option(help="share of a window (0-0.5) the next window repeats")]
 TokenizerOpt = Annotated[Optional[str], typer.Option(help="local tokenizer folder (default: the model's, else Qwen3)")]
 PasswordOpt = Annotated[Optional[str], typer.Option(envvar="DOCPIPE_PASSWORD", show_envvar=True,
                                                      help="password for encrypted PDFs (better: the env variable)")]
@@ -49,6 +50,26 @@ MaxPageCharsOpt = Annotated[int, typer.Option(help="fail a PDF with a page of mo
 MaxDecompressedOpt = Annotated[int, typer.Option(help="MB one PDF stream may expand to (pypdf's limit)")]
 IngestTimeoutOpt = Annotated[float, typer.Option(help="seconds reading one PDF may take; 0 = no limit")]
 FollowSymlinksOpt = Annotated[bool, typer.Option(help="follow symlinks found in input folders")]
+SERVER = "Server engine (each also DOCPIPE_<NAME> env)"
+BaseUrlOpt = Annotated[Optional[str], typer.Option(help="model server, e.g. http://127.0.0.1:8000/v1; implies "
+                                                   "--engine server", rich_help_panel=SERVER)]
+KindOpt = Annotated[Optional[str], typer.Option(help="openai | vllm (also SGLang) | ollama", rich_help_panel=SERVER)]
+ConcurrencyOpt = Annotated[Optional[int], typer.Option(help="requests in flight (default 8)", rich_help_panel=SERVER)]
+TimeoutOpt = Annotated[Optional[float], typer.Option(help="seconds per request (default 600)", rich_help_panel=SERVER)]
+RetriesOpt = Annotated[Optional[int], typer.Option(help="re-sends on 429/502/503/504 or a connection error "
+                                                   "(default 4)", rich_help_panel=SERVER)]
+KeyEnvOpt = Annotated[Optional[str], typer.Option(help="env variable holding the API key (default "
+                                                  "DOCPIPE_API_KEY, else OPENAI_API_KEY)", rich_help_panel=SERVER)]
+
+
+def _server_settings(**values: object) -> ServerSettings:
+    """Server settings from the flags given (None: not given, so the environment or the default decides)."""
+    try:
+        return ServerSettings(**{k: v for k, v in values.items() if v is not None})  # type: ignore[arg-type]
+    except ValidationError as exc:
+        error = exc.errors()[0]
+        typer.echo(f"error: --{str(error['loc'][0]).replace('_', '-')}: {error['msg']}", err=True)
+        raise typer.Exit(ExitCode.USAGE) from exc
 
 
 def _config(**values: object) -> RunConfig:
@@ -67,12 +88,14 @@ def _config(**values: object) -> RunConfig:
 def run(
     inputs: Inputs,
     output: Annotated[Path, typer.Option("--output", "-o", help="output folder")] = Path("output"),
-    engine: Annotated[Optional[str], typer.Option(help="extractive | keyword | vllm | server (default: vllm if --model, else extractive)")] = None,
+    engine: Annotated[Optional[str], typer.Option(help="extractive | keyword | vllm | server (default: server if "
+                                                  "--base-url, vllm if --model, else extractive)")] = None,
     model: ModelOpt = None,
     tasks: TasksOpt = "summary,clauses",
     checklist: ChecklistOpt = None,
     password: PasswordOpt = None,
     max_context: MaxContextOpt = 131_072,
+    window_overlap: OverlapOpt = 0.10,
     tokenizer: TokenizerOpt = None,
     summary_points: Annotated[int, typer.Option(help="summary points per document")] = 8,
     thinking: Annotated[bool, typer.Option(help="Qwen3 thinking mode")] = False,
@@ -85,7 +108,11 @@ def run(
     max_decompressed_mb: MaxDecompressedOpt = defaults.MAX_DECOMPRESSED_MB,
     ingest_timeout: IngestTimeoutOpt = defaults.INGEST_TIMEOUT,
     follow_symlinks: FollowSymlinksOpt = False,
+    data_parallel: Annotated[int, typer.Option(min=1, help="engine workers on this host, one per GPU (or TP group)")] = 1,
+    ray: Annotated[Optional[str], typer.Option(help="run on a Ray cluster: its address, or 'auto' / 'local'")] = None,
     verbose: Annotated[bool, typer.Option("--verbose", "-v")] = False,
+    base_url: BaseUrlOpt = None, server_kind: KindOpt = None, concurrency: ConcurrencyOpt = None,
+    request_timeout: TimeoutOpt = None, max_retries: RetriesOpt = None, api_key_env: KeyEnvOpt = None,
 ) -> None:
     """Summarise and extract clauses from every new or changed PDF under INPUTS, writing results to --output.
 
@@ -96,27 +123,36 @@ def run(
     from pipeline.progress import TerminalProgress
     from pipeline.runner import run as run_pipeline
 
-    chosen = engine or ("vllm" if model else "extractive")
+    chosen = engine or ("server" if base_url else "vllm" if model else "extractive")
+    server = _server_settings(base_url=base_url, server_kind=server_kind, concurrency=concurrency,
+                              request_timeout=request_timeout, max_retries=max_retries, api_key_env=api_key_env)
     config = _config(engine=chosen, model=model, tasks=tasks, checklist=checklist, password=password,
-                     max_context=max_context, tokenizer=tokenizer, summary_points=summary_points,
-                     thinking=thinking, batch_documents=batch_documents,
+                     max_context=max_context, window_overlap=window_overlap, tokenizer=tokenizer,
+                     summary_points=summary_points, thinking=thinking, batch_documents=batch_documents,
                      redo="all" if force else "failed" if retry_failed else "changed",
                      max_pages=max_pages, max_page_chars=max_page_chars, max_decompressed_mb=max_decompressed_mb,
-                     ingest_timeout=ingest_timeout, follow_symlinks=follow_symlinks)
+                     ingest_timeout=ingest_timeout, follow_symlinks=follow_symlinks, server=server,
+                     engine_settings=EngineSettings(data_parallel_size=data_parallel))
     if chosen == "extractive":  # said on a terminal; a log line (-v) under cron, where it would be noise
         note = ("note: using the model-free extractive engine (no model configured); for a model run "
                 "`docpipe run DIR --engine vllm --model Qwen/Qwen3-8B` (pip install 'docpipe[vllm]')")
         console.print(note, markup=False, highlight=False) if console else log.info(note)
     try:
-        report = run_pipeline(inputs, output, config, on_result=_log_result,
-                              progress=TerminalProgress(console) if console else None)
+        if ray:  # the same contract, on a Ray cluster (no run store: every document is processed)
+            from pipeline.distributed import run_ray
+
+            report = run_ray(inputs, output, config, address=ray, on_result=_log_result)
+        else:
+            report = run_pipeline(inputs, output, config, on_result=_log_result,
+                                  progress=TerminalProgress(console) if console else None)
     except PipelineError as exc:
         log.error("%s", exc, extra={"exit_code": int(exc.exit_code)})
         raise typer.Exit(exc.exit_code) from exc
     t = report.totals
     typer.echo(f"{int(t['documents'])} documents: {int(t['ok'])} ok, {int(t['partial'])} partial, "
-               f"{int(t['failed'])} failed ({int(t['processed'])} processed, {int(t['reused'])} unchanged, "
-               f"{int(t['duplicates'])} duplicates); citations verified/relocated "
+               f"{int(t['failed'])} failed ({int(t.get('processed', t['documents']))} processed, "
+               f"{int(t.get('reused', 0))} unchanged, {int(t.get('duplicates', 0))} duplicates); "
+               f"citations verified/relocated "
                f"{t['citations_found_ratio']:.0%}; " + for_terminal(f"results in {output}"))
     raise typer.Exit(ExitCode.OK if t["ok"] == t["documents"] else ExitCode.SOME_FAILED)
 
@@ -156,6 +192,7 @@ def plan(
     checklist: ChecklistOpt = None,
     password: PasswordOpt = None,
     max_context: MaxContextOpt = 131_072,
+    window_overlap: OverlapOpt = 0.10,
     tokenizer: TokenizerOpt = None,
     max_pages: MaxPagesOpt = defaults.MAX_PAGES,
     max_page_chars: MaxPageCharsOpt = defaults.MAX_PAGE_CHARS,
@@ -168,7 +205,7 @@ def plan(
     from pipeline.runner import plan_inputs
 
     config = _config(model=model, tasks=tasks, checklist=checklist, password=password,
-                     max_context=max_context, tokenizer=tokenizer, max_pages=max_pages, max_page_chars=max_page_chars,
+                     max_context=max_context, window_overlap=window_overlap, tokenizer=tokenizer, max_pages=max_pages, max_page_chars=max_page_chars,
                      max_decompressed_mb=max_decompressed_mb, ingest_timeout=ingest_timeout,
                      follow_symlinks=follow_symlinks)
     try:

@@ -22,6 +22,23 @@ MAX_DECOMPRESSED_MB = 75  # pypdf's own default per stream; never disabled, only
 INGEST_TIMEOUT = 600.0  # seconds; pypdf reads ~20 pages/s, so 5,000 pages need ~250 s
 
 
+class ServerSettings(BaseSettings):
+    """How to reach a model server (`--engine server`); env `DOCPIPE_<NAME>` sets each. The API key itself
+    is never part of any config: it is read from the environment variable named by `api_key_env`."""
+
+    model_config = SettingsConfigDict(env_prefix="DOCPIPE_", frozen=True, extra="ignore")
+
+    base_url: str | None = Field(default=None, description="e.g. http://127.0.0.1:8000/v1 (Ollama: its root)")
+    server_kind: Literal["openai", "vllm", "ollama"] = "openai"
+    concurrency: int = Field(default=8, ge=1, description="requests in flight at once")
+    request_timeout: float = Field(default=600.0, gt=0, description="seconds one request may take")
+    max_retries: int = Field(default=4, ge=0, description="re-sends after 429, 502-504 or a connection error")
+    backoff: float = Field(default=1.0, ge=0, description="first retry delay (s); doubles, with jitter")
+    backoff_max: float = Field(default=60.0, ge=0, description="cap on one retry delay (s)")
+    api_key_env: str | None = Field(default=None, description="env variable holding the API key (default: "
+                                                              "DOCPIPE_API_KEY, else OPENAI_API_KEY)")
+
+
 class EngineSettings(BaseSettings):
     """Engine knobs for the machine the run is on; env `DOCPIPE_<NAME>` sets each."""
 
@@ -31,6 +48,7 @@ class EngineSettings(BaseSettings):
     quantization: str | None = None
     kv_cache_dtype: str = "auto"
     tensor_parallel_size: int = 1
+    data_parallel_size: int = Field(default=1, ge=1, description="engine workers, one per tensor-parallel group")
     gpu_memory_utilization: float = 0.90
     max_num_seqs: int | None = None
     enforce_eager: bool = False
@@ -54,7 +72,7 @@ class RunConfig(BaseModel):
     clauses_reserve: int = 4096
     summary_points: int = 8
     max_window_tokens: int | None = Field(default=None, description="cap on a window's prompt+reserve")
-    window_overlap: float = 0.10
+    window_overlap: float = Field(default=0.10, description="share of a window its successor repeats (0–0.5)")
     thinking: bool = False
     batch_documents: int = 32
     redo: Literal["changed", "failed", "all"] = Field(
@@ -68,6 +86,7 @@ class RunConfig(BaseModel):
                                   description="seconds reading one PDF may take (in a worker process); 0 = no limit")
     follow_symlinks: bool = Field(default=False, description="follow symlinks found in input folders")
     engine_settings: EngineSettings = Field(default_factory=EngineSettings)
+    server: ServerSettings = Field(default_factory=ServerSettings)
 
     @model_validator(mode="after")
     def _check(self) -> RunConfig:
@@ -76,6 +95,8 @@ class RunConfig(BaseModel):
             raise ValueError(f"tasks must be a non-empty subset of {TASKS}, got {self.tasks}")
         if self.max_context < 1024:
             raise ValueError("max_context must be at least 1024 tokens")
+        if not 0 <= self.window_overlap <= 0.5:
+            raise ValueError("window_overlap must be between 0 and 0.5 (a share of the window)")
         return self
 
     def reserve(self, task: str) -> int:

@@ -4,7 +4,8 @@ Contract: `config_key(config, checklist)` changes when anything that can change 
 model, engine and its settings, rope/context limits, sampling and thinking, tasks, reserves, windows,
 summary points, the ingest limits (pages, characters per page, decompression, timeout) and
 `follow_symlinks`, the checklist's contents (not its file name), the prompt templates' hashes and the
-result schema version — and stays the same for options that cannot (password, batch size, redo policy).
+result schema version — and stays the same for options that cannot (password, batch size, redo policy,
+data-parallel workers, a server's concurrency, timeouts and retries, and server settings for other engines).
 New RunConfig fields are included automatically: forgetting one can only redo too much, never too little.
 """
 
@@ -20,14 +21,20 @@ from pipeline.prompts import template_hashes
 
 KEY_LENGTH = 16
 NOT_IN_KEY = {"password", "batch_documents", "redo", "checklist"}  # checklist: its contents count, below
-ENGINES_WITHOUT_SETTINGS = {"extractive"}  # engines that read none of EngineSettings
+ENGINES_WITHOUT_SETTINGS = {"extractive", "keyword"}  # engines that read none of EngineSettings
+# How work is spread or sent, not what it yields: worker count, and a server's transport knobs.
+NOT_IN_KEY_SETTINGS = {"engine_settings": {"data_parallel_size"},
+                       "server": {"concurrency", "request_timeout", "max_retries", "backoff", "backoff_max",
+                                  "api_key_env"}}
 
 
 def config_key(config: RunConfig, checklist: Sequence[ChecklistItem]) -> str:
     """The key under which results made with `config` are stored (see the module docstring)."""
-    exclude = set(NOT_IN_KEY)
+    exclude: dict[str, object] = {name: True for name in NOT_IN_KEY} | dict(NOT_IN_KEY_SETTINGS)
     if config.engine in ENGINES_WITHOUT_SETTINGS:
-        exclude.add("engine_settings")
+        exclude["engine_settings"] = True
+    if config.engine != "server":
+        exclude["server"] = True
     payload = {
         "schema_version": SCHEMA_VERSION,
         "config": config.model_dump(mode="json", exclude=exclude),

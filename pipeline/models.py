@@ -60,13 +60,24 @@ class ChecklistItem(Frozen):
     description: str = ""
 
 
+class PagePart(Frozen):
+    """A slice of one page's text: a page alone too long for a window is cut (paragraphs, then sentences)."""
+
+    page_number: int
+    part: int = Field(ge=1, description="1-based index of this part among the page's parts")
+    parts: int = Field(ge=2, description="how many parts the page was cut into")
+    char_start: int = Field(description="offset of the part in the page text")
+    char_end: int
+
+
 class Window(Frozen):
     """A page-aligned slice of a document sent as one prompt (route `windows`)."""
 
     index: int
     page_start: int = Field(description="first physical page (1-based, inclusive)")
     page_end: int = Field(description="last physical page (inclusive)")
-    prompt_tokens: int
+    prompt_tokens: int = Field(description="exact tokens of the window's largest task prompt")
+    parts: tuple[PagePart, ...] = Field(default=(), description="pages of the window it holds only part of")
 
 
 class Route(Frozen):
@@ -75,11 +86,13 @@ class Route(Frozen):
     kind: RouteKind
     prompt_tokens: int = Field(description="largest rendered prompt among the document's requests")
     output_reserve: int = Field(description="tokens reserved for the largest reply")
-    total_tokens: int = Field(description="prompt_tokens + output_reserve when sent whole")
+    total_tokens: int = Field(description="largest prompt + its reserve when sent whole (windows route, far over "
+                              "the context: a lower bound from per-page counts)")
     context_limit: int = Field(description="the context size this route must fit")
-    task_tokens: dict[str, int] = Field(default_factory=dict, description="prompt tokens per task (whole)")
+    task_tokens: dict[str, int] = Field(default_factory=dict, description="prompt tokens per task when sent "
+                                        "whole (empty when the document was too long to count whole)")
     windows: tuple[Window, ...] = ()
-    reduce_depth: int = 0
+    reduce_depth: int = Field(default=0, description="rounds of summary reduce (windows route)")
 
 
 class Message(Frozen):
@@ -87,8 +100,17 @@ class Message(Frozen):
     content: str
 
 
+class PointRef(Frozen):
+    """A summary point offered to the reduce step under an id; the model refers to it by that id only."""
+
+    id: str
+    text: str
+    quote: str
+    page_number: int | None
+
+
 class Request(Frozen):
-    """One prompt for an engine. `pages` and `checklist` are there for model-free engines."""
+    """One prompt for an engine. `pages`, `checklist` and `items` are there for model-free engines."""
 
     request_id: str
     doc_id: str
@@ -101,6 +123,7 @@ class Request(Frozen):
     prompt_tokens: int
     pages: tuple[Page, ...] = ()
     checklist: tuple[ChecklistItem, ...] = ()
+    items: tuple[PointRef, ...] = Field(default=(), description="the points a reduce request merges")
 
 
 class Completion(Frozen):
@@ -183,6 +206,7 @@ class DocReport(Frozen):
     prompt_tokens: int | None
     output_tokens: int | None
     windows: int = 0
+    window_spans: tuple[Window, ...] = Field(default=(), description="the windows' page spans and tokens")
     reduce_depth: int = 0
     seconds: dict[str, float] = Field(default_factory=dict)
     citations: dict[str, int] = Field(default_factory=dict)

@@ -2,48 +2,48 @@
 
 Routes: `whole` when every task's rendered prompt plus its output reserve fits the native context
 (32,768), `whole_yarn` when it fits `max_context` (131,072 with YaRN), else `windows`: page-aligned
-slices (see `windows.py`) each of which fits. Token counts are of the full rendered chat prompt.
+slices (see `windows.py`) each of which fits. Token counts are of the full rendered chat prompt. A
+document whose pages alone, counted one by one, are far over `max_context` goes to windows without its
+whole text ever being tokenized at once (that costs memory in proportion to the document).
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import Any
 
 from pipeline.config import RunConfig
-from pipeline.models import ChecklistItem, Document, Page, Plan, Request, Route, RouteKind, Window
+from pipeline.models import ChecklistItem, Document, Plan, Request, Route, RouteKind
 from pipeline.prompts import build_messages
 from pipeline.responses import json_schema
 from pipeline.tokens import Tokenizer
-from pipeline.windows import split_windows
+from pipeline.windows import fixed_cost, page_costs, split_windows
+
+LONG_CHARS_PER_TOKEN = 2  # beyond this many characters per context token, count page by page first
+JOIN_SLACK = 4  # tokens one page join may save when pages are tokenized together rather than one by one
 
 
 def plan_document(
     doc: Document, config: RunConfig, tokenizer: Tokenizer, checklist: Sequence[ChecklistItem]
 ) -> Plan:
     """Choose the document's route and build its requests (task requests of one document adjacent)."""
-    whole = [_request(doc, task, config, tokenizer, checklist) for task in config.tasks]
+    costs = None
+    if sum(len(p.text) for p in doc.pages) > LONG_CHARS_PER_TOKEN * config.max_context:
+        costs = page_costs(doc.pages, tokenizer)
+        at_least = sum(costs) - JOIN_SLACK * len(costs) + fixed_cost(doc, config, tokenizer, checklist)
+        if at_least > config.max_context:
+            return _windows(doc, config, tokenizer, checklist, costs, (at_least, {}))
+    whole = [_whole_request(doc, task, config, tokenizer, checklist) for task in config.tasks]
     task_tokens = {r.task: r.prompt_tokens for r in whole}
     largest = max(whole, key=lambda r: r.prompt_tokens + r.max_tokens)
     total = largest.prompt_tokens + largest.max_tokens
-    reserve = max(r.max_tokens for r in whole)
     kind, limit = choose_route(total, config)
-    if kind != "windows":
-        whole = [r.model_copy(update={"route": kind}) for r in whole]
-        route = Route(kind=kind, prompt_tokens=largest.prompt_tokens, output_reserve=reserve,
-                      total_tokens=total, context_limit=limit, task_tokens=task_tokens)
-        return Plan(document=doc, route=route, requests=tuple(whole))
-    sliced = split_windows(doc, config, tokenizer, checklist, budget=window_budget(config))
-    requests = tuple(
-        _request(doc, task, config, tokenizer, checklist, window, len(sliced), pages)
-        for window, pages in sliced
-        for task in config.tasks
-    )
-    windows = [window for window, _ in sliced]
-    route = Route(
-        kind="windows", prompt_tokens=max(r.prompt_tokens for r in requests), output_reserve=reserve,
-        total_tokens=total, context_limit=limit, task_tokens=task_tokens, windows=tuple(windows),
-    )
-    return Plan(document=doc, route=route, requests=requests)
+    if kind == "windows":
+        return _windows(doc, config, tokenizer, checklist, costs, (total, task_tokens))
+    whole = [r.model_copy(update={"route": kind}) for r in whole]
+    route = Route(kind=kind, prompt_tokens=largest.prompt_tokens, output_reserve=_reserve(config),
+                  total_tokens=total, context_limit=limit, task_tokens=task_tokens)
+    return Plan(document=doc, route=route, requests=tuple(whole))
 
 
 def choose_route(total_tokens: int, config: RunConfig) -> tuple[RouteKind, int]:
@@ -61,32 +61,47 @@ def window_budget(config: RunConfig) -> int:
     return min(config.max_context, config.max_window_tokens or config.max_context)
 
 
-def _request(
-    doc: Document,
-    task: str,
-    config: RunConfig,
-    tokenizer: Tokenizer,
-    checklist: Sequence[ChecklistItem],
-    window: Window | None = None,
-    window_count: int = 1,
-    window_pages: Sequence[Page] = (),
+def _windows(
+    doc: Document, config: RunConfig, tokenizer: Tokenizer, checklist: Sequence[ChecklistItem],
+    costs: Sequence[int] | None, whole: tuple[int, dict[str, int]],
+) -> Plan:
+    """The windows route: every task over every window, a window's tasks adjacent (shared prefix).
+    `whole`: the document's total and per-task tokens if sent whole (a lower bound and {} when not counted)."""
+    budget = window_budget(config)
+    slices = split_windows(doc, config, tokenizer, checklist, budget, costs)
+    requests = tuple(
+        Request(**_common(doc, task, config, checklist), request_id=f"{doc.doc_id}:{task}:w{s.window.index}",
+                route="windows", window=s.window.index, messages=s.messages[task], prompt_tokens=s.tokens[task],
+                pages=s.pages)
+        for s in slices
+        for task in config.tasks
+    )
+    route = Route(
+        kind="windows", prompt_tokens=max(r.prompt_tokens for r in requests), output_reserve=_reserve(config),
+        total_tokens=whole[0], context_limit=budget, task_tokens=whole[1], windows=tuple(s.window for s in slices),
+    )
+    return Plan(document=doc, route=route, requests=requests)
+
+
+def _reserve(config: RunConfig) -> int:
+    return max(config.reserve(task) for task in config.tasks)
+
+
+def _whole_request(
+    doc: Document, task: str, config: RunConfig, tokenizer: Tokenizer, checklist: Sequence[ChecklistItem]
 ) -> Request:
-    pages = tuple(window_pages) if window is not None else doc.pages
-    messages = build_messages(
-        task, pages, len(doc.pages), checklist, window, window_count, config.summary_points,
-        controls=tokenizer.control_strings(),
-    )
-    suffix = task if window is None else f"{task}:w{window.index}"
-    return Request(
-        request_id=f"{doc.doc_id}:{suffix}",
-        doc_id=doc.doc_id,
-        task=task,
-        route="windows" if window is not None else "whole",
-        window=None if window is None else window.index,
-        messages=messages,
-        json_schema=json_schema(task, checklist),
-        max_tokens=config.reserve(task),
-        prompt_tokens=tokenizer.count_chat(messages, config.thinking),
-        pages=tuple(pages),
-        checklist=tuple(checklist) if task == "clauses" else (),
-    )
+    messages = build_messages(task, doc.pages, len(doc.pages), checklist, n_points=config.summary_points,
+                              controls=tokenizer.control_strings())
+    return Request(**_common(doc, task, config, checklist), request_id=f"{doc.doc_id}:{task}", route="whole",
+                   messages=messages, prompt_tokens=tokenizer.count_chat(messages, config.thinking), pages=doc.pages)
+
+
+def _common(doc: Document, task: str, config: RunConfig, checklist: Sequence[ChecklistItem]) -> dict[str, Any]:
+    """The fields a task's requests share, whole or windowed."""
+    return {
+        "doc_id": doc.doc_id,
+        "task": task,
+        "json_schema": json_schema(task, checklist),
+        "max_tokens": config.reserve(task),
+        "checklist": tuple(checklist) if task == "clauses" else (),
+    }

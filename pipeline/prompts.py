@@ -17,13 +17,13 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from pipeline.models import ChecklistItem, Message, Page, Window
+from pipeline.models import ChecklistItem, Message, Page, PagePart, Window
 from pipeline.sanitize import neutralizer
 
 if TYPE_CHECKING:
     import jinja2
 
-TEMPLATES = ("system.j2", "document.j2", "summary.j2", "clauses.j2", "reduce_summary.j2")
+TEMPLATES = ("system.j2", "document.j2", "page.j2", "summary.j2", "clauses.j2", "reduce_summary.j2")
 
 
 def prompts_dir() -> Path:
@@ -71,24 +71,21 @@ def build_messages(
     page_count: int,
     checklist: Sequence[ChecklistItem] = (),
     window: Window | None = None,
-    window_count: int = 1,
     n_points: int = 8,
+    parts: Sequence[PagePart | None] = (),
     controls: Sequence[str] | None = None,
 ) -> tuple[Message, ...]:
-    """The chat messages (system, user) of one task over some pages of a document. `controls`: the
-    tokenizer's control strings (`Tokenizer.control_strings()`), neutralised in everything the templates
-    print from their data; None means the bundled Qwen3 tokenizer's."""
-    env = environment(prompts_dir(), tuple(default_controls() if controls is None else controls))
-    system = env.get_template("system.j2").render().strip()
-    user = env.get_template(f"{task}.j2").render(
-        pages=pages,
-        page_count=page_count,
-        checklist=checklist,
-        window=window,
-        window_count=window_count,
-        n_points=n_points,
-    )
-    return (Message(role="system", content=system), Message(role="user", content=user.strip()))
+    """The chat messages (system, user) of one task over some pages of a document. `parts`, aligned with
+    `pages`, marks the pages a window holds only part of (their Page then carries that part's text).
+    `controls`: the tokenizer's control strings (`Tokenizer.control_strings()`), neutralised in everything
+    the templates print from their data; None means the bundled Qwen3 tokenizer's."""
+    user = render_template(f"{task}.j2", controls=controls, pages=pages, page_count=page_count,
+                           checklist=checklist, window=window, n_points=n_points, parts=parts)
+    return system_message(controls), Message(role="user", content=user)
+
+
+def system_message(controls: Sequence[str] | None = None) -> Message:
+    return Message(role="system", content=render_template("system.j2", controls=controls))
 
 
 def render_template(name: str, controls: Sequence[str] | None = None, **values: object) -> str:

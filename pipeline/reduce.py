@@ -1,34 +1,213 @@
-"""Stage reduce: merge what the windows of one document found into one summary and one clause list.
+"""Stage reduce (windows route): the summary points of a document's windows → one summary.
 
-Contract: merged items keep the citations computed for the window items they come from (no page is
-re-invented). Clauses: one item per distinct (category, located quote); duplicates collapse.
+Contract: `reduce_summaries(results, engine, tokenizer, config)` returns `results` in the same order. A
+result of the windows route with more than one window has its summary (the window points, cited by the
+map step) merged by the engine into at most `config.summary_points` points. The engine sees the points
+under ids and answers with ids (`ReduceSummaryReply`); each merged point takes the citation — quote,
+page, offsets, as located by `cite` — of the first id it names that exists, so the model never writes a
+page number. An id that names no point it was given is an error of the document (stage `reduce`), never
+a citation; a point naming no valid id is left out.
+
+When the points do not fit one prompt (exact count against `window_budget`), they are reduced in groups,
+then the groups' points again, until one prompt holds them all: `Route.reduce_depth` counts the rounds.
+Each round is one `engine.generate` call for every document of the batch. A reduce request that fails
+is recorded and its group keeps evenly spaced points of its own (nothing invented; the reduce still ends).
 """
 
 from __future__ import annotations
 
+import time
 from collections.abc import Sequence
+from dataclasses import dataclass, field
 
-from pipeline.cite import normalize
-from pipeline.models import Clause, SummaryPoint
+from pipeline.config import RunConfig
+from pipeline.engines.base import Engine
+from pipeline.models import Completion, DocError, DocResult, Message, PointRef, Request, SummaryPoint
+from pipeline.packing import pack
+from pipeline.plan import window_budget
+from pipeline.prompts import render_template, system_message
+from pipeline.responses import ReduceSummaryReply, ReplyError, json_schema, parse_reply
+from pipeline.tokens import Tokenizer
+
+TASK = "reduce_summary"
+MAX_DEPTH = 8  # rounds after which a reduce that is not converging stops (each round must shrink the points)
 
 
-def merge_summary(per_window: Sequence[Sequence[SummaryPoint]], n_points: int) -> list[SummaryPoint]:
-    """One window: its points. Several: the windows' points in document order, at most n_points."""
-    if len(per_window) == 1:
-        return list(per_window[0])
-    merged = [point for points in per_window for point in points]
-    step = max(1, len(merged) // n_points) if len(merged) > n_points else 1
-    return merged[::step][:n_points]
+@dataclass
+class _Reduction:
+    """One document's reduce in progress: the points of the current round and what the round produced."""
+
+    result: DocResult
+    points: list[SummaryPoint]
+    merged: list[SummaryPoint] = field(default_factory=list)
+    groups: int = 0
+    depth: int = 0
+    errors: list[DocError] = field(default_factory=list)
+    completions: list[Completion] = field(default_factory=list)
+    seconds: float = 0.0
+    done: bool = False
 
 
-def merge_clauses(per_window: Sequence[Sequence[Clause]]) -> list[Clause]:
-    """Union of the windows' clauses, duplicates (same category and same normalised quote) collapsed."""
-    seen: set[tuple[str, str]] = set()
-    merged: list[Clause] = []
-    for clauses in per_window:
-        for clause in clauses:
-            key = (clause.category, normalize(clause.citation.quote)[0])
-            if key not in seen:
-                seen.add(key)
-                merged.append(clause)
+@dataclass(frozen=True)
+class _Job:
+    state: _Reduction
+    group: list[SummaryPoint]
+    request: Request | None  # None: a lone point too long for any prompt passes through unmerged
+
+
+def needs_reduce(result: DocResult) -> bool:
+    route = result.route
+    return route is not None and route.kind == "windows" and len(route.windows) > 1 and bool(result.summary)
+
+
+def reduce_summaries(
+    results: Sequence[DocResult], engine: Engine | None, tokenizer: Tokenizer, config: RunConfig
+) -> list[DocResult]:
+    """Merge the window summaries of every windowed result; see the module docstring."""
+    states = {i: _Reduction(result=r, points=list(r.summary)) for i, r in enumerate(results) if needs_reduce(r)}
+    active = list(states.values())
+    while active and engine is not None:
+        jobs = [job for state in active for job in _jobs(state, tokenizer, config)]
+        requests = [job.request for job in jobs if job.request is not None]
+        started = time.perf_counter()
+        completions = {c.request_id: c for c in (engine.generate(requests) if requests else [])}
+        elapsed, all_tokens = time.perf_counter() - started, sum(r.prompt_tokens for r in requests) or 1
+        for job in jobs:
+            completion = None
+            if job.request is not None:
+                completion = completions.get(job.request.request_id) or Completion(
+                    request_id=job.request.request_id, error="the engine returned no completion for this request")
+                job.state.completions.append(completion)
+                job.state.seconds += elapsed * job.request.prompt_tokens / all_tokens
+            job.state.merged.extend(_merge(job, completion, config))
+        for state in active:
+            _next_round(state, config)
+        active = [s for s in active if not s.done]
+    return [_finish(states[i]) if i in states else r for i, r in enumerate(results)]
+
+
+def _jobs(state: _Reduction, tokenizer: Tokenizer, config: RunConfig) -> list[_Job]:
+    """This round's groups of the document's points, each packed to fit one prompt by exact count."""
+    refs = [_ref(f"P{k}", point) for k, point in enumerate(state.points, start=1)]
+    budget = window_budget(config)
+    base = _request(state, refs[:0], 0, tokenizer, config)
+    room = budget - base.prompt_tokens - base.max_tokens
+    costs = [tokenizer.count(f"[{r.id}] (page {r.page_number}) {r.text}\n    quote: {_shown(r)}\n") for r in refs]
+    jobs: list[_Job] = []
+    start = 0
+    while start < len(refs):
+        end, request = pack(costs, start, room, lambda a, b: _measure(state, refs[a:b], len(jobs), tokenizer, config))
+        if request is None:  # one point alone is over the budget: it passes this round unmerged
+            end = start + 1
+        jobs.append(_Job(state, state.points[start:end], request))
+        start = end
+    state.groups = len(jobs)
+    return jobs
+
+
+def _shown(ref: PointRef) -> str:
+    """The quote as the prompt shows it: not at all when the point is the quote (extractive points)."""
+    return "" if ref.quote.split() == ref.text.split() else ref.quote
+
+
+def _ref(point_id: str, point: SummaryPoint) -> PointRef:
+    return PointRef(id=point_id, text=point.text, quote=point.citation.quote, page_number=point.citation.page_number)
+
+
+def _measure(
+    state: _Reduction, refs: Sequence[PointRef], group: int, tokenizer: Tokenizer, config: RunConfig
+) -> tuple[int, Request]:
+    request = _request(state, refs, group, tokenizer, config)
+    return request.prompt_tokens + request.max_tokens - window_budget(config), request
+
+
+def _request(state: _Reduction, refs: Sequence[PointRef], group: int, tokenizer: Tokenizer, config: RunConfig) -> Request:
+    result = state.result
+    page_count = result.source.page_count if result.source else 0
+    user = render_template(f"{TASK}.j2", items=refs, page_count=page_count, n_points=config.summary_points)
+    messages = (system_message(), Message(role="user", content=user))
+    return Request(
+        request_id=f"{result.doc_id}:{TASK}:r{state.depth + 1}g{group}", doc_id=result.doc_id, task=TASK,
+        route="windows", messages=messages, json_schema=json_schema(TASK), max_tokens=config.summary_reserve,
+        prompt_tokens=tokenizer.count_chat(messages, config.thinking), items=tuple(refs),
+    )
+
+
+def _merge(job: _Job, completion: Completion | None, config: RunConfig) -> list[SummaryPoint]:
+    """The group's merged points: each reply point with the citation of the first valid id it names."""
+    if job.request is None or completion is None:
+        return job.group
+    where = f"round {job.state.depth + 1}, {job.request.request_id}"
+    reply = _parse(completion, where, job.state.errors)
+    if reply is None:
+        return _spaced(job.group, config.summary_points)
+    by_id = {_clean(ref.id): point for ref, point in zip(job.request.items, job.group, strict=True)}
+    merged: list[SummaryPoint] = []
+    for item in reply.points[: config.summary_points]:
+        known = [by_id[_clean(i)] for i in item.ids if _clean(i) in by_id]
+        for unknown in [i for i in item.ids if _clean(i) not in by_id]:
+            job.state.errors.append(DocError(
+                stage="reduce", kind="unknown_id",
+                message=f"{where}: point {item.point[:80]!r} names id {unknown!r}, which is not among the points "
+                        f"it was given; " + ("that id is ignored" if known else "the point is left out")))
+        if known:
+            merged.append(SummaryPoint(text=item.point, citation=known[0].citation))
     return merged
+
+
+def _parse(completion: Completion, where: str, errors: list[DocError]) -> ReduceSummaryReply | None:
+    problem = None
+    if completion.error:
+        problem = ("request_failed", completion.error)
+    elif completion.finish_reason not in (None, "stop"):
+        problem = ("truncated", f"reply ended with finish_reason={completion.finish_reason}")
+    else:
+        try:
+            return parse_reply(ReduceSummaryReply, completion.text)  # type: ignore[return-value]
+        except ReplyError as exc:
+            problem = ("invalid_reply", str(exc))
+    errors.append(DocError(stage="reduce", kind=problem[0],
+                           message=f"{where}: {problem[1]}; the group keeps evenly spaced points of its own"))
+    return None
+
+
+def _next_round(state: _Reduction, config: RunConfig) -> None:
+    """After a round: done when it was one group; else the merged points are the next round's input."""
+    state.depth += 1
+    merged, state.merged = state.merged, []
+    if state.groups <= 1:
+        state.points, state.done = merged[: config.summary_points], True
+    elif len(merged) >= len(state.points) or state.depth >= MAX_DEPTH:
+        state.errors.append(DocError(stage="reduce", kind="not_converging",
+                                     message=f"round {state.depth}: {len(merged)} points left, too many for one "
+                                             f"prompt; keeping {config.summary_points} evenly spaced ones"))
+        state.points, state.done = _spaced(merged, config.summary_points), True
+    else:
+        state.points = merged
+
+
+def _finish(state: _Reduction) -> DocResult:
+    result = state.result
+    usage = dict(result.usage)
+    for key, values in (("prompt_tokens", [c.prompt_tokens for c in state.completions]),
+                        ("output_tokens", [c.output_tokens for c in state.completions])):
+        usage[key] = usage.get(key, 0) + sum(v or 0 for v in values)
+    usage["requests"] = usage.get("requests", 0) + len(state.completions)
+    route = result.route.model_copy(update={"reduce_depth": state.depth}) if result.route else None
+    status = "partial" if state.errors and result.status == "ok" else result.status
+    return result.model_copy(update={
+        "summary": tuple(state.points), "route": route, "status": status, "usage": usage,
+        "errors": result.errors + tuple(state.errors), "seconds": {**result.seconds, "reduce": state.seconds},
+    })
+
+
+def _spaced(points: Sequence[SummaryPoint], n: int) -> list[SummaryPoint]:
+    """At most `n` points, evenly spaced through `points` (document order kept)."""
+    if len(points) <= n:
+        return list(points)
+    return [points[i * len(points) // n] for i in range(n)]
+
+
+def _clean(point_id: str) -> str:
+    """Ids as the model may write them: '[P3]', 'p3 ' → 'P3'."""
+    return point_id.strip().strip("[]").strip().upper()

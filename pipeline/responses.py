@@ -36,6 +36,17 @@ class SummaryReply(Reply):
     points: list[SummaryItem]
 
 
+class ReduceItem(Reply):
+    point: str = Field(description="one key point of the whole document, in your own words")
+    ids: list[str] = Field(min_length=1, description="ids of the listed points it rests on, best-supporting first")
+
+
+class ReduceSummaryReply(Reply):
+    """The reduce step's reply: points that name the window points they merge by id, never by page."""
+
+    points: list[ReduceItem]
+
+
 @functools.cache
 def _clauses_model(names: tuple[str, ...]) -> type[Reply]:
     category: Any = Literal[names]  # an enum in the schema: the model can only name checklist categories
@@ -53,9 +64,11 @@ def _clauses_model(names: tuple[str, ...]) -> type[Reply]:
 
 
 def response_model(task: str, checklist: Sequence[ChecklistItem] = ()) -> type[Reply]:
-    """The reply model of a task ('summary' or 'clauses')."""
+    """The reply model of a task ('summary', 'clauses', or the windows route's 'reduce_summary')."""
     if task == "summary":
         return SummaryReply
+    if task == "reduce_summary":
+        return ReduceSummaryReply
     if task == "clauses":
         return _clauses_model(tuple(item.name for item in checklist))
     raise ValueError(f"unknown task {task!r}")

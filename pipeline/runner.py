@@ -26,7 +26,7 @@ from pathlib import Path
 from pipeline.assemble import assemble
 from pipeline.checklist import load_checklist
 from pipeline.config import RunConfig
-from pipeline.engines.base import Engine, create_engine, engine_info
+from pipeline.engines.base import Engine, create_engine, engine_info, open_for_planning
 from pipeline.errors import ConfigError, PipelineError
 from pipeline.fingerprint import config_key
 from pipeline.incremental import Item, Survey, doc_key, is_final, survey
@@ -39,6 +39,7 @@ from pipeline.models import (
 from pipeline.plan import plan_document
 from pipeline.prompts import template_hashes
 from pipeline.progress import RunProgress
+from pipeline.reduce import reduce_summaries
 from pipeline.render import remove_stray_temp_files, write_result, write_run_report
 from pipeline.sanitize import path_text
 from pipeline.stopping import StopFlag, stop_on_signals
@@ -160,17 +161,18 @@ def _process(s: _Session, work: Survey, engine: Engine | None) -> EngineInfo:
     tokenizer = load_tokenizer(tokenizer_dir(config.model, config.tokenizer))
     reader = DocumentReader(config)
     try:
+        engine, config = open_for_planning(config, engine)  # a server's context length caps the routes
         for batch in _batches(work.todo, config.batch_documents):
             outcomes = []
             for item in batch:
                 if s.stop.requested:
                     return info  # not sent to the engine yet: abandoned, redone next run
-                outcomes.append(_prepare(item.path, reader, tokenizer, s.checklist, info, config, item.sha256))
+                outcomes.append(_prepare(item.path, reader, config, tokenizer, s.checklist, info, item.sha256))
             if engine is None and any(o.plan for o in outcomes):
                 engine = create_engine(config)
             if engine is not None:
                 info = engine_info(engine)
-            for result, outcome in _execute(outcomes, engine, info, s.checklist, config):
+            for result, outcome in _execute(outcomes, engine, info, s.checklist, config, tokenizer):
                 s.finish(result, outcome, work.attempts.get(doc_key(outcome.path, outcome.sha256), 0))
             if s.stop.requested:
                 break
@@ -187,8 +189,8 @@ def _batches(items: Sequence[Item], size: int) -> Iterator[Sequence[Item]]:
 
 
 def _prepare(
-    path: Path, reader: DocumentReader, tokenizer: Tokenizer, checklist: Sequence[ChecklistItem],
-    info: EngineInfo, config: RunConfig, sha256: str | None = None,
+    path: Path, reader: DocumentReader, config: RunConfig, tokenizer: Tokenizer,
+    checklist: Sequence[ChecklistItem], info: EngineInfo, sha256: str | None = None,
 ) -> _Outcome:
     """Ingest and plan one file (`sha256`: when already known); a failure becomes the outcome's failed result."""
     outcome = _Outcome(path=path, sha256=sha256)
@@ -208,6 +210,16 @@ def _prepare(
 
 
 def _execute(
+    outcomes: list[_Outcome], engine: Engine | None, info: EngineInfo, checklist: Sequence[ChecklistItem],
+    config: RunConfig, tokenizer: Tokenizer,
+) -> Iterator[tuple[DocResult, _Outcome]]:
+    """The batch's map round (one engine call), then its reduce rounds (windowed documents only)."""
+    done = list(_map(outcomes, engine, info, checklist, config))
+    reduced = reduce_summaries([result for result, _ in done], engine, tokenizer, config)
+    yield from zip(reduced, [outcome for _, outcome in done], strict=True)
+
+
+def _map(
     outcomes: list[_Outcome], engine: Engine | None, info: EngineInfo, checklist: Sequence[ChecklistItem],
     config: RunConfig,
 ) -> Iterator[tuple[DocResult, _Outcome]]:
@@ -241,7 +253,7 @@ def plan_inputs(inputs: Sequence[Path], config: RunConfig) -> list[Plan | DocRes
     info = EngineInfo(name="none")
     with DocumentReader(config) as reader:
         paths = find_pdfs(inputs, config.follow_symlinks)
-        outcomes = [_prepare(path, reader, tokenizer, checklist, info, config) for path in paths]
+        outcomes = [_prepare(path, reader, config, tokenizer, checklist, info) for path in paths]
     return [o.plan or o.failure for o in outcomes if (o.plan or o.failure) is not None]  # type: ignore[misc]
 
 
@@ -281,6 +293,7 @@ def doc_report(result: DocResult, outcome: _Outcome) -> DocReport:
         doc_id=result.doc_id, path=path_text(outcome.path), status=result.status,
         route=route.kind if route else None, prompt_tokens=route.prompt_tokens if route else None,
         output_tokens=result.usage.get("output_tokens"), windows=len(route.windows) if route else 0,
+        window_spans=route.windows if route else (),
         reduce_depth=route.reduce_depth if route else 0, seconds=result.seconds, citations=counts,
         errors=result.errors,
     )

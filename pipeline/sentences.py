@@ -1,7 +1,8 @@
 """Sentence spans in page text, for the model-free engine (quotes must be verbatim slices).
 
 Contract: `sentence_spans(text)` returns (start, end) offsets into `text`, in order, non-overlapping,
-each stripped of surrounding whitespace and at most MAX_CHARS long.
+each stripped of surrounding whitespace and at most MAX_CHARS long; `sentence_starts(text)` the offsets
+where a new sentence begins (no length cap).
 """
 
 from __future__ import annotations
@@ -23,6 +24,11 @@ def sentence_spans(text: str) -> list[tuple[int, int]]:
         start = m.end()
     spans.extend(_capped(text, start, len(text)))
     return spans
+
+
+def sentence_starts(text: str) -> list[int]:
+    """Offsets where a sentence begins after another (the boundaries `sentence_spans` cuts at, no caps)."""
+    return [m.end() for m in _BOUNDARY.finditer(text)]
 
 
 def _capped(text: str, start: int, end: int) -> list[tuple[int, int]]:

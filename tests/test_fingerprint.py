@@ -3,7 +3,7 @@ import shutil
 import pytest
 
 from pipeline.checklist import load_checklist
-from pipeline.config import EngineSettings, RunConfig
+from pipeline.config import EngineSettings, RunConfig, ServerSettings
 from pipeline.fingerprint import config_key
 from pipeline.models import ChecklistItem
 from pipeline.prompts import prompts_dir
@@ -47,3 +47,15 @@ def test_a_changed_prompt_template_changes_the_key(tmp_path, monkeypatch):
     assert config_key(RunConfig(), CUAD) == BASE
     (copy / "clauses.j2").write_text((copy / "clauses.j2").read_text() + "\nBe precise.\n")
     assert config_key(RunConfig(), CUAD) != BASE
+
+
+def test_how_work_is_spread_or_sent_keeps_the_key():
+    vllm = config_key(RunConfig(engine="vllm"), CUAD)
+    assert config_key(RunConfig(engine="vllm", engine_settings=EngineSettings(data_parallel_size=4)), CUAD) == vllm
+    server = RunConfig(engine="server", server=ServerSettings(base_url="http://127.0.0.1:8000/v1"))
+    key = config_key(server, CUAD)
+    assert config_key(server.model_copy(update={"server": server.server.model_copy(
+        update={"concurrency": 32, "max_retries": 0})}), CUAD) == key
+    assert config_key(server.model_copy(update={"server": ServerSettings(base_url="http://127.0.0.1:9/v1")}),
+                      CUAD) != key  # another server may serve another model
+    assert config_key(RunConfig(server=ServerSettings(base_url="http://x/v1")), CUAD) == BASE  # not read

@@ -124,11 +124,11 @@ def test_limits_through_the_cli_fail_only_their_document(tmp_path):
     inputs = tmp_path / "in"
     write_pdf(inputs / "good.pdf", [DELAWARE])
     write_pdf(inputs / "long.pdf", [DELAWARE] * 4)
-    raw_pdf(inputs / "dense.pdf", [text_stream(["word " * 5000])])  # 25,000 characters on its page
-    slow_pdf(inputs / "slow.pdf", pages=3)  # 20,000 characters a page (under the limit), ~0.5-2 s a page
+    raw_pdf(inputs / "dense.pdf", [text_stream(["word " * 500])])
+    slow_pdf(inputs / "slow.pdf", pages=3, ops=200_000)  # page 1 alone takes seconds
     out = tmp_path / "out"
     result = CliRunner().invoke(app, ["run", str(inputs), "-o", str(out), "--max-pages", "3", "--max-page-chars",
-                                      "22000", "--ingest-timeout", "1"])
+                                      "2000", "--ingest-timeout", "1"])
     assert result.exit_code == 1, result.output
     results = _results(out)
     assert results["good.pdf"]["status"] == "ok"

@@ -13,9 +13,9 @@ from pipeline.ingest_worker import DocumentReader
 from tests.hostile_pdfs import raw_pdf, text_stream
 
 
-def slow_pdf(path, pages=20):
-    """~2 s of pypdf work per page on one core: 20,000 text-showing operators, one stream shared by all pages."""
-    stream = b"BT /F1 10 Tf 40 800 Td " + b"(a) Tj 1 0 Td " * 20_000 + b"ET"
+def slow_pdf(path, pages=20, ops=20_000):
+    """~0.5–2 s of pypdf work per page and 20,000 ops (text-showing operators), one stream shared by all pages."""
+    stream = b"BT /F1 10 Tf 40 800 Td " + b"(a) Tj 1 0 Td " * ops + b"ET"
     return raw_pdf(path, [stream], pages=[0] * pages, flate=True)
 
 

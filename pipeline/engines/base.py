@@ -2,17 +2,22 @@
 
 Engines are the only holders of model resources. They load lazily: importing this module or
 `pipeline` imports neither vllm nor torch. A request that fails comes back as a Completion with `error`
-set; an engine raises only when it cannot work at all (`EngineError`).
+set; an engine raises only when it cannot work at all (`EngineError`). An engine may also have
+`context_limit() -> int | None`, the longest prompt + reply it takes: the runner plans within it
+(`open_for_planning`).
 """
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Sequence
 from typing import Protocol, runtime_checkable
 
 from pipeline.config import RunConfig
 from pipeline.errors import ConfigError
 from pipeline.models import Completion, EngineInfo, Request
+
+log = logging.getLogger(__name__)
 
 
 @runtime_checkable
@@ -34,7 +39,12 @@ def engine_info(engine: Engine) -> EngineInfo:
 
 
 def create_engine(config: RunConfig) -> Engine:
-    """Build the configured engine; heavy engines import their libraries here, not before."""
+    """Build the configured engine; heavy engines import their libraries here, not before. With
+    `data_parallel_size` > 1, a DataParallelEngine whose workers each build one (`engines/parallel.py`)."""
+    if config.engine_settings.data_parallel_size > 1:
+        from pipeline.engines.parallel import DataParallelEngine, single
+
+        return DataParallelEngine(single(config), config.engine_settings.data_parallel_size)
     if config.engine == "extractive":
         from pipeline.engines.extractive import ExtractiveEngine
 
@@ -48,7 +58,22 @@ def create_engine(config: RunConfig) -> Engine:
 
         return VLLMEngine(config)  # type: ignore[no-any-return]
     if config.engine == "server":
-        from pipeline.engines.server import ServerEngine  # type: ignore[import-not-found]
+        from pipeline.engines.server import ServerEngine
 
-        return ServerEngine(config)  # type: ignore[no-any-return]
+        return ServerEngine(config)
     raise ConfigError(f"unknown engine {config.engine!r} (the scripted engine is built in code, not by name)")
+
+
+def open_for_planning(config: RunConfig, engine: Engine | None) -> tuple[Engine | None, RunConfig]:
+    """Before anything is planned: open the engines that must be asked their context (a server says its
+    own), and cap the run's `max_context` at the engine's `context_limit()` where it has one, so that no
+    prompt is routed whole past what the engine takes (it is windowed instead)."""
+    if engine is None and config.engine == "server":
+        engine = create_engine(config)
+    ask = getattr(engine, "context_limit", None)
+    limit = ask() if callable(ask) else None
+    if limit is not None and limit < config.max_context:
+        log.info("the engine's context is %d tokens: routing within it (--max-context was %d)", limit,
+                 config.max_context)
+        config = config.model_copy(update={"max_context": limit})
+    return engine, config

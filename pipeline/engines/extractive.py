@@ -3,6 +3,7 @@
 - summary: source sentences ranked by centrality (cosine similarity of each sentence's TF-IDF vector
   to the document's centroid), redundant ones skipped, best N returned in reading order;
 - clauses: sentences matched by per-category patterns (`clause_patterns.json`);
+- reduce_summary (windows route): the most central of the window points offered, named by their ids;
 every item's quote is a verbatim slice of a page's text, cited with that page's number. It replies with
 the same JSON the task's response model defines, so everything downstream is shared with real models.
 """
@@ -17,8 +18,8 @@ from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 
 from pipeline.engines.clause_patterns import load_matchers
-from pipeline.models import ChecklistItem, Completion, Page, Request
-from pipeline.responses import SummaryItem, SummaryReply, response_model
+from pipeline.models import ChecklistItem, Completion, Page, PointRef, Request
+from pipeline.responses import ReduceItem, ReduceSummaryReply, SummaryItem, SummaryReply, response_model
 from pipeline.sentences import sentence_spans
 
 MIN_SUMMARY_CHARS = 40
@@ -75,6 +76,8 @@ class ExtractiveEngine:
             text = self.summary(request.pages)
         elif request.task == "clauses":
             text = self.clauses(request.pages, request.checklist)
+        elif request.task == "reduce_summary":
+            text = reduce_points(request.items, self.summary_points).model_dump_json()
         else:
             return Completion(request_id=request.request_id, error=f"{self.name} engine: no task {request.task!r}")
         return Completion(request_id=request.request_id, text=text, finish_reason="stop",
@@ -84,27 +87,40 @@ class ExtractiveEngine:
 def summarize(pages: Sequence[Page], n_points: int) -> SummaryReply:
     """The `n_points` most central sentences, in reading order."""
     candidates = [s for s in sentences(pages) if _summary_worthy(s.text)]
-    bags = [Counter(w for w in _WORD.findall(s.text.lower()) if w not in _STOP) for s in candidates]
+    points = [
+        SummaryItem(point=" ".join(candidates[i].text.split()), quote=candidates[i].text,
+                    page_number=candidates[i].page_number)
+        for i in central([c.text for c in candidates], n_points)
+    ]
+    return SummaryReply(points=points)
+
+
+def reduce_points(items: Sequence[PointRef], n_points: int) -> ReduceSummaryReply:
+    """The reduce task: the `n_points` most central of the points offered, by their text, in their order;
+    each names its own id (its citation is the map step's, never re-made here)."""
+    chosen = central([item.text for item in items], n_points)
+    return ReduceSummaryReply(points=[ReduceItem(point=items[i].text, ids=[items[i].id]) for i in chosen])
+
+
+def central(texts: Sequence[str], n: int) -> list[int]:
+    """Indices of the `n` texts closest to the centroid of all (TF-IDF cosine), skipping near-repeats of a
+    text already chosen; in their original order."""
+    bags = [Counter(w for w in _WORD.findall(text.lower()) if w not in _STOP) for text in texts]
     df = Counter(word for bag in bags for word in bag)
-    n = len(bags)
-    vectors = [{w: tf * math.log(1 + n / df[w]) for w, tf in bag.items()} for bag in bags]
+    count = len(bags)
+    vectors = [{w: tf * math.log(1 + count / df[w]) for w, tf in bag.items()} for bag in bags]
     centroid: Counter[str] = Counter()
     for vec in vectors:
         centroid.update(vec)
     centroid_norm = math.sqrt(sum(v * v for v in centroid.values()))
-    ranked = sorted(range(n), key=lambda i: (-_cosine(vectors[i], centroid, centroid_norm), i))
+    ranked = sorted(range(count), key=lambda i: (-_cosine(vectors[i], centroid, centroid_norm), i))
     chosen: list[int] = []
     for i in ranked:
-        if len(chosen) == n_points:
+        if len(chosen) == n:
             break
         if all(_jaccard(bags[i], bags[j]) <= REDUNDANCY_MAX for j in chosen):
             chosen.append(i)
-    points = [
-        SummaryItem(point=" ".join(candidates[i].text.split()), quote=candidates[i].text,
-                    page_number=candidates[i].page_number)
-        for i in sorted(chosen)
-    ]
-    return SummaryReply(points=points)
+    return sorted(chosen)
 
 
 def extract_clauses(pages: Sequence[Page], checklist: Sequence[ChecklistItem]) -> str:

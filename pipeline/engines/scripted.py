@@ -1,7 +1,10 @@
 """A scripted engine for tests and demos: replies are held, calls recorded, replies validated.
 
 Contract: `ScriptedEngine(replies)` answers each request with the first matching script entry —
-a key is a request id (`<doc-id>:<task>`), a task name, or "*" — and records every request it saw.
+a key is a request id (`<doc-id>:<task>`; windows: `<doc-id>:<task>:w<window>`; the summary reduce:
+`<doc-id>:reduce_summary:r<round>g<group>`), a task name (`reduce_summary` included), or "*" — and
+records every request it saw. A reply may be a callable of the request (e.g. one that answers a reduce
+request from its `items`).
 A reply is a JSON-able object (validated against the task's response model unless `validate=False`), a
 raw string (sent as is: use it for truncated or invalid JSON), or a `Completion` (for failures).
 """

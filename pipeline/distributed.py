@@ -1,0 +1,173 @@
+"""The run on a Ray cluster, as a Ray Data pipeline. The only module that imports `ray` (an optional extra).
+
+Contract: `run_ray(inputs, output, config, address)` does what `runner.run` does — same result.json,
+pages.json, summary.md, run_report.json, review report and exports, same errors — with the stages spread
+over a Ray cluster:
+
+    PDF paths (driver) ─map_batches→ ingest + plan (CPU tasks) ─map_batches→ engine (an actor pool: one
+    actor per GPU, or per tensor-parallel group, each holding docpipe's engine) ─map_batches→ parse + cite
+    (CPU tasks) ─→ the driver, which writes every file.
+
+A batch of `config.batch_documents` documents goes to one actor whole, so a document's requests stay
+together (prefix caching). Rows carry the stage objects as JSON (the frozen models round-trip exactly).
+docpipe (and the engine's extra) must be installed on every node of the cluster. Unlike `runner.run` it
+keeps no run store and takes no lock: every document is processed, as on a first plain run.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Sequence
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any
+
+from pipeline.assemble import assemble
+from pipeline.checklist import load_checklist
+from pipeline.config import RunConfig
+from pipeline.engines.base import create_engine, engine_info
+from pipeline.engines.parallel import single
+from pipeline.errors import ConfigError, EngineError
+from pipeline.ingest import find_pdfs
+from pipeline.ingest_worker import DocumentReader
+from pipeline.models import Completion, DocReport, DocResult, EngineInfo, Plan, RunReport
+from pipeline.prompts import template_hashes
+from pipeline.render import write_result, write_run_report
+from pipeline.review import write_review
+from pipeline.runner import Progress, _missing, _Outcome, _prepare, doc_report, order_requests, totals
+from pipeline.tokens import load_tokenizer, tokenizer_dir
+
+Batch = dict[str, Any]  # Ray Data's "numpy" batch: column name → array
+
+
+def run_ray(
+    inputs: Sequence[Path], output: Path, config: RunConfig, address: str = "auto",
+    on_result: Progress | None = None, actors: int | None = None,
+) -> RunReport:
+    """Process every PDF under `inputs` on the Ray cluster at `address` ('local': a new local one;
+    an already initialised Ray is used as it is). `actors`: engine actors (default: the config's
+    `data_parallel_size` when above 1, else one per GPU (or tensor-parallel group) of the cluster, 1 without
+    GPUs)."""
+    ray = _import_ray()
+    started = datetime.now(timezone.utc)
+    missing = [str(p) for p in inputs if not p.exists()]
+    if missing:
+        raise ConfigError(f"input not found: {', '.join(missing)}")
+    paths = find_pdfs(inputs, config.follow_symlinks)
+    output.mkdir(parents=True, exist_ok=True)
+    owned = not ray.is_initialized()
+    if owned:
+        ray.init(address=None if address == "local" else address, include_dashboard=False)
+    reports: dict[int, DocReport] = {}
+    info = EngineInfo(name=config.engine, model=config.model)
+    try:
+        for row in _dataset(ray, paths, config, actors).iter_rows() if paths else ():  # streamed, not held
+            result = DocResult.model_validate_json(row["result"])
+            plan = Plan.model_validate_json(row["plan"]) if row["plan"] else None
+            write_result(output, result, plan.document if plan else None)
+            reports[int(row["index"])] = doc_report(result, _Outcome(path=Path(row["path"])))
+            info = result.engine if plan else info
+            if on_result:
+                on_result(result)
+    except ray.exceptions.RayError as exc:
+        raise EngineError(f"the Ray pipeline failed: {exc}") from exc
+    finally:
+        if owned:
+            ray.shutdown()
+    ordered = sorted(reports.values(), key=lambda r: r.path)  # as `runner.run` lists them
+    counts = totals(ordered) | {"processed": len(ordered), "reused": 0, "duplicates": 0, "pending": 0}
+    report = RunReport(
+        started_at=started.isoformat(), finished_at=datetime.now(timezone.utc).isoformat(), engine=info,
+        tasks=config.tasks, prompt_hashes=template_hashes(), documents=tuple(ordered), totals=counts,
+    )
+    write_run_report(output, report)
+    write_review(output)
+    return report
+
+
+def _import_ray() -> Any:
+    try:
+        import ray
+        import ray.data  # noqa: F401 - the Data library is the part we need
+    except ImportError as exc:
+        raise ConfigError("--ray needs Ray Data: pip install 'docpipe[ray]'") from exc
+    return ray
+
+
+def _dataset(ray: Any, paths: Sequence[Path], config: RunConfig, actors: int | None) -> Any:
+    """The lazy Ray Dataset of result rows (index, path, plan, result), nothing run yet."""
+    gpus_per_actor = max(1, config.engine_settings.tensor_parallel_size) if config.engine == "vllm" else 0
+    if actors is None and config.engine_settings.data_parallel_size > 1:
+        actors = config.engine_settings.data_parallel_size
+    if actors is None:
+        gpus = int(ray.cluster_resources().get("GPU", 0))
+        actors = max(1, gpus // gpus_per_actor) if gpus_per_actor else 1
+    size = max(1, config.batch_documents)
+    items = [{"index": i, "path": str(p)} for i, p in enumerate(paths)]
+    return (
+        ray.data.from_items(items, override_num_blocks=max(1, len(items) // size))
+        .map_batches(ingest_and_plan, fn_kwargs={"config": config}, batch_size=size, batch_format="numpy")
+        .map_batches(EngineActor, fn_constructor_kwargs={"config": config}, batch_size=size, batch_format="numpy",
+                     compute=ray.data.ActorPoolStrategy(size=actors), num_gpus=gpus_per_actor)
+        .map_batches(parse_and_cite, fn_kwargs={"config": config}, batch_size=size, batch_format="numpy")
+    )
+
+
+def ingest_and_plan(batch: Batch, config: RunConfig) -> Batch:
+    """CPU stage: each path's Plan (as JSON), or its failed result."""
+    checklist = load_checklist(config.checklist) if "clauses" in config.tasks else ()
+    tokenizer = load_tokenizer(tokenizer_dir(config.model, config.tokenizer))
+    info = EngineInfo(name=config.engine, model=config.model)
+    plans, failures, seconds = [], [], []
+    with DocumentReader(config) as reader:
+        for path in batch["path"]:
+            outcome = _prepare(Path(path), reader, config, tokenizer, checklist, info)
+            plans.append(outcome.plan.model_dump_json() if outcome.plan else "")
+            failures.append(outcome.failure.model_dump_json() if outcome.failure else "")
+            seconds.append(json.dumps(outcome.seconds))
+    return {"index": batch["index"], "path": batch["path"], "plan": plans, "failure": failures, "seconds": seconds}
+
+
+class EngineActor:
+    """GPU stage: one engine per actor, built once; a batch's requests in one `generate` call."""
+
+    def __init__(self, config: RunConfig) -> None:
+        self.engine = create_engine(single(config))  # Ray gives this actor its GPUs; one engine uses them
+        self.info = engine_info(self.engine).model_dump_json()
+
+    def __call__(self, batch: Batch) -> Batch:
+        plans = [Plan.model_validate_json(p) for p in batch["plan"] if p]
+        requests = order_requests(plans)
+        t0 = time.perf_counter()
+        completions = {c.request_id: c for c in self.engine.generate(requests)} if requests else {}
+        engine_seconds, all_tokens = time.perf_counter() - t0, sum(r.prompt_tokens for r in requests) or 1
+        answers, seconds = [], []
+        for raw, timing in zip(batch["plan"], batch["seconds"]):
+            plan = Plan.model_validate_json(raw) if raw else None
+            mine = [completions[r.request_id] for r in plan.requests if r.request_id in completions] if plan else []
+            answers.append(json.dumps([c.model_dump() for c in mine]))
+            share = sum(r.prompt_tokens for r in plan.requests) / all_tokens if plan else 0.0
+            seconds.append(json.dumps({**json.loads(timing), **({"engine": engine_seconds * share} if plan else {})}))
+        return {**batch, "completions": answers, "seconds": seconds, "engine": [self.info] * len(answers)}
+
+
+def parse_and_cite(batch: Batch, config: RunConfig) -> Batch:
+    """CPU stage: each document's DocResult (as JSON), from its plan and completions."""
+    checklist = load_checklist(config.checklist) if "clauses" in config.tasks else ()
+    results = []
+    for raw, failure, answers, timing, info in zip(
+        batch["plan"], batch["failure"], batch["completions"], batch["seconds"], batch["engine"]
+    ):
+        if not raw:
+            results.append(failure)
+            continue
+        plan = Plan.model_validate_json(raw)
+        given = {c["request_id"]: Completion.model_validate(c) for c in json.loads(answers)}
+        mine = [given.get(r.request_id) or _missing(r) for r in plan.requests]
+        t0 = time.perf_counter()
+        result = assemble(plan, mine, EngineInfo.model_validate_json(info), checklist, config.summary_points)
+        seconds = {**json.loads(timing), "assemble": time.perf_counter() - t0}
+        results.append(result.model_copy(update={"seconds": seconds}).model_dump_json())
+    return {"index": batch["index"], "path": batch["path"], "plan": batch["plan"], "result": results}
+

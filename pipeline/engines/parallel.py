@@ -1,0 +1,200 @@
+"""Data parallelism on one host: N engine workers, one per GPU (or per tensor-parallel group).
+
+Contract: `DataParallelEngine(config, n)` starts n worker processes (multiprocessing *spawn*: a worker
+inherits no CUDA state); worker i sees only its GPUs through `CUDA_VISIBLE_DEVICES` and builds its own engine
+with `create_engine(config)` (or `factory(config)`). `generate(requests)` keeps each document's requests
+together on one worker (prefix caching), assigns documents to workers by their total prompt tokens (greedy
+longest-processing-time, so the workers finish together), and returns completions in input order. A worker
+that dies fails only the requests it held (their Completions carry `error`); it is started again at the
+next call. Raises `EngineError` when no worker can start, or when a worker's engine raises one (it cannot
+work at all), as a single engine would.
+"""
+
+from __future__ import annotations
+
+import logging
+import multiprocessing as mp
+import os
+from collections.abc import Callable, Sequence
+from multiprocessing.connection import Connection, wait
+
+from pipeline.config import RunConfig
+from pipeline.engines.base import Engine, create_engine
+from pipeline.errors import EngineError
+from pipeline.models import Completion, Request
+
+log = logging.getLogger(__name__)
+
+EngineFactory = Callable[[RunConfig], Engine]
+
+
+def assign(requests: Sequence[Request], workers: int) -> list[list[int]]:
+    """Indices of `requests` per worker: whole documents, heaviest first, each to the least-loaded worker;
+    a worker's indices keep their input order."""
+    tokens: dict[str, int] = {}
+    for request in requests:
+        tokens[request.doc_id] = tokens.get(request.doc_id, 0) + request.prompt_tokens
+    load = [0] * workers
+    owner: dict[str, int] = {}
+    for doc_id in sorted(tokens, key=lambda d: (-tokens[d], d)):
+        worker = min(range(workers), key=lambda w: (load[w], w))
+        owner[doc_id] = worker
+        load[worker] += tokens[doc_id]
+    shares: list[list[int]] = [[] for _ in range(workers)]
+    for index, request in enumerate(requests):
+        shares[owner[request.doc_id]].append(index)
+    return shares
+
+
+def single(config: RunConfig) -> RunConfig:
+    """`config` for one worker: the same run, one engine."""
+    settings = config.engine_settings.model_copy(update={"data_parallel_size": 1})
+    return config.model_copy(update={"engine_settings": settings})
+
+
+def worker_devices(index: int, per_worker: int, visible: str | None) -> str:
+    """The CUDA_VISIBLE_DEVICES of worker `index`: its `per_worker` GPUs among those this process sees."""
+    devices = [d.strip() for d in visible.split(",") if d.strip()] if visible else []
+    wanted = range(index * per_worker, (index + 1) * per_worker)
+    return ",".join(devices[i] if i < len(devices) else str(i) for i in wanted)
+
+
+def _serve(conn: Connection, config: RunConfig, devices: str, factory: EngineFactory) -> None:
+    """A worker's loop: build the engine, then answer each batch of requests until told to stop."""
+    os.environ["CUDA_VISIBLE_DEVICES"] = devices  # before anything can initialise CUDA
+    try:
+        engine = factory(config)
+    except Exception as exc:  # noqa: BLE001 - reported to the parent, which decides
+        conn.send(("failed", f"{type(exc).__name__}: {exc}"))
+        return
+    conn.send(("ready", (engine.name, engine.model)))
+    try:
+        while (message := conn.recv()) is not None:
+            try:
+                conn.send(("done", engine.generate(message)))
+            except EngineError as exc:  # the engine cannot work at all: the parent raises it
+                conn.send(("fatal", str(exc)))
+            except Exception as exc:  # noqa: BLE001 - one batch fails, the worker goes on
+                conn.send(("error", f"{type(exc).__name__}: {exc}"))
+    except EOFError:
+        pass
+    finally:
+        engine.close()
+
+
+class _Worker:
+    """One worker process and the parent's end of its pipe."""
+
+    def __init__(self, index: int, config: RunConfig, factory: EngineFactory) -> None:
+        self.index = index
+        per_worker = max(1, config.engine_settings.tensor_parallel_size)
+        devices = worker_devices(index, per_worker, os.environ.get("CUDA_VISIBLE_DEVICES"))
+        self.conn, child = mp.get_context("spawn").Pipe()
+        self.process = mp.get_context("spawn").Process(
+            target=_serve, args=(child, config, devices, factory), name=f"docpipe-engine-{index}",
+            daemon=False,  # vLLM starts processes of its own; a daemon may not
+        )
+        self.process.start()
+        child.close()
+
+    def ready(self) -> tuple[str, str | None]:
+        """Wait for the engine to load; EngineError if it could not."""
+        try:
+            status, value = self.conn.recv()
+        except EOFError:
+            self.process.join()
+            raise EngineError(f"engine worker {self.index} died while starting "
+                              f"(exit code {self.process.exitcode})") from None
+        if status != "ready":
+            self.stop()
+            raise EngineError(f"engine worker {self.index} could not start: {value}")
+        return value  # type: ignore[no-any-return]
+
+    def stop(self) -> None:
+        if self.process.is_alive():
+            try:
+                self.conn.send(None)
+            except OSError:
+                pass
+            self.process.join(timeout=60)
+            if self.process.is_alive():
+                self.process.kill()
+                self.process.join()
+        self.conn.close()
+
+
+class DataParallelEngine:
+    """N engines in N processes behind the one Engine protocol; see the module docstring."""
+
+    def __init__(self, config: RunConfig, n: int, factory: EngineFactory = create_engine) -> None:
+        if n < 1:
+            raise EngineError(f"data parallelism needs at least one worker, got {n}")
+        self.config, self.factory = config, factory
+        self.workers: list[_Worker | None] = []
+        self._fatal: list[str] = []
+        try:
+            for i in range(n):
+                self.workers.append(_Worker(i, config, factory))
+            names = [w.ready() for w in self.workers if w is not None]
+        except BaseException:
+            self.close()
+            raise
+        self.name, self.model = names[0]
+
+    def generate(self, requests: Sequence[Request]) -> list[Completion]:
+        workers = self._alive()
+        shares = assign(requests, len(workers))
+        out: list[Completion | None] = [None] * len(requests)
+        pending: dict[Connection, tuple[_Worker, list[int]]] = {}
+        self._fatal: list[str] = []
+        for worker, share in zip(workers, shares):
+            if share:
+                worker.conn.send([requests[i] for i in share])
+                pending[worker.conn] = (worker, share)
+        while pending:
+            ready = wait(list(pending) + [w.process.sentinel for w, _ in pending.values()])
+            for conn in [c for c in pending if c in ready or pending[c][0].process.sentinel in ready]:
+                worker, share = pending.pop(conn)
+                for index, completion in zip(share, self._collect(worker, [requests[i] for i in share])):
+                    out[index] = completion
+        if self._fatal:  # as a single engine would: the run stops with "engine unavailable"
+            raise EngineError("; ".join(self._fatal))
+        return [c for c in out if c is not None]
+
+    def close(self) -> None:
+        for worker in self.workers:
+            if worker is not None:
+                worker.stop()
+        self.workers = [None] * len(self.workers)
+
+    def _collect(self, worker: _Worker, requests: list[Request]) -> list[Completion]:
+        """The worker's completions, or one error Completion per request when its batch failed or it died."""
+        try:
+            status, value = worker.conn.recv()
+        except (EOFError, OSError):
+            worker.process.join()
+            status, value = "died", f"engine worker {worker.index} died (exit code {worker.process.exitcode})"
+            log.error("%s; its %d requests failed", value, len(requests))
+        if status == "done" and len(value) == len(requests):
+            return list(value)
+        if status == "fatal":
+            self._fatal.append(f"engine worker {worker.index}: {value}")
+        message = value if status != "done" else f"engine worker {worker.index} returned a wrong number of completions"
+        return [Completion(request_id=r.request_id, error=str(message)) for r in requests]
+
+    def _alive(self) -> list[_Worker]:
+        """The live workers, restarting any that died; EngineError when none is left."""
+        for i, worker in enumerate(self.workers):
+            if worker is not None and not worker.process.is_alive():
+                worker.stop()
+                log.warning("restarting engine worker %d", i)
+                try:
+                    self.workers[i] = _Worker(i, self.config, self.factory)
+                    self.workers[i].ready()  # type: ignore[union-attr]
+                except EngineError as exc:
+                    log.error("%s", exc)
+                    self.workers[i] = None
+        alive = [w for w in self.workers if w is not None]
+        if not alive:
+            raise EngineError("no engine worker is left")
+        return alive
