@@ -34,6 +34,18 @@ ChecklistOpt = Annotated[Optional[Path], typer.Option(help="clause checklist CSV
 MaxContextOpt = Annotated[int, typer.Option(help="largest context (tokens) a prompt may use; beyond: windows")]
 TokenizerOpt = Annotated[Optional[str], typer.Option(help="local tokenizer folder (default: the model's, else Qwen3)")]
 PasswordOpt = Annotated[Optional[str], typer.Option(help="password for encrypted PDFs")]
+ENGINE = "Engine (vllm; each also DOCPIPE_<NAME> env or --config file)"
+ConfigOpt = Annotated[Optional[Path], typer.Option("--config", help="engine settings file, TOML or JSON",
+                                                   rich_help_panel=ENGINE)]
+DtypeOpt = Annotated[Optional[str], typer.Option(help="auto | bfloat16 | float16", rich_help_panel=ENGINE)]
+QuantOpt = Annotated[Optional[str], typer.Option(help="e.g. fp8", rich_help_panel=ENGINE)]
+KvOpt = Annotated[Optional[str], typer.Option(help="auto | fp8", rich_help_panel=ENGINE)]
+TpOpt = Annotated[Optional[int], typer.Option(help="GPUs per engine", rich_help_panel=ENGINE)]
+MemOpt = Annotated[Optional[float], typer.Option(help="GPU memory fraction", rich_help_panel=ENGINE)]
+SeqsOpt = Annotated[Optional[int], typer.Option(help="max sequences at once", rich_help_panel=ENGINE)]
+EagerOpt = Annotated[Optional[bool], typer.Option("--enforce-eager/--no-enforce-eager", rich_help_panel=ENGINE)]
+SeedOpt = Annotated[Optional[int], typer.Option(help="sampling seed", rich_help_panel=ENGINE)]
+LoadOpt = Annotated[Optional[str], typer.Option(help='"dummy": random weights', rich_help_panel=ENGINE)]
 
 
 def _config(**values: object) -> RunConfig:
@@ -59,16 +71,36 @@ def run(
     tokenizer: TokenizerOpt = None,
     summary_points: Annotated[int, typer.Option(help="summary points per document")] = 8,
     thinking: Annotated[bool, typer.Option(help="Qwen3 thinking mode")] = False,
+    save_reasoning: Annotated[bool, typer.Option(help="keep thinking-mode reasoning in result.json")] = False,
+    batch_documents: Annotated[Optional[int], typer.Option(help="documents per engine batch")] = None,
     verbose: Annotated[bool, typer.Option("--verbose", "-v")] = False,
+    config_file: ConfigOpt = None, dtype: DtypeOpt = None, quantization: QuantOpt = None,
+    kv_cache_dtype: KvOpt = None, tensor_parallel_size: TpOpt = None, gpu_memory_utilization: MemOpt = None,
+    max_num_seqs: SeqsOpt = None, enforce_eager: EagerOpt = None, seed: SeedOpt = None,
+    load_format: LoadOpt = None,
 ) -> None:
     """Summarise and extract clauses from every PDF under INPUTS, writing results to --output."""
     _logging(verbose)
     from pipeline.runner import run as run_pipeline
+    from pipeline.settings import engine_settings
 
     chosen = engine or ("vllm" if model else "extractive")
+    try:
+        settings = engine_settings(
+            config_file, dtype=dtype, quantization=quantization, kv_cache_dtype=kv_cache_dtype,
+            tensor_parallel_size=tensor_parallel_size, gpu_memory_utilization=gpu_memory_utilization,
+            max_num_seqs=max_num_seqs, enforce_eager=enforce_eager, seed=seed, load_format=load_format)
+        if chosen == "vllm":
+            from pipeline.engines.vllm import require_vllm
+
+            require_vllm()  # before any PDF is read
+    except PipelineError as exc:
+        typer.echo(f"error: {exc}", err=True)
+        raise typer.Exit(exc.exit_code) from exc
     config = _config(engine=chosen, model=model, tasks=tasks, checklist=checklist, password=password,
                      max_context=max_context, tokenizer=tokenizer, summary_points=summary_points,
-                     thinking=thinking)
+                     thinking=thinking, save_reasoning=save_reasoning, batch_documents=batch_documents,
+                     engine_settings=settings)
     if chosen == "extractive":
         typer.echo("note: using the model-free extractive engine (no model configured); for a model run "
                    "`docpipe run DIR --engine vllm --model Qwen/Qwen3-8B` (pip install 'docpipe[vllm]')", err=True)

@@ -86,6 +86,7 @@ def _request(
         json_schema=json_schema(task, checklist),
         max_tokens=config.reserve(task),
         prompt_tokens=tokenizer.count_chat(messages, config.thinking),
+        thinking=config.thinking,
         pages=tuple(pages),
         checklist=tuple(checklist) if task == "clauses" else (),
     )
