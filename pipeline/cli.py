@@ -72,7 +72,8 @@ def run(
     summary_points: Annotated[int, typer.Option(help="summary points per document")] = 8,
     thinking: Annotated[bool, typer.Option(help="Qwen3 thinking mode")] = False,
     save_reasoning: Annotated[bool, typer.Option(help="keep thinking-mode reasoning in result.json")] = False,
-    batch_documents: Annotated[Optional[int], typer.Option(help="documents per engine batch")] = None,
+    batch_documents: Annotated[Optional[int], typer.Option(help="documents per engine batch (vllm: 256, so each "
+                                                                "engine configuration starts once per batch)")] = None,
     verbose: Annotated[bool, typer.Option("--verbose", "-v")] = False,
     config_file: ConfigOpt = None, dtype: DtypeOpt = None, quantization: QuantOpt = None,
     kv_cache_dtype: KvOpt = None, tensor_parallel_size: TpOpt = None, gpu_memory_utilization: MemOpt = None,
@@ -99,7 +100,8 @@ def run(
         raise typer.Exit(exc.exit_code) from exc
     config = _config(engine=chosen, model=model, tasks=tasks, checklist=checklist, password=password,
                      max_context=max_context, tokenizer=tokenizer, summary_points=summary_points,
-                     thinking=thinking, save_reasoning=save_reasoning, batch_documents=batch_documents,
+                     thinking=thinking, save_reasoning=save_reasoning,
+                     batch_documents=batch_documents or (256 if chosen == "vllm" else None),
                      engine_settings=settings)
     if chosen == "extractive":
         typer.echo("note: using the model-free extractive engine (no model configured); for a model run "

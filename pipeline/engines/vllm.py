@@ -98,6 +98,11 @@ class VLLMEngine:
     def close(self) -> None:
         self._free()
 
+    @property
+    def llm(self) -> Any:
+        """The loaded `vllm.LLM`, or None (for benchmarks that time vLLM itself on the same engine)."""
+        return self._llm
+
     # -- groups and retries ----------------------------------------------------------------------
     def _schedule(self, groups: list[Group]) -> list[Group]:
         """The group the loaded engine can serve first: one engine start fewer."""
@@ -159,7 +164,7 @@ class VLLMEngine:
     ) -> list[Completion]:
         """Run one call; on VLLMValidationError split it in halves until the offending requests stand
         alone (vLLM aborts the whole call on one invalid request; the engine stays usable)."""
-        params = [self._sampling(r, n) for r, n in zip(batch, max_tokens)]
+        params = [self.sampling(r, n) for r, n in zip(batch, max_tokens)]
         conversations = [[m.model_dump() for m in r.messages] for r in batch]
         self.submitted += [r.request_id for r in batch]
         t0 = time.perf_counter()
@@ -183,7 +188,8 @@ class VLLMEngine:
         # A request's seconds: its share, by tokens, of the call that carried it.
         return [c.model_copy(update={"seconds": seconds * t / total}) for c, t in zip(completions, tokens)]
 
-    def _sampling(self, request: Request, max_tokens: int) -> Any:
+    def sampling(self, request: Request, max_tokens: int) -> Any:
+        """The SamplingParams of one request: Qwen's defaults for its mode, its JSON schema, `max_tokens`."""
         from vllm import SamplingParams
         from vllm.sampling_params import StructuredOutputsParams
 
