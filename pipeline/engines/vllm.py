@@ -18,6 +18,7 @@ import importlib.util
 import logging
 import sys
 import time
+import warnings
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -251,7 +252,10 @@ class VLLMEngine:
         except Exception as exc:  # a failed shutdown must not hide the run's results
             log.warning("vLLM shutdown: %s", exc)
         del llm
-        gc.collect()
+        with warnings.catch_warnings():
+            # vLLM leaves its zmq context to the garbage collector, which warns when it destroys it
+            warnings.simplefilter("ignore", ResourceWarning)
+            gc.collect()
         torch = sys.modules.get("torch")
         if torch is not None and torch.cuda.is_available():
             torch.cuda.empty_cache()
