@@ -24,6 +24,12 @@ def test_requests_fitting_32k_stay_native_and_keep_their_order():
     assert group_requests(batch[:2], Limits.of(RunConfig()))[0][0].indices == (0, 1)  # no empty YaRN group
 
 
+def test_a_document_with_one_task_over_32k_runs_wholly_on_yarn():
+    batch = [_request("a:s", 30_000), _request("a:c", 31_000), _request("b:s", 1_000)]  # a:c needs 33,048
+    groups, _ = group_requests(batch, Limits.of(RunConfig()))
+    assert [(g.spec.rope, g.indices) for g in groups] == [("native", (2,)), ("yarn", (0, 1))]
+
+
 def test_yarn_takes_the_smallest_factor_and_the_context_the_group_needs():
     limits = Limits.of(RunConfig())
     assert yarn_spec([_request("a", 40_000), _request("b", 50_000)], limits) == EngineSpec("yarn", 54_096, 2.0)

@@ -1,11 +1,12 @@
 """Which vLLM engine configuration each request needs, and the settings that go with it. Imports no vllm.
 
 Contract: `group_requests` splits a batch, keeping its order (a document's tasks stay adjacent for prefix
-caching), into at most two groups: requests whose prompt plus reply fit the native context (32,768) run on
-the model's own rope; the rest on one YaRN engine with the smallest factor (2 or 4 over the native
-context) that holds the largest of them, and a `max_model_len` that is what the group needs — its largest
-prompt plus the room of a retry — never more than `largest` (≤ 131,072). A request that fits no engine is
-rejected here, so it is never submitted.
+caching), into at most two groups. The unit is a document (a window, for windowed documents): its tasks
+share a prefix, so they go to one engine together. Units whose every prompt plus reply fits the native
+context (32,768) run on the model's own rope; the rest on one YaRN engine with the smallest factor (2 or 4
+over the native context) that holds the largest of them, and a `max_model_len` that is what the group
+needs — its largest prompt plus the room of a retry — never more than `largest` (≤ 131,072). A request
+that fits no engine is rejected here, so it is never submitted.
 """
 
 from __future__ import annotations
@@ -77,8 +78,13 @@ def need(request: Request) -> int:
 def group_requests(requests: Sequence[Request], limits: Limits) -> tuple[list[Group], dict[int, str]]:
     """The native group and the YaRN group (each only when it has requests), and the rejected requests by
     index with the reason."""
-    native = [i for i, r in enumerate(requests) if need(r) <= limits.native]
-    yarn = [i for i, r in enumerate(requests) if limits.native < need(r) <= limits.largest]
+    unit_need: dict[tuple[str, int | None], int] = {}
+    for r in requests:
+        if need(r) <= limits.largest:
+            unit_need[r.doc_id, r.window] = max(unit_need.get((r.doc_id, r.window), 0), need(r))
+    fits = [i for i, r in enumerate(requests) if need(r) <= limits.largest]
+    native = [i for i in fits if unit_need[requests[i].doc_id, requests[i].window] <= limits.native]
+    yarn = [i for i in fits if unit_need[requests[i].doc_id, requests[i].window] > limits.native]
     rejected = {
         i: f"prompt of {r.prompt_tokens} tokens + {r.max_tokens} for the reply exceeds the largest engine "
            f"context ({limits.largest} tokens); not submitted"
