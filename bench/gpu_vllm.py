@@ -209,7 +209,8 @@ def measure_group(name: str, folder: Path, out: Path, engine: KeptEngine, config
     result["summary_only"] = raw_chat(engine, [r for r in sent if r.task == "summary"]).as_dict()
     longest = max(sent, key=lambda r: r.prompt_tokens)
     prefill = raw_chat(engine, [longest], max_tokens=1)
-    result["prefill_longest"] = {**prefill.as_dict(), "prompt_tokens_per_s": round(prefill.prompt_tokens / prefill.seconds)}
+    rate = round(prefill.prompt_tokens / prefill.seconds)
+    result["prefill_longest"] = {**prefill.as_dict(), "prompt_tokens_per_s": rate}
     return result
 
 
@@ -250,7 +251,8 @@ def run_bench(args: argparse.Namespace) -> None:
     memory = GpuMemory()
     settings = EngineSettings(load_format=args.load_format, enforce_eager=args.enforce_eager, retries=0,
                               gpu_memory_utilization=args.gpu_memory_utilization, dtype=args.dtype)
-    config = RunConfig(engine="vllm", model=args.model, summary_reserve=args.max_tokens, clauses_reserve=args.max_tokens,
+    config = RunConfig(engine="vllm", model=args.model, summary_reserve=args.max_tokens,
+                       clauses_reserve=args.max_tokens,
                        native_context=args.native_context, max_context=4 * args.native_context,
                        batch_documents=1_000, engine_settings=settings)
     results: dict[str, Any] = {"command": " ".join(sys.argv), "settings": settings.model_dump(), "groups": {}}

@@ -15,7 +15,7 @@ from typing import Annotated, Optional
 import typer
 from pydantic import ValidationError
 
-from pipeline.config import RunConfig
+from pipeline.config import EngineSettings, RunConfig
 from pipeline.errors import ExitCode, PipelineError
 from pipeline.models import DocResult, Plan
 
@@ -83,21 +83,12 @@ def run(
     """Summarise and extract clauses from every PDF under INPUTS, writing results to --output."""
     _logging(verbose)
     from pipeline.runner import run as run_pipeline
-    from pipeline.settings import engine_settings
 
     chosen = engine or ("vllm" if model else "extractive")
-    try:
-        settings = engine_settings(
-            config_file, dtype=dtype, quantization=quantization, kv_cache_dtype=kv_cache_dtype,
-            tensor_parallel_size=tensor_parallel_size, gpu_memory_utilization=gpu_memory_utilization,
-            max_num_seqs=max_num_seqs, enforce_eager=enforce_eager, seed=seed, load_format=load_format)
-        if chosen == "vllm":
-            from pipeline.engines.vllm import require_vllm
-
-            require_vllm()  # before any PDF is read
-    except PipelineError as exc:
-        typer.echo(f"error: {exc}", err=True)
-        raise typer.Exit(exc.exit_code) from exc
+    settings = _engine_settings(chosen, config_file, dict(
+        dtype=dtype, quantization=quantization, kv_cache_dtype=kv_cache_dtype, seed=seed, load_format=load_format,
+        tensor_parallel_size=tensor_parallel_size, gpu_memory_utilization=gpu_memory_utilization,
+        max_num_seqs=max_num_seqs, enforce_eager=enforce_eager))
     config = _config(engine=chosen, model=model, tasks=tasks, checklist=checklist, password=password,
                      max_context=max_context, tokenizer=tokenizer, summary_points=summary_points,
                      thinking=thinking, save_reasoning=save_reasoning,
@@ -116,6 +107,22 @@ def run(
                f"{int(t['failed'])} failed; citations verified/relocated {t['citations_found_ratio']:.0%}; "
                f"results in {output}")
     raise typer.Exit(ExitCode.OK if t["ok"] == t["documents"] else ExitCode.SOME_FAILED)
+
+
+def _engine_settings(engine: str, config_file: Path | None, flags: dict[str, object]) -> EngineSettings:
+    """Env < --config file < flags; for the vllm engine, check that vllm is installed before any PDF is read."""
+    from pipeline.settings import engine_settings
+
+    try:
+        settings = engine_settings(config_file, **flags)
+        if engine == "vllm":
+            from pipeline.engines.vllm import require_vllm
+
+            require_vllm()
+    except PipelineError as exc:
+        typer.echo(f"error: {exc}", err=True)
+        raise typer.Exit(exc.exit_code) from exc
+    return settings
 
 
 def _print_result(result: DocResult) -> None:

@@ -8,8 +8,9 @@ CHECKLIST = (ChecklistItem(name="Governing Law"),)
 
 
 def _request(task: str = "clauses", thinking: bool = False) -> Request:
-    return Request(request_id="d:" + task, doc_id="d", task=task, route="whole", messages=(Message(role="user", content="x"),),
-                   json_schema=json_schema(task, CHECKLIST), max_tokens=100, prompt_tokens=10, thinking=thinking,
+    return Request(request_id="d:" + task, doc_id="d", task=task, route="whole",
+                   messages=(Message(role="user", content="x"),), json_schema=json_schema(task, CHECKLIST),
+                   max_tokens=100, prompt_tokens=10, thinking=thinking,
                    checklist=CHECKLIST if task == "clauses" else ())
 
 
@@ -23,7 +24,8 @@ def test_reply_problems():
     good = '{"clauses":[{"category":"Governing Law","quote":"q\tx","page_number":2}]}'  # raw tab: allowed
     assert reply_problem(_request(), good, "stop") is None
     assert "cut off" in reply_problem(_request(), good[:20], "length")
-    assert "schema" in reply_problem(_request(), '{"clauses":[{"category":"Other","quote":"q","page_number":2}]}', "stop")
+    other = '{"clauses":[{"category":"Other","quote":"q","page_number":2}]}'
+    assert "schema" in reply_problem(_request(), other, "stop")
     assert "not valid JSON" in reply_problem(_request(), '{"clauses": [', "stop")
     assert "no answer after the reasoning" in reply_problem(_request(thinking=True), "", "stop")
     assert reply_problem(_request("summary"), '{"points":[]}', "stop") is None

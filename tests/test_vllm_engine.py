@@ -36,11 +36,13 @@ pytestmark = [
     *(pytest.mark.filterwarnings(f"ignore::{kind}:{THIRD_PARTY}") for kind in ("DeprecationWarning", "FutureWarning",
                                                                                 "UserWarning")),
     # vLLM's zmq context, should the garbage collector meet it outside the engine's own cleanup
-    pytest.mark.filterwarnings("ignore:Exception ignored in. <function Context.__del__:pytest.PytestUnraisableExceptionWarning"),
+    pytest.mark.filterwarnings(
+        "ignore:Exception ignored in. <function Context.__del__:pytest.PytestUnraisableExceptionWarning"),
 ]
 
 MAX_CONTEXT = 40_000  # small enough that a ~34k-token document is the YaRN case and a 2x one is over
-CHECKLIST = "name,description\nGoverning Law,which law governs\nAnti-Assignment,consent to assign\nCap On Liability,limits\n"
+CHECKLIST = ("name,description\nGoverning Law,which law governs\nAnti-Assignment,consent to assign\n"
+             "Cap On Liability,limits\n")
 
 
 @pytest.fixture(scope="module")
@@ -86,8 +88,9 @@ def direct(engine: VLLMEngine, plans: dict[str, Plan], inputs: Path, config: Run
     over = long_request.model_copy(update={"request_id": "over:summary", "messages": doubled,
                                            "prompt_tokens": tokenizer.count_chat(doubled)})
     thinking_config = config.model_copy(update={"thinking": True})
-    thinking = [r.model_copy(update={"request_id": r.request_id + ":thinking"})
-                for p in plan_inputs([inputs / "a.pdf"], thinking_config) for r in p.requests]  # type: ignore[union-attr]
+    (thinking_plan,) = plan_inputs([inputs / "a.pdf"], thinking_config)
+    assert isinstance(thinking_plan, Plan)
+    thinking = [r.model_copy(update={"request_id": r.request_id + ":thinking"}) for r in thinking_plan.requests]
     batch = short[:2] + [wrong_count] + short[2:] + [over] + thinking
     return batch, engine.generate(batch)
 

@@ -184,7 +184,8 @@ class VLLMEngine:
         completions = [_completion(r, o, attempt) for r, o in zip(batch, outputs, strict=True)]
         tokens = [(c.prompt_tokens or 0) + (c.output_tokens or 0) for c in completions]
         total = sum(tokens) or 1
-        self.calls.append(Call(spec, attempt, tuple(r.request_id for r in batch), sum(c.prompt_tokens or 0 for c in completions),
+        self.calls.append(Call(spec, attempt, tuple(r.request_id for r in batch),
+                               sum(c.prompt_tokens or 0 for c in completions),
                                sum(c.output_tokens or 0 for c in completions), seconds))
         # A request's seconds: its share, by tokens, of the call that carried it.
         return [c.model_copy(update={"seconds": seconds * t / total}) for c, t in zip(completions, tokens)]
@@ -194,8 +195,8 @@ class VLLMEngine:
         from vllm import SamplingParams
         from vllm.sampling_params import StructuredOutputsParams
 
-        return SamplingParams(max_tokens=max_tokens, structured_outputs=StructuredOutputsParams(json=request.json_schema),
-                              **SAMPLING[request.thinking])
+        schema = StructuredOutputsParams(json=request.json_schema)
+        return SamplingParams(max_tokens=max_tokens, structured_outputs=schema, **SAMPLING[request.thinking])
 
     # -- engines ---------------------------------------------------------------------------------
     def _engine(self, wanted: EngineSpec) -> tuple[Any, EngineSpec]:
@@ -216,8 +217,8 @@ class VLLMEngine:
         self._llm, self._spec = llm, wanted
         if effective < wanted.max_model_len:
             self._free()
-            raise EngineError(f"vLLM capped max_model_len at {effective}, {wanted.max_model_len} asked ({wanted}): "
-                              "check the rope overrides for this vLLM version")
+            raise EngineError(f"vLLM capped max_model_len at {effective}, {wanted.max_model_len} asked "
+                              f"({wanted}): check the rope overrides for this vLLM version")
         self._started = True
         return llm, wanted
 
