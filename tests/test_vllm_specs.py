@@ -2,6 +2,8 @@
 
 import json
 
+import pytest
+
 from pipeline.config import EngineSettings, RunConfig
 from pipeline.engines.vllm_specs import (
     SAMPLING, EngineSpec, Limits, group_requests, model_rope_theta, rope_overrides, yarn_spec,
@@ -48,6 +50,16 @@ def test_a_request_over_every_limit_is_rejected_not_grouped():
     assert [g.indices for g in groups] == [(0,), (2,)]
     groups, rejected = group_requests(batch, Limits.of(RunConfig(max_context=45_000)))
     assert sorted(rejected) == [1, 2] and [g.indices for g in groups] == [(0,)]
+
+
+def test_a_max_context_beyond_yarn_is_a_config_error_before_vllm_is_needed():
+    from pipeline.engines.vllm import VLLMEngine
+    from pipeline.errors import ConfigError
+
+    with pytest.raises(ConfigError, match="over what YaRN gives"):
+        VLLMEngine(RunConfig(engine="vllm", model="Qwen/Qwen3-8B", max_context=200_000))
+    with pytest.raises(ConfigError, match="needs --model"):
+        VLLMEngine(RunConfig(engine="vllm"))
 
 
 def test_a_loaded_engine_serves_smaller_needs_of_the_same_rope_only():

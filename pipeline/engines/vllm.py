@@ -71,6 +71,10 @@ class VLLMEngine:
     def __init__(self, config: RunConfig) -> None:
         if not config.model:
             raise ConfigError("--engine vllm needs --model (a Hugging Face id or a local model folder)")
+        self.limits = Limits.of(config)
+        if config.max_context > self.limits.largest:  # the planner would send documents no engine can take
+            raise ConfigError(f"--max-context {config.max_context} is over what YaRN gives this model "
+                              f"({self.limits.largest} tokens: factor 4 over {config.native_context})")
         require_vllm()
         try:
             import vllm  # noqa: F401  (fail here, not in the middle of a run)
@@ -78,7 +82,6 @@ class VLLMEngine:
         except ImportError as exc:
             raise EngineError(f"vLLM is installed but cannot be imported ({exc}): {INSTALL_HINT}") from exc
         self.config, self.model, self.settings = config, config.model, config.engine_settings
-        self.limits = Limits.of(config)
         self.builds: list[Build] = []
         self.calls: list[Call] = []
         self.submitted: list[str] = []
