@@ -93,8 +93,15 @@ def _status(requests: int, failures: int) -> DocStatus:
 
 
 def _usage(completions: Sequence[Completion]) -> dict[str, int]:
-    return {
+    usage = {
         "prompt_tokens": sum(c.prompt_tokens or 0 for c in completions),
         "output_tokens": sum(c.output_tokens or 0 for c in completions),
         "requests": len(completions),
+        "attempts": sum(c.attempts for c in completions),
+        "failed": sum(c.error is not None for c in completions),
     }
+    for completion in completions:
+        if completion.finish_reason:
+            key = f"finish_{completion.finish_reason}"
+            usage[key] = usage.get(key, 0) + 1
+    return usage

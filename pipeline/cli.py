@@ -70,6 +70,18 @@ def _server_settings(**values: object) -> ServerSettings:
         error = exc.errors()[0]
         typer.echo(f"error: --{str(error['loc'][0]).replace('_', '-')}: {error['msg']}", err=True)
         raise typer.Exit(ExitCode.USAGE) from exc
+ENGINE = "Engine (vllm; each also DOCPIPE_<NAME> env or --config file)"
+ConfigOpt = Annotated[Optional[Path], typer.Option("--config", help="engine settings file, TOML or JSON",
+                                                   rich_help_panel=ENGINE)]
+DtypeOpt = Annotated[Optional[str], typer.Option(help="auto | bfloat16 | float16", rich_help_panel=ENGINE)]
+QuantOpt = Annotated[Optional[str], typer.Option(help="e.g. fp8", rich_help_panel=ENGINE)]
+KvOpt = Annotated[Optional[str], typer.Option(help="auto | fp8", rich_help_panel=ENGINE)]
+TpOpt = Annotated[Optional[int], typer.Option(help="GPUs per engine", rich_help_panel=ENGINE)]
+MemOpt = Annotated[Optional[float], typer.Option(help="GPU memory fraction", rich_help_panel=ENGINE)]
+SeqsOpt = Annotated[Optional[int], typer.Option(help="max sequences at once", rich_help_panel=ENGINE)]
+EagerOpt = Annotated[Optional[bool], typer.Option("--enforce-eager/--no-enforce-eager", rich_help_panel=ENGINE)]
+SeedOpt = Annotated[Optional[int], typer.Option(help="sampling seed", rich_help_panel=ENGINE)]
+LoadOpt = Annotated[Optional[str], typer.Option(help='"dummy": random weights', rich_help_panel=ENGINE)]
 
 
 def _config(**values: object) -> RunConfig:
@@ -101,18 +113,24 @@ def run(
     thinking: Annotated[bool, typer.Option(help="Qwen3 thinking mode")] = False,
     force: Annotated[bool, typer.Option("--force", help="redo every document, even unchanged ones")] = False,
     retry_failed: Annotated[bool, typer.Option("--retry-failed", help="also redo final failures")] = False,
-    batch_documents: Annotated[int, typer.Option(help="documents per engine batch", min=1)] = 32,
     log_format: LogFormatOpt = "text",
     max_pages: MaxPagesOpt = defaults.MAX_PAGES,
     max_page_chars: MaxPageCharsOpt = defaults.MAX_PAGE_CHARS,
     max_decompressed_mb: MaxDecompressedOpt = defaults.MAX_DECOMPRESSED_MB,
     ingest_timeout: IngestTimeoutOpt = defaults.INGEST_TIMEOUT,
     follow_symlinks: FollowSymlinksOpt = False,
-    data_parallel: Annotated[int, typer.Option(min=1, help="engine workers on this host, one per GPU (or TP group)")] = 1,
+    data_parallel: Annotated[Optional[int], typer.Option(min=1, help="engine workers on this host, one per GPU (or TP group)")] = None,
     ray: Annotated[Optional[str], typer.Option(help="run on a Ray cluster: its address, or 'auto' / 'local'")] = None,
-    verbose: Annotated[bool, typer.Option("--verbose", "-v")] = False,
     base_url: BaseUrlOpt = None, server_kind: KindOpt = None, concurrency: ConcurrencyOpt = None,
     request_timeout: TimeoutOpt = None, max_retries: RetriesOpt = None, api_key_env: KeyEnvOpt = None,
+    save_reasoning: Annotated[bool, typer.Option(help="keep thinking-mode reasoning in result.json")] = False,
+    batch_documents: Annotated[Optional[int], typer.Option(help="documents per engine batch (vllm: 256, so each "
+                                                                "engine configuration starts once per batch)")] = None,
+    verbose: Annotated[bool, typer.Option("--verbose", "-v")] = False,
+    config_file: ConfigOpt = None, dtype: DtypeOpt = None, quantization: QuantOpt = None,
+    kv_cache_dtype: KvOpt = None, tensor_parallel_size: TpOpt = None, gpu_memory_utilization: MemOpt = None,
+    max_num_seqs: SeqsOpt = None, enforce_eager: EagerOpt = None, seed: SeedOpt = None,
+    load_format: LoadOpt = None,
 ) -> None:
     """Summarise and extract clauses from every new or changed PDF under INPUTS, writing results to --output.
 
@@ -126,13 +144,18 @@ def run(
     chosen = engine or ("server" if base_url else "vllm" if model else "extractive")
     server = _server_settings(base_url=base_url, server_kind=server_kind, concurrency=concurrency,
                               request_timeout=request_timeout, max_retries=max_retries, api_key_env=api_key_env)
+    settings = _engine_settings(chosen, config_file, dict(
+        dtype=dtype, quantization=quantization, kv_cache_dtype=kv_cache_dtype, seed=seed, load_format=load_format,
+        tensor_parallel_size=tensor_parallel_size, gpu_memory_utilization=gpu_memory_utilization,
+        max_num_seqs=max_num_seqs, enforce_eager=enforce_eager, data_parallel_size=data_parallel))
     config = _config(engine=chosen, model=model, tasks=tasks, checklist=checklist, password=password,
                      max_context=max_context, window_overlap=window_overlap, tokenizer=tokenizer,
-                     summary_points=summary_points, thinking=thinking, batch_documents=batch_documents,
+                     summary_points=summary_points, thinking=thinking, save_reasoning=save_reasoning,
+                     batch_documents=batch_documents or (256 if chosen == "vllm" else None),
                      redo="all" if force else "failed" if retry_failed else "changed",
                      max_pages=max_pages, max_page_chars=max_page_chars, max_decompressed_mb=max_decompressed_mb,
                      ingest_timeout=ingest_timeout, follow_symlinks=follow_symlinks, server=server,
-                     engine_settings=EngineSettings(data_parallel_size=data_parallel))
+                     engine_settings=settings)
     if chosen == "extractive":  # said on a terminal; a log line (-v) under cron, where it would be noise
         note = ("note: using the model-free extractive engine (no model configured); for a model run "
                 "`docpipe run DIR --engine vllm --model Qwen/Qwen3-8B` (pip install 'docpipe[vllm]')")
@@ -155,6 +178,22 @@ def run(
                f"citations verified/relocated "
                f"{t['citations_found_ratio']:.0%}; " + for_terminal(f"results in {output}"))
     raise typer.Exit(ExitCode.OK if t["ok"] == t["documents"] else ExitCode.SOME_FAILED)
+
+
+def _engine_settings(engine: str, config_file: Path | None, flags: dict[str, object]) -> EngineSettings:
+    """Env < --config file < flags; for the vllm engine, check that vllm is installed before any PDF is read."""
+    from pipeline.settings import engine_settings
+
+    try:
+        settings = engine_settings(config_file, **flags)
+        if engine == "vllm":
+            from pipeline.engines.vllm import require_vllm
+
+            require_vllm()
+    except PipelineError as exc:
+        typer.echo(f"error: {exc}", err=True)
+        raise typer.Exit(exc.exit_code) from exc
+    return settings
 
 
 def _log_result(result: DocResult) -> None:

@@ -40,19 +40,24 @@ class ServerSettings(BaseSettings):
 
 
 class EngineSettings(BaseSettings):
-    """Engine knobs for the machine the run is on; env `DOCPIPE_<NAME>` sets each."""
+    """Engine knobs for the machine the run is on; env `DOCPIPE_<NAME>` sets each (a `--config` file and
+    flags override them, see `pipeline.settings`)."""
 
     model_config = SettingsConfigDict(env_prefix="DOCPIPE_", frozen=True, extra="ignore")
 
     dtype: str = "auto"
-    quantization: str | None = None
+    quantization: str | None = Field(default=None, description="e.g. fp8")
     kv_cache_dtype: str = "auto"
-    tensor_parallel_size: int = 1
+    tensor_parallel_size: int = Field(default=1, ge=1)
     data_parallel_size: int = Field(default=1, ge=1, description="engine workers, one per tensor-parallel group")
-    gpu_memory_utilization: float = 0.90
+    gpu_memory_utilization: float = Field(default=0.90, gt=0, le=1)
     max_num_seqs: int | None = None
     enforce_eager: bool = False
     seed: int = 0
+    load_format: str = Field(default="auto", description='"dummy": random weights (benchmarks)')
+    reasoning_parser: str | None = Field(default=None, description='default: "qwen3" in thinking mode')
+    structured_backend: str = Field(default="xgrammar", description="must be xgrammar or guidance")
+    retries: int = Field(default=1, ge=0, description="re-asks of a truncated or invalid reply, with 2x room")
 
 
 class RunConfig(BaseModel):
@@ -74,6 +79,8 @@ class RunConfig(BaseModel):
     max_window_tokens: int | None = Field(default=None, description="cap on a window's prompt+reserve")
     window_overlap: float = Field(default=0.10, description="share of a window its successor repeats (0–0.5)")
     thinking: bool = False
+    thinking_reserve: int = Field(default=4096, description="extra output tokens for reasoning (thinking mode)")
+    save_reasoning: bool = Field(default=False, description="keep thinking-mode reasoning in result.json")
     batch_documents: int = 32
     redo: Literal["changed", "failed", "all"] = Field(
         default="changed", description="changed: only new/changed documents and retryable failures; "
@@ -101,4 +108,5 @@ class RunConfig(BaseModel):
 
     def reserve(self, task: str) -> int:
         """Output tokens reserved for one task's reply."""
-        return self.summary_reserve if task == "summary" else self.clauses_reserve
+        base = self.summary_reserve if task == "summary" else self.clauses_reserve
+        return base + (self.thinking_reserve if self.thinking else 0)

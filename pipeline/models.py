@@ -120,7 +120,8 @@ class Request(Frozen):
     messages: tuple[Message, ...]
     json_schema: dict
     max_tokens: int
-    prompt_tokens: int
+    prompt_tokens: int = Field(description="exact tokens of the rendered chat prompt, in `thinking` mode or not")
+    thinking: bool = False
     pages: tuple[Page, ...] = ()
     checklist: tuple[ChecklistItem, ...] = ()
     items: tuple[PointRef, ...] = Field(default=(), description="the points a reduce request merges")
@@ -137,6 +138,7 @@ class Completion(Frozen):
     reasoning: str | None = None
     error: str | None = None
     seconds: float | None = None
+    attempts: int = 1
 
 
 class Citation(Frozen):
@@ -192,8 +194,13 @@ class DocResult(Frozen):
     absent: tuple[str, ...] = ()
     pages_flagged: tuple[Page, ...] = Field(default=(), description="empty or failed pages (text omitted)")
     errors: tuple[DocError, ...] = ()
-    usage: dict[str, int] = Field(default_factory=dict)
+    usage: dict[str, int] = Field(
+        default_factory=dict,
+        description="prompt_tokens (as the engine counted them), output_tokens, requests, attempts, "
+                    "finish_<reason> counts, failed",
+    )
     seconds: dict[str, float] = Field(default_factory=dict)
+    reasoning: dict[str, str] = Field(default_factory=dict, description="request id → reasoning (--save-reasoning)")
 
 
 class DocReport(Frozen):
@@ -210,6 +217,7 @@ class DocReport(Frozen):
     reduce_depth: int = 0
     seconds: dict[str, float] = Field(default_factory=dict)
     citations: dict[str, int] = Field(default_factory=dict)
+    usage: dict[str, int] = Field(default_factory=dict, description="the result's usage")
     errors: tuple[DocError, ...] = ()
     cached: bool = Field(default=False, description="result reused from an earlier run (file and config unchanged)")
     duplicate_of: str | None = Field(default=None, description="path of an earlier file with the same content")

@@ -103,5 +103,6 @@ def _common(doc: Document, task: str, config: RunConfig, checklist: Sequence[Che
         "task": task,
         "json_schema": json_schema(task, checklist),
         "max_tokens": config.reserve(task),
+        "thinking": config.thinking,
         "checklist": tuple(checklist) if task == "clauses" else (),
     }

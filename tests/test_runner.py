@@ -81,3 +81,25 @@ def test_custom_checklist(make_pdf, tmp_path):
     doc = json.loads((folder / "result.json").read_text())
     assert {c["category"] for c in doc["clauses"]} == {"Governing Law", "Data Protection"}
     assert doc["absent"] == []
+
+
+def test_engine_accounting_and_saved_reasoning_reach_the_outputs(make_pdf, tmp_path):
+    from pipeline.config import RunConfig
+    from pipeline.engines.scripted import ScriptedEngine
+    from pipeline.models import Completion
+    from pipeline.runner import run
+
+    def reply(request):
+        text = json.dumps({"points": [{"point": "Law.", "quote": GOVERNING, "page_number": 1}]})
+        return Completion(request_id=request.request_id, text=text, finish_reason="stop", prompt_tokens=111,
+                          output_tokens=7, reasoning="think first", attempts=2)
+
+    pdf = make_pdf("r.pdf", [GOVERNING])
+    config = RunConfig(engine="scripted", tasks=("summary",), thinking=True, save_reasoning=True)
+    report = run([pdf], tmp_path / "o", config, engine=ScriptedEngine({"summary": reply}))
+    (row,) = report.documents
+    result = json.loads((tmp_path / "o" / row.doc_id / "result.json").read_text())
+    assert result["reasoning"] == {f"{row.doc_id}:summary": "think first"}
+    assert result["usage"] == {"prompt_tokens": 111, "output_tokens": 7, "requests": 1, "attempts": 2, "failed": 0,
+                               "finish_stop": 1}
+    assert row.usage == result["usage"] and report.totals["output_tokens"] == 7

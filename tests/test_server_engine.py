@@ -62,7 +62,8 @@ def test_429_and_503_are_retried_until_the_server_answers(inputs, tmp_path):
     assert report.engine.model == MODEL and docs["Alpha"].engine.name == "server"
     for doc in docs.values():  # the server's own token counts, two requests per document
         assert doc.usage == {"prompt_tokens": 2 * USAGE["prompt_tokens"],
-                             "output_tokens": 2 * USAGE["completion_tokens"], "requests": 2}
+                             "output_tokens": 2 * USAGE["completion_tokens"], "requests": 2,
+                             "attempts": 2, "failed": 0, "finish_stop": 2}
         assert doc.summary[0].text.startswith("about ")
 
 

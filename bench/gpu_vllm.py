@@ -1,0 +1,311 @@
+"""GPU benchmark of the vLLM engine: the real pipeline (`engine="vllm"`) against raw `LLM.chat` on the
+identical prompts, with dummy weights of a real model shape (e.g. Qwen3-14B: config.json + tokenizer files,
+`--load-format dummy`).
+
+Two steps:
+  python bench/gpu_vllm.py docs DOCS_DIR                 # ≥ 50 PDFs of 8k–120k tokens, one folder per route
+  python bench/gpu_vllm.py run --model DIR --docs DOCS_DIR --out RESULTS --json BENCH.json [--groups native,yarn]
+                               [--load-format dummy] [--enforce-eager]
+  python bench/gpu_vllm.py summarise BENCH.json [BENCH2.json …]   # the ratios, over the groups of all files
+
+`run` takes each route folder in turn (native: documents that fit 32,768 tokens; yarn: the rest) and, in
+one process and on one engine per folder:
+  1. pipeline: `pipeline.runner.run` over the folder (ingest, plan, engine, parse, cite, write);
+  2. raw: prefix cache reset, `LLM.chat` on the very requests the pipeline sent, same sampling parameters;
+     then (cache reset) the engine once more on the same requests, warm, as raw is (`engine_warm`);
+  3. summary only: cache reset, raw `LLM.chat` on the summary requests alone (cost of both tasks vs one);
+  4. prefill: cache reset, the folder's longest prompt alone with max_tokens=1 (prompt tokens/s).
+Running the two folders as two pipeline runs gives the same engine starts as one run over all 50
+documents (native engine, then YaRN engine) and lets steps 2–4 reuse each engine. Dummy weights never
+close a JSON reply, so retries are off (a retry would only decode more noise); every reply runs to its
+max_tokens. Peak GPU memory is polled with NVML. BENCH.json is rewritten after every group; the groups can
+also run in separate processes (`--groups native`, then `--groups yarn`) and be summarised together.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import random
+import sys
+import threading
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from pipeline.config import EngineSettings, RunConfig  # noqa: E402
+from pipeline.engines.vllm import VLLMEngine  # noqa: E402
+from pipeline.models import Completion, Request  # noqa: E402
+from pipeline.runner import run as run_pipeline  # noqa: E402
+from pipeline.tokens import bundled_tokenizer_dir, load_tokenizer  # noqa: E402
+
+log = logging.getLogger("bench")
+
+# document text tokens: 42 that fit the native context (most of them short, as contracts are), 8 that need YaRN
+NATIVE_TOKENS = [8_000 + 64 * i for i in range(32)] + [11_000 + 1_400 * i for i in range(9)] + [28_500]
+YARN_TOKENS = [34_000, 38_000, 42_000, 48_000, 56_000, 70_000, 92_000, 120_000]
+WORDS = ("agreement party parties shall may term payment licence license clause notice breach indemnify warranty "
+         "liability confidential information governing law section exhibit schedule services products supplier "
+         "customer territory exclusive nonexclusive right rights obligation obligations effective date termination "
+         "renewal fee fees royalty invoice days written consent assign assignment affiliate affiliates control "
+         "insurance audit records dispute arbitration court jurisdiction property intellectual trademark patent "
+         "deliver delivery goods price quantity order purchase minimum maximum damages limitation cap event force "
+         "majeure compliance applicable laws regulations employee personnel subcontract representation covenant "
+         "competition solicit period year month quarter annual report data security breach cure material").split()
+
+
+# -- step 0: documents ---------------------------------------------------------------------------------------
+def make_docs(folder: Path, seed: int = 0, scale: float = 1.0, per_group: int | None = None) -> None:
+    """PDFs whose text has the target token counts (±1%), in folder/native and folder/yarn; `scale` and
+    `per_group` shrink the set for a trial run on a CPU."""
+    from fpdf import FPDF
+
+    tokenizer = load_tokenizer(bundled_tokenizer_dir())
+    manifest = {}
+    for group, targets in (("native", NATIVE_TOKENS), ("yarn", YARN_TOKENS)):
+        for index, target in enumerate(int(t * scale) for t in targets[:per_group]):
+            rng = random.Random(f"{seed}-{group}-{index}")
+            pages, tokens = [], 0
+            while tokens < target:
+                text = _page_text(rng, min(1_400, max(50, int((target - tokens) / 1.25))))
+                pages.append(text)
+                tokens += tokenizer.count(text)
+            pdf = FPDF(format="A4")
+            pdf.set_auto_page_break(False)
+            pdf.set_font("Helvetica", size=6)
+            for text in pages:
+                pdf.add_page()
+                pdf.set_xy(5, 5)
+                pdf.multi_cell(200, 2.6, text)
+            path = folder / group / f"{group}-{index:02d}.pdf"
+            path.parent.mkdir(parents=True, exist_ok=True)
+            pdf.output(str(path))
+            manifest[path.name] = {"text_tokens": tokens, "pages": len(pages)}
+    (folder / "manifest.json").write_text(json.dumps(manifest, indent=1))
+    print(f"{len(manifest)} documents, {sum(m['text_tokens'] for m in manifest.values())} text tokens in {folder}")
+
+
+def _page_text(rng: random.Random, words: int) -> str:
+    out, sentence = [], 0
+    for i in range(words):
+        word = rng.choice(WORDS)
+        out.append(word.capitalize() if sentence == 0 else word)
+        sentence += 1
+        if sentence > rng.randint(8, 24):
+            out[-1] += "." if rng.random() < 0.8 else f" {rng.randint(1, 99)}."
+            sentence = 0
+    return " ".join(out) + "."
+
+
+# -- measuring -----------------------------------------------------------------------------------------------
+class GpuMemory:
+    """Peak used GPU memory (all processes: vLLM's engine core is another process), polled with NVML."""
+
+    def __init__(self, interval: float = 0.25) -> None:
+        self.peak_bytes, self.total_bytes, self.name, self._stop = 0, 0, "no GPU", threading.Event()
+        try:
+            import pynvml
+
+            pynvml.nvmlInit()
+            self._handle = pynvml.nvmlDeviceGetHandleByIndex(0)
+            self._nvml = pynvml
+            self.total_bytes = pynvml.nvmlDeviceGetMemoryInfo(self._handle).total
+            self.name = str(pynvml.nvmlDeviceGetName(self._handle))
+            threading.Thread(target=self._poll, args=(interval,), daemon=True).start()
+        except Exception as exc:  # no GPU or no NVML (a CPU trial run): no memory figure
+            log.warning("no GPU memory polling: %s", exc)
+
+    def _poll(self, interval: float) -> None:
+        while not self._stop.is_set():
+            used = self._nvml.nvmlDeviceGetMemoryInfo(self._handle).used
+            self.peak_bytes = max(self.peak_bytes, used)
+            time.sleep(interval)
+
+    def stop(self) -> None:
+        self._stop.set()
+
+
+class KeptEngine(VLLMEngine):
+    """The pipeline's engine, kept open after a run (the runner closes its engine) and recording requests."""
+
+    def __init__(self, config: RunConfig) -> None:
+        super().__init__(config)
+        self.received: list[Request] = []
+
+    def generate(self, requests: Any) -> list[Completion]:
+        self.received += list(requests)
+        return super().generate(requests)
+
+    def close(self) -> None:
+        pass
+
+    def really_close(self) -> None:
+        super().close()
+
+
+@dataclass
+class Pass:
+    seconds: float
+    prompt_tokens: int
+    output_tokens: int
+    requests: int
+    extra: dict[str, Any] = field(default_factory=dict)
+
+    def as_dict(self) -> dict[str, Any]:
+        tokens = self.prompt_tokens + self.output_tokens
+        return {"seconds": round(self.seconds, 2), "prompt_tokens": self.prompt_tokens,
+                "output_tokens": self.output_tokens, "requests": self.requests,
+                "tokens_per_s": round(tokens / self.seconds, 1) if self.seconds else None, **self.extra}
+
+
+def raw_chat(engine: KeptEngine, requests: list[Request], max_tokens: int | None = None) -> Pass:
+    """vLLM alone: one `LLM.chat` over the requests, same conversations and sampling, prefix cache reset."""
+    llm = engine.llm
+    llm.reset_prefix_cache()
+    params = [engine.sampling(r, max_tokens or r.max_tokens) for r in requests]
+    conversations = [[m.model_dump() for m in r.messages] for r in requests]
+    t0 = time.perf_counter()
+    outputs = llm.chat(conversations, params, use_tqdm=False, chat_template_kwargs={"enable_thinking": False})
+    seconds = time.perf_counter() - t0
+    return Pass(seconds, sum(len(o.prompt_token_ids) for o in outputs),
+                sum(len(o.outputs[0].token_ids) for o in outputs), len(requests))
+
+
+def engine_pass(engine: KeptEngine, requests: list[Request]) -> Pass:
+    """The engine's `generate` (grouping, guards, checks) on requests it has seen, prefix cache reset."""
+    if engine.llm is not None:
+        engine.llm.reset_prefix_cache()
+    t0 = time.perf_counter()
+    done = engine.generate(requests)
+    seconds = time.perf_counter() - t0
+    return Pass(seconds, sum(c.prompt_tokens or 0 for c in done), sum(c.output_tokens or 0 for c in done), len(done))
+
+
+def measure_group(name: str, folder: Path, out: Path, engine: KeptEngine, config: RunConfig) -> dict[str, Any]:
+    """Steps 1–4 for one route folder."""
+    builds, calls = len(engine.builds), len(engine.calls)
+    engine.received.clear()
+    t0 = time.perf_counter()
+    report = run_pipeline([folder], out / name, config, engine=engine)
+    wall = time.perf_counter() - t0
+    sent = list(engine.received)
+    build_s = sum(b.seconds for b in engine.builds[builds:])
+    chat_s = sum(c.seconds for c in engine.calls[calls:])
+    ingest_plan = sum(d.seconds.get("ingest", 0) + d.seconds.get("plan", 0) for d in report.documents)
+    pipeline = Pass(wall, int(report.totals["engine_prompt_tokens"]), int(report.totals["output_tokens"]), len(sent), {
+        "documents": len(report.documents), "engine_start_s": round(build_s, 1), "llm_chat_s": round(chat_s, 2),
+        "ingest_plan_s": round(ingest_plan, 1), "other_s": round(wall - build_s - chat_s - ingest_plan, 1),
+        "engines": [{"spec": str(b.spec), "max_model_len": b.max_model_len, "start_s": round(b.seconds, 1)}
+                    for b in engine.builds[builds:]],
+        "attempts": sum(d.usage.get("attempts", 0) for d in report.documents),
+    })
+    result: dict[str, Any] = {"pipeline": pipeline.as_dict()}
+    result["raw"] = raw_chat(engine, sent).as_dict()
+    result["engine_warm"] = engine_pass(engine, sent).as_dict()
+    result["summary_only"] = raw_chat(engine, [r for r in sent if r.task == "summary"]).as_dict()
+    longest = max(sent, key=lambda r: r.prompt_tokens)
+    prefill = raw_chat(engine, [longest], max_tokens=1)
+    rate = round(prefill.prompt_tokens / prefill.seconds)
+    result["prefill_longest"] = {**prefill.as_dict(), "prompt_tokens_per_s": rate}
+    return result
+
+
+def summarise(groups: dict[str, dict[str, Any]]) -> dict[str, Any]:
+    """The issue's ratios over the groups together."""
+    def total(step: str, key: str) -> float:
+        return sum(g[step][key] for g in groups.values())
+
+    tokens = total("pipeline", "prompt_tokens") + total("pipeline", "output_tokens")
+    raw_tokens = total("raw", "prompt_tokens") + total("raw", "output_tokens")
+    raw_tps = raw_tokens / total("raw", "seconds")
+    engine_s = sum(g["pipeline"]["llm_chat_s"] for g in groups.values())
+    wall = total("pipeline", "seconds")
+    starts = sum(g["pipeline"]["engine_start_s"] for g in groups.values())
+    return {
+        "engine_vs_raw": round(tokens / engine_s / raw_tps, 3),  # LLM.chat calls as the engine makes them
+        "engine_warm_vs_raw": _warm_ratio(groups, raw_tps),
+        "pipeline_vs_raw_without_engine_starts": round(tokens / (wall - starts) / raw_tps, 3),
+        "pipeline_vs_raw_with_engine_starts": round(tokens / wall / raw_tps, 3),
+        # seconds for both tasks (as the engine ran them; as raw vLLM runs them) over seconds for the summary alone
+        "both_tasks_vs_summary_only_engine": round(engine_s / total("summary_only", "seconds"), 3),
+        "both_tasks_vs_summary_only_raw": round(total("raw", "seconds") / total("summary_only", "seconds"), 3),
+    }
+
+
+def _warm_ratio(groups: dict[str, dict[str, Any]], raw_tps: float) -> float | None:
+    warm = [g["engine_warm"] for g in groups.values() if "engine_warm" in g]
+    if len(warm) != len(groups):
+        return None
+    tokens = sum(w["prompt_tokens"] + w["output_tokens"] for w in warm)
+    return round(tokens / sum(w["seconds"] for w in warm) / raw_tps, 3)
+
+
+def run_bench(args: argparse.Namespace) -> None:
+    out, json_path = Path(args.out), Path(args.json)
+    out.mkdir(parents=True, exist_ok=True)
+    json_path.parent.mkdir(parents=True, exist_ok=True)
+    memory = GpuMemory()
+    settings = EngineSettings(load_format=args.load_format, enforce_eager=args.enforce_eager, retries=0,
+                              gpu_memory_utilization=args.gpu_memory_utilization, dtype=args.dtype)
+    config = RunConfig(engine="vllm", model=args.model, summary_reserve=args.max_tokens,
+                       clauses_reserve=args.max_tokens,
+                       native_context=args.native_context, max_context=4 * args.native_context,
+                       batch_documents=1_000, engine_settings=settings)
+    results: dict[str, Any] = {"command": " ".join(sys.argv), "settings": settings.model_dump(), "groups": {}}
+    t0 = time.perf_counter()
+    engine = KeptEngine(config)
+    results["vllm_version"] = __import__("vllm").__version__
+    results["gpu"] = memory.name
+    for name in args.groups.split(","):
+        results["groups"][name] = measure_group(name, Path(args.docs) / name, out, engine, config)
+        results["peak_gpu_memory_gib"] = round(memory.peak_bytes / 2**30, 1)
+        results["gpu_memory_total_gib"] = round(memory.total_bytes / 2**30, 1)
+        results["elapsed_s"] = round(time.perf_counter() - t0, 1)
+        json_path.write_text(json.dumps(results, indent=1))
+        log.info("%s: %s", name, json.dumps(results["groups"][name]))
+    results["summary"] = summarise(results["groups"])
+    json_path.write_text(json.dumps(results, indent=1))
+    print(json.dumps(results["summary"], indent=1))
+    engine.really_close()
+    memory.stop()
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    sub = parser.add_subparsers(dest="step", required=True)
+    docs = sub.add_parser("docs", help="write the benchmark PDFs")
+    docs.add_argument("folder")
+    docs.add_argument("--seed", type=int, default=0)
+    docs.add_argument("--scale", type=float, default=1.0, help="multiply every length (CPU trial: e.g. 0.08)")
+    docs.add_argument("--per-group", type=int, default=None, help="at most this many documents per route")
+    bench = sub.add_parser("run", help="run the benchmark")
+    bench.add_argument("--model", required=True)
+    bench.add_argument("--docs", required=True)
+    bench.add_argument("--out", required=True, help="folder for the pipeline's results")
+    bench.add_argument("--json", required=True, help="file for the measurements")
+    bench.add_argument("--groups", default="native,yarn")
+    bench.add_argument("--load-format", default="auto")
+    bench.add_argument("--enforce-eager", action="store_true")
+    bench.add_argument("--dtype", default="auto")
+    bench.add_argument("--gpu-memory-utilization", type=float, default=0.90)
+    bench.add_argument("--max-tokens", type=int, default=256, help="reply room of each task (summary and clauses)")
+    bench.add_argument("--native-context", type=int, default=32_768, help="CPU trial: smaller, to reach YaRN cheaply")
+    both = sub.add_parser("summarise", help="the ratios over the groups of several result files")
+    both.add_argument("files", nargs="+")
+    args = parser.parse_args()
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    if args.step == "docs":
+        make_docs(Path(args.folder), args.seed, args.scale, args.per_group)
+    elif args.step == "summarise":
+        groups = {k: v for f in args.files for k, v in json.loads(Path(f).read_text())["groups"].items()}
+        print(json.dumps(summarise(groups), indent=1))
+    else:
+        run_bench(args)
+
+
+if __name__ == "__main__":
+    main()
