@@ -26,7 +26,7 @@ from pipeline.models import Completion, DocError, DocResult, Message, PointRef, 
 from pipeline.packing import pack
 from pipeline.plan import window_budget
 from pipeline.prompts import render_template, system_message
-from pipeline.responses import ReduceSummaryReply, ReplyError, json_schema, parse_reply
+from pipeline.responses import ReduceSummaryReply, ReplyError, parse_reply, reduce_schema
 from pipeline.tokens import Tokenizer
 
 TASK = "reduce_summary"
@@ -128,7 +128,8 @@ def _request(state: _Reduction, refs: Sequence[PointRef], group: int, tokenizer:
     messages = (system_message(), Message(role="user", content=user))
     return Request(
         request_id=f"{result.doc_id}:{TASK}:r{state.depth + 1}g{group}", doc_id=result.doc_id, task=TASK,
-        route="windows", messages=messages, json_schema=json_schema(TASK), max_tokens=config.summary_reserve,
+        route="windows", messages=messages, json_schema=reduce_schema([ref.id for ref in refs]),
+        max_tokens=config.summary_reserve,
         prompt_tokens=tokenizer.count_chat(messages, config.thinking), items=tuple(refs),
     )
 
@@ -193,6 +194,9 @@ def _finish(state: _Reduction) -> DocResult:
                         ("output_tokens", [c.output_tokens for c in state.completions])):
         usage[key] = usage.get(key, 0) + sum(v or 0 for v in values)
     usage["requests"] = usage.get("requests", 0) + len(state.completions)
+    # the reduce step's share of the totals above, so that the planned requests' share can be told apart
+    usage["reduce_requests"] = len(state.completions)
+    usage["reduce_prompt_tokens"] = sum(c.prompt_tokens or 0 for c in state.completions)
     route = result.route.model_copy(update={"reduce_depth": state.depth}) if result.route else None
     status = "partial" if state.errors and result.status == "ok" else result.status
     return result.model_copy(update={

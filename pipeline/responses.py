@@ -63,6 +63,26 @@ def _clauses_model(names: tuple[str, ...]) -> type[Reply]:
     return create_model("ClausesReply", __base__=Reply, clauses=(list[item], ...))  # type: ignore[valid-type]
 
 
+@functools.cache
+def _reduce_model(ids: tuple[str, ...]) -> type[Reply]:
+    point_id: Any = Literal[ids]  # an enum in the schema: constrained decoding can only name points it was given
+    item = create_model(
+        "ReduceItem",
+        __base__=Reply,
+        point=(str, Field(description="one key point of the whole document, in your own words")),
+        ids=(list[point_id], Field(min_length=1,  # type: ignore[valid-type]
+                                   description="ids of the listed points it rests on, best-supporting first")),
+    )
+    return create_model("ReduceSummaryReply", __base__=Reply, points=(list[item], ...))  # type: ignore[valid-type]
+
+
+def reduce_schema(ids: Sequence[str]) -> dict:
+    """The reduce step's schema for one prompt: `ids` limited to the ids that prompt lists. Replies are still
+    parsed with the open `ReduceSummaryReply`, so an engine that does not enforce schemas gets its unknown ids
+    reported, not a parse failure."""
+    return _reduce_model(tuple(ids)).model_json_schema() if ids else ReduceSummaryReply.model_json_schema()
+
+
 def response_model(task: str, checklist: Sequence[ChecklistItem] = ()) -> type[Reply]:
     """The reply model of a task ('summary', 'clauses', or the windows route's 'reduce_summary')."""
     if task == "summary":

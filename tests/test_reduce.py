@@ -48,6 +48,9 @@ def test_hierarchical_reduce_resolves_ids_and_inherits_citations(tokenizer):
     for request in engine.requests:
         assert request.prompt_tokens == tokenizer.count_chat(request.messages)
         assert request.prompt_tokens + request.max_tokens <= 1000
+        # constrained decoding can only name the ids this prompt lists
+        item = request.json_schema["$defs"]["ReduceItem"]["properties"]["ids"]["items"]
+        assert item["enum"] == [ref.id for ref in request.items]
     assert result.route.reduce_depth == 2
     first_group = engine.calls[0][0].items
     half = next(p for p in points if p.citation.quote == first_group[-1].quote)
@@ -63,6 +66,7 @@ def test_hierarchical_reduce_resolves_ids_and_inherits_citations(tokenizer):
     assert "Invented." not in [p.text for p in result.summary]
     assert result.status == "partial"
     assert result.usage["requests"] == 6 + len(engine.requests) and "reduce" in result.seconds
+    assert result.usage["reduce_requests"] == len(engine.requests)
 
 
 def test_documents_of_a_batch_share_each_round_and_whole_documents_pass_untouched(tokenizer):
