@@ -33,7 +33,7 @@ def plan_document(
         at_least = sum(costs) - JOIN_SLACK * len(costs) + fixed_cost(doc, config, tokenizer, checklist)
         if at_least > config.max_context:
             return _windows(doc, config, tokenizer, checklist, costs, (at_least, {}))
-    whole = [_whole_request(doc, task, config, tokenizer, checklist) for task in config.tasks]
+    whole = _whole_requests(doc, config, tokenizer, checklist)
     task_tokens = {r.task: r.prompt_tokens for r in whole}
     largest = max(whole, key=lambda r: r.prompt_tokens + r.max_tokens)
     total = largest.prompt_tokens + largest.max_tokens
@@ -87,13 +87,18 @@ def _reserve(config: RunConfig) -> int:
     return max(config.reserve(task) for task in config.tasks)
 
 
-def _whole_request(
-    doc: Document, task: str, config: RunConfig, tokenizer: Tokenizer, checklist: Sequence[ChecklistItem]
-) -> Request:
-    messages = build_messages(task, doc.pages, len(doc.pages), checklist, n_points=config.summary_points,
-                              controls=tokenizer.control_strings())
-    return Request(**_common(doc, task, config, checklist), request_id=f"{doc.doc_id}:{task}", route="whole",
-                   messages=messages, prompt_tokens=tokenizer.count_chat(messages, config.thinking), pages=doc.pages)
+def _whole_requests(
+    doc: Document, config: RunConfig, tokenizer: Tokenizer, checklist: Sequence[ChecklistItem]
+) -> list[Request]:
+    """One request per task over the whole document; the document part they share is counted once."""
+    messages = [build_messages(task, doc.pages, len(doc.pages), checklist, n_points=config.summary_points,
+                               controls=tokenizer.control_strings()) for task in config.tasks]
+    counts = tokenizer.count_chats(messages, config.thinking)
+    return [
+        Request(**_common(doc, task, config, checklist), request_id=f"{doc.doc_id}:{task}", route="whole",
+                messages=m, prompt_tokens=n, pages=doc.pages)
+        for task, m, n in zip(config.tasks, messages, counts, strict=True)
+    ]
 
 
 def _common(doc: Document, task: str, config: RunConfig, checklist: Sequence[ChecklistItem]) -> dict[str, Any]:

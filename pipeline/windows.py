@@ -110,7 +110,7 @@ def _measure(doc: Document, units: Sequence[_Unit], index: int, ctx: _Context) -
                                controls=tokenizer.control_strings())
         for task in config.tasks
     }
-    tokens = {task: tokenizer.count_chat(m, config.thinking) for task, m in messages.items()}
+    tokens = dict(zip(messages, tokenizer.count_chats(list(messages.values()), config.thinking), strict=True))
     window = window.model_copy(update={"prompt_tokens": max(tokens.values())})
     over = max(n + config.reserve(task) for task, n in tokens.items()) - ctx.budget
     return over, WindowSlice(window=window, pages=pages, messages=messages, tokens=tokens)

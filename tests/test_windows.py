@@ -115,6 +115,9 @@ def test_a_document_far_over_the_context_is_never_tokenized_whole(tokenizer):
             Recording.longest = max(Recording.longest, sum(len(m.content) for m in messages))
             return tokenizer.count_chat(messages, thinking)
 
+        def count_chats(self, conversations, thinking=False):
+            return [self.count_chat(messages, thinking) for messages in conversations]
+
         def control_strings(self):
             return tokenizer.control_strings()
 
