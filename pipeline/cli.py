@@ -50,6 +50,8 @@ MaxPageCharsOpt = Annotated[int, typer.Option(help="fail a PDF with a page of mo
 MaxDecompressedOpt = Annotated[int, typer.Option(help="MB one PDF stream may expand to (pypdf's limit)")]
 IngestTimeoutOpt = Annotated[float, typer.Option(help="seconds reading one PDF may take; 0 = no limit")]
 FollowSymlinksOpt = Annotated[bool, typer.Option(help="follow symlinks found in input folders")]
+JobsOpt = Annotated[Optional[int], typer.Option("--jobs", "-j", min=1, envvar="DOCPIPE_JOBS", show_envvar=True,
+                                                help="processes reading and planning PDFs (default: the cores)")]
 SERVER = "Server engine (each also DOCPIPE_<NAME> env)"
 BaseUrlOpt = Annotated[Optional[str], typer.Option(help="model server, e.g. http://127.0.0.1:8000/v1; implies "
                                                    "--engine server", rich_help_panel=SERVER)]
@@ -119,6 +121,7 @@ def run(
     max_decompressed_mb: MaxDecompressedOpt = defaults.MAX_DECOMPRESSED_MB,
     ingest_timeout: IngestTimeoutOpt = defaults.INGEST_TIMEOUT,
     follow_symlinks: FollowSymlinksOpt = False,
+    jobs: JobsOpt = None,
     data_parallel: Annotated[Optional[int], typer.Option(min=1, help="engine workers on this host, one per GPU (or TP group)")] = None,
     ray: Annotated[Optional[str], typer.Option(help="run on a Ray cluster: its address, or 'auto' / 'local'")] = None,
     base_url: BaseUrlOpt = None, server_kind: KindOpt = None, concurrency: ConcurrencyOpt = None,
@@ -155,7 +158,7 @@ def run(
                      redo="all" if force else "failed" if retry_failed else "changed",
                      max_pages=max_pages, max_page_chars=max_page_chars, max_decompressed_mb=max_decompressed_mb,
                      ingest_timeout=ingest_timeout, follow_symlinks=follow_symlinks, server=server,
-                     engine_settings=settings)
+                     engine_settings=settings, jobs=jobs)
     if chosen == "extractive":  # said on a terminal; a log line (-v) under cron, where it would be noise
         note = ("note: using the model-free extractive engine (no model configured); for a model run "
                 "`docpipe run DIR --engine vllm --model Qwen/Qwen3-8B` (pip install 'docpipe[vllm]')")
@@ -238,15 +241,16 @@ def plan(
     max_decompressed_mb: MaxDecompressedOpt = defaults.MAX_DECOMPRESSED_MB,
     ingest_timeout: IngestTimeoutOpt = defaults.INGEST_TIMEOUT,
     follow_symlinks: FollowSymlinksOpt = False,
+    jobs: JobsOpt = None,
 ) -> None:
     """Show pages, exact prompt tokens and the route of each document, without running any engine."""
     _logging(False, "text")
     from pipeline.runner import plan_inputs
 
     config = _config(model=model, tasks=tasks, checklist=checklist, password=password,
-                     max_context=max_context, window_overlap=window_overlap, tokenizer=tokenizer, max_pages=max_pages, max_page_chars=max_page_chars,
-                     max_decompressed_mb=max_decompressed_mb, ingest_timeout=ingest_timeout,
-                     follow_symlinks=follow_symlinks)
+                     max_context=max_context, window_overlap=window_overlap, tokenizer=tokenizer, max_pages=max_pages,
+                     max_page_chars=max_page_chars, max_decompressed_mb=max_decompressed_mb,
+                     ingest_timeout=ingest_timeout, follow_symlinks=follow_symlinks, jobs=jobs)
     try:
         plans = plan_inputs(inputs, config)
     except PipelineError as exc:

@@ -82,6 +82,7 @@ class RunConfig(BaseModel):
     thinking_reserve: int = Field(default=4096, description="extra output tokens for reasoning (thinking mode)")
     save_reasoning: bool = Field(default=False, description="keep thinking-mode reasoning in result.json")
     batch_documents: int = 32
+    jobs: int | None = Field(default=None, ge=1, description="processes reading and planning PDFs; None = the cores")
     redo: Literal["changed", "failed", "all"] = Field(
         default="changed", description="changed: only new/changed documents and retryable failures; "
         "failed: also every failed one; all: everything (--force). Not part of the config key")

@@ -4,7 +4,7 @@ Contract: `config_key(config, checklist)` changes when anything that can change 
 model, engine and its settings, rope/context limits, sampling and thinking, tasks, reserves, windows,
 summary points, the ingest limits (pages, characters per page, decompression, timeout) and
 `follow_symlinks`, the checklist's contents (not its file name), the prompt templates' hashes and the
-result schema version — and stays the same for options that cannot (password, batch size, redo policy,
+result schema version — and stays the same for options that cannot (password, batch size, ingest jobs, redo policy,
 data-parallel workers, a server's concurrency, timeouts and retries, and server settings for other engines).
 New RunConfig fields are included automatically: forgetting one can only redo too much, never too little.
 """
@@ -20,7 +20,7 @@ from pipeline.models import SCHEMA_VERSION, ChecklistItem
 from pipeline.prompts import template_hashes
 
 KEY_LENGTH = 16
-NOT_IN_KEY = {"password", "batch_documents", "redo", "checklist"}  # checklist: its contents count, below
+NOT_IN_KEY = {"password", "batch_documents", "jobs", "redo", "checklist"}  # checklist: its contents count, below
 ENGINES_WITHOUT_SETTINGS = {"extractive", "keyword"}  # engines that read none of EngineSettings
 # How work is spread or sent, not what it yields: worker count, and a server's transport knobs.
 NOT_IN_KEY_SETTINGS = {"engine_settings": {"data_parallel_size"},

@@ -4,36 +4,55 @@ one document takes too long.
 Contract: `DocumentReader(config).read(path, sha256)` returns `ingest(path, password, Limits.of(config), sha256)`
 (`sha256`: when the caller has hashed the file already; the Document carries the one used), or
 raises `InputError` — also when reading took longer than `config.ingest_timeout` seconds (the worker is
-killed; the next document gets a fresh one) or the worker died (e.g. killed for memory). With
-`ingest_timeout == 0` it reads in this process, without a time limit. The worker is a plain
-`python -m pipeline.ingest_worker` child talking over two pipes, so it neither re-imports the caller's
-`__main__` (as multiprocessing's spawn would) nor forks a process that holds threads.
+killed; the next document gets a fresh one) or the worker died (e.g. killed for memory).
+`prepare(path, sha256, checklist)` also plans the document in the worker (`plan_document`, with the worker's
+own tokenizer, loaded once) and returns the Plan and the seconds each stage took; the time limit covers the
+reading only, and a failure raises `PrepareError` naming its stage. With `ingest_timeout == 0` both run in
+this process, without a time limit. The worker is a plain `python -m pipeline.ingest_worker` child talking
+over two pipes, so it neither re-imports the caller's `__main__` (as multiprocessing's spawn would) nor forks
+a process that holds threads. It ignores SIGINT (a Ctrl-C reaches the whole process group): the caller
+decides when it stops.
 """
 
 from __future__ import annotations
 
 import logging
 import os
+import signal
 import subprocess
 import sys
+import time
+from collections.abc import Sequence
 from multiprocessing.connection import Connection
 from pathlib import Path
 from types import TracebackType
 
 from pipeline.config import RunConfig
-from pipeline.errors import InputError
+from pipeline.errors import InputError, PipelineError
 from pipeline.ingest import Limits, ingest
-from pipeline.models import Document
+from pipeline.models import ChecklistItem, Document, Plan
 
 log = logging.getLogger(__name__)
 
 START_TIMEOUT = 120.0  # seconds the worker may take to start (imports), separate from the per-document limit
 
 
+class PrepareError(Exception):
+    """A document that could not be prepared: the stage (ingest | plan) and the error it raised."""
+
+    def __init__(self, stage: str, error: Exception) -> None:
+        super().__init__(stage, error)  # the args, so that it survives pickling between processes
+        self.stage, self.error = stage, error
+
+    def __str__(self) -> str:
+        return f"{self.stage}: {self.error}"
+
+
 class DocumentReader:
     """Holds the worker process (started on first use); use as a context manager or call `close`."""
 
     def __init__(self, config: RunConfig) -> None:
+        self.config = config
         self.timeout = config.ingest_timeout
         self.limits = Limits.of(config)
         self._password = config.password.get_secret_value() if config.password else None
@@ -44,23 +63,55 @@ class DocumentReader:
         if not self.timeout:
             return ingest(path, self._password, self.limits, sha256)
         try:
-            conn = self._connection()
-            conn.send((path, self._password, self.limits, sha256))
-        except OSError:  # the worker died while idle: once more with a fresh one
-            self._stop()
-            conn = self._connection()
-            conn.send((path, self._password, self.limits, sha256))
+            return self._ask(path, sha256, None)[0]  # type: ignore[return-value]
+        except PrepareError as exc:
+            raise exc.error from None
+
+    def prepare(
+        self, path: Path, sha256: str | None, checklist: Sequence[ChecklistItem]
+    ) -> tuple[Plan, dict[str, float]]:
+        """Read and plan one document; raises PrepareError (see the module docstring)."""
+        if not self.timeout:
+            return _prepare_here(path, self._password, self.limits, sha256, (self.config, tuple(checklist)))
+        return self._ask(path, sha256, (self.config, tuple(checklist)))  # type: ignore[return-value]
+
+    def abort(self) -> None:
+        """Kill the worker now (from any thread): a call waiting on it fails at once."""
+        process = self._process
+        if process is not None:
+            process.kill()
+
+    def _ask(self, path: Path, sha256: str | None, planning: object) -> tuple[object, dict[str, float]]:
+        message = (path, self._password, self.limits, sha256, planning)
+        try:
+            try:
+                conn = self._connection()
+                conn.send(message)
+            except OSError:  # the worker died while idle: once more with a fresh one
+                self._stop()
+                conn = self._connection()
+                conn.send(message)
+        except InputError as exc:  # the worker could not start
+            raise PrepareError("ingest", exc) from None
         if not conn.poll(self.timeout):
             self._stop()
-            raise InputError(f"reading the PDF took longer than {self.timeout:g} s (--ingest-timeout); stopped")
+            raise PrepareError("ingest", InputError(
+                f"reading the PDF took longer than {self.timeout:g} s (--ingest-timeout); stopped"))
+        reply = self._receive(conn, "ingest")
+        if reply[0] == "read":  # reading is done: planning has no time limit of its own
+            reply = self._receive(conn, "plan")
+        kind, value, seconds = reply
+        if kind != "ok":
+            raise value  # type: ignore[misc]  # a PrepareError
+        return value, seconds  # type: ignore[return-value]
+
+    def _receive(self, conn: _Pipes, stage: str) -> tuple[object, object, dict[str, float]]:
         try:
-            kind, value = conn.recv()
+            return conn.recv()  # type: ignore[return-value]
         except (EOFError, OSError):
             code = self._stop()
-            raise InputError(f"the PDF reader process died (exit code {code}) while reading this file") from None
-        if kind != "ok":
-            raise value if isinstance(value, InputError) else InputError(str(value))
-        return value  # type: ignore[no-any-return]
+            raise PrepareError(stage, InputError(
+                f"the PDF reader process died (exit code {code}) while working on this file")) from None
 
     def close(self) -> None:
         self._stop(graceful=True)
@@ -133,24 +184,66 @@ class _Pipes:
 
 
 def _serve(reader: Connection, writer: Connection) -> None:
-    """The worker's loop: (path, password, limits, sha256) in; ("ok", Document) or ("error", InputError) out
-    (the error itself, so that its kind — e.g. EncryptedError, retried by the next run — survives)."""
-    writer.send(("ready", None))
+    """The worker's loop: (path, password, limits, sha256, planning) in, where planning is None or
+    (config, checklist). Out: ("ok", Document | Plan, seconds), or ("error", PrepareError, {}) — the error
+    itself, so that its kind (e.g. EncryptedError, retried by the next run) survives. When planning, a
+    ("read", None, {}) marks the end of reading first."""
+    writer.send(("ready", None, {}))
     while True:
         try:
-            path, password, limits, sha256 = reader.recv()
+            path, password, limits, sha256, planning = reader.recv()
         except EOFError:
             return
         try:
-            writer.send(("ok", ingest(path, password, limits, sha256)))
-        except InputError as exc:
-            writer.send(("error", exc))
-        except Exception as exc:  # noqa: BLE001 — whatever a hostile file does, it fails that file only
-            writer.send(("error", InputError(f"unexpected {type(exc).__name__} while reading the PDF: {exc}")))
+            value, seconds = _prepare_here(path, password, limits, sha256, planning,
+                                           lambda: writer.send(("read", None, {})))
+            writer.send(("ok", value, seconds))
+        except PrepareError as exc:
+            writer.send(("error", exc, {}))
+
+
+def _prepare_here(
+    path: Path, password: str | None, limits: Limits, sha256: str | None, planning: object,
+    read_done: object = None,
+) -> tuple[object, dict[str, float]]:
+    """Ingest (and plan, when `planning` is (config, checklist)) in this process; raises PrepareError."""
+    t0 = time.perf_counter()
+    document = _stage("ingest", lambda: ingest(path, password, limits, sha256))
+    seconds = {"ingest": time.perf_counter() - t0}
+    if planning is None:
+        return document, seconds
+    if callable(read_done):
+        read_done()
+    config, checklist = planning  # type: ignore[misc]
+    t1 = time.perf_counter()
+    plan = _stage("plan", lambda: _plan(document, config, checklist))
+    return plan, seconds | {"plan": time.perf_counter() - t1}
+
+
+def _plan(document: Document, config: RunConfig, checklist: Sequence[ChecklistItem]) -> Plan:
+    from pipeline.plan import plan_document  # the tokenizer and the templates: only in a planning process
+    from pipeline.tokens import load_tokenizer, tokenizer_dir
+
+    return plan_document(document, config, load_tokenizer(tokenizer_dir(config.model, config.tokenizer)), checklist)
+
+
+def _stage(stage: str, work: object) -> object:
+    try:
+        return work()  # type: ignore[operator]
+    except PipelineError as exc:
+        raise PrepareError(stage, exc) from None
+    except Exception as exc:  # noqa: BLE001 — whatever a hostile file does, it fails that file only
+        what = "while reading the PDF" if stage == "ingest" else "while planning"
+        raise PrepareError(stage, InputError(f"unexpected {type(exc).__name__} {what}: {exc}")) from None
 
 
 if __name__ == "__main__":
     # Anything printed must not corrupt the pipes (they are separate fds; stdout goes to stderr anyway).
     sys.stdout = sys.stderr
+    signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C is for the caller, who stops this worker itself
     logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s (reader): %(message)s")
-    _serve(Connection(int(sys.argv[1]), writable=False), Connection(int(sys.argv[2]), readable=False))
+    # Through the imported module, so that what it pickles (PrepareError) is named pipeline.ingest_worker.…,
+    # not __main__.…, which the parent could not unpickle.
+    from pipeline import ingest_worker
+
+    ingest_worker._serve(Connection(int(sys.argv[1]), writable=False), Connection(int(sys.argv[2]), readable=False))

@@ -29,7 +29,7 @@ from pipeline.config import RunConfig
 from pipeline.engines.base import Engine, create_engine, engine_info, open_for_planning
 from pipeline.errors import ConfigError, PipelineError
 from pipeline.fingerprint import config_key
-from pipeline.incremental import Item, Survey, doc_key, is_final, survey
+from pipeline.incremental import Survey, doc_key, is_final, survey
 from pipeline.ingest import DOC_ID_LENGTH, file_sha256, find_pdfs
 from pipeline.ingest_worker import DocumentReader
 from pipeline.lock import output_lock
@@ -37,9 +37,10 @@ from pipeline.models import (
     ChecklistItem, Completion, DocError, DocReport, DocResult, EngineInfo, Plan, Request, RunReport, Source,
 )
 from pipeline.plan import plan_document
+from pipeline.prepare import Prepared, Preparer
 from pipeline.prompts import template_hashes
 from pipeline.progress import RunProgress
-from pipeline.reduce import reduce_summaries
+from pipeline.reduce import needs_reduce, reduce_summaries
 from pipeline.render import remove_stray_temp_files, write_result, write_run_report
 from pipeline.sanitize import path_text
 from pipeline.stopping import StopFlag, stop_on_signals
@@ -154,38 +155,52 @@ def _run_locked(s: _Session, inputs: Sequence[Path], engine: Engine | None) -> R
 
 
 def _process(s: _Session, work: Survey, engine: Engine | None) -> EngineInfo:
-    """Ingest, plan, run and record the documents to do, batch by batch, until done or stopped."""
+    """Ingest, plan, run and record the documents to do, batch by batch, until done or stopped. Reading and
+    planning run in worker processes ahead of the engine: the next batch while the engine runs this one."""
     config, info = s.config, EngineInfo(name=s.config.engine, model=s.config.model)
     if not work.todo:
-        return info  # nothing to do: no tokenizer, no engine
-    tokenizer = load_tokenizer(tokenizer_dir(config.model, config.tokenizer))
-    reader = DocumentReader(config)
+        return info  # nothing to do: no reader, no tokenizer, no engine
     try:
         engine, config = open_for_planning(config, engine)  # a server's context length caps the routes
-        for batch in _batches(work.todo, config.batch_documents):
-            outcomes = []
-            for item in batch:
+        with Preparer(config, s.checklist) as preparer:
+            prepared = preparer.prepare((item.path, item.sha256) for item in work.todo)
+            while batch := _take(prepared, config.batch_documents, s.stop):
+                outcomes = [_outcome(p, info) for p in batch]
+                if engine is None and any(o.plan for o in outcomes):
+                    engine = create_engine(config)
+                if engine is not None:
+                    info = engine_info(engine)
+                for result, outcome in _execute(outcomes, engine, info, s.checklist, config):
+                    s.finish(result, outcome, work.attempts.get(doc_key(outcome.path, outcome.sha256), 0))
                 if s.stop.requested:
-                    return info  # not sent to the engine yet: abandoned, redone next run
-                outcomes.append(_prepare(item.path, reader, config, tokenizer, s.checklist, info, item.sha256))
-            if engine is None and any(o.plan for o in outcomes):
-                engine = create_engine(config)
-            if engine is not None:
-                info = engine_info(engine)
-            for result, outcome in _execute(outcomes, engine, info, s.checklist, config, tokenizer):
-                s.finish(result, outcome, work.attempts.get(doc_key(outcome.path, outcome.sha256), 0))
-            if s.stop.requested:
-                break
+                    break
     finally:
-        reader.close()
         if engine is not None:
             engine.close()
     return info
 
 
-def _batches(items: Sequence[Item], size: int) -> Iterator[Sequence[Item]]:
-    for start in range(0, len(items), max(1, size)):
-        yield items[start : start + size]
+def _take(prepared: Iterator[Prepared], size: int, stop: StopFlag) -> list[Prepared]:
+    """The next batch of up to `size` prepared documents; none once a stop is requested (what was not sent
+    to the engine yet is abandoned, and redone by the next run)."""
+    batch: list[Prepared] = []
+    for item in prepared:
+        if stop.requested:
+            return []
+        batch.append(item)
+        if len(batch) >= max(1, size):
+            break
+    return [] if stop.requested else batch
+
+
+def _outcome(prepared: Prepared, info: EngineInfo) -> _Outcome:
+    outcome = _Outcome(path=prepared.path, sha256=prepared.sha256, plan=prepared.plan,
+                       seconds=dict(prepared.seconds))
+    if prepared.error is not None:
+        stage, kind, message = prepared.error
+        log.debug("%s: %s failed: %s", path_text(prepared.path), stage, message)
+        outcome.failure = failed_result(prepared.path, stage, kind, message, info, prepared.sha256)
+    return outcome
 
 
 def _prepare(
@@ -211,11 +226,14 @@ def _prepare(
 
 def _execute(
     outcomes: list[_Outcome], engine: Engine | None, info: EngineInfo, checklist: Sequence[ChecklistItem],
-    config: RunConfig, tokenizer: Tokenizer,
+    config: RunConfig,
 ) -> Iterator[tuple[DocResult, _Outcome]]:
     """The batch's map round (one engine call), then its reduce rounds (windowed documents only)."""
     done = list(_map(outcomes, engine, info, checklist, config))
-    reduced = reduce_summaries([result for result, _ in done], engine, tokenizer, config)
+    reduced = [result for result, _ in done]
+    if any(needs_reduce(r) for r in reduced):  # only then does this process need a tokenizer
+        tokenizer = load_tokenizer(tokenizer_dir(config.model, config.tokenizer))
+        reduced = reduce_summaries(reduced, engine, tokenizer, config)
     yield from zip(reduced, [outcome for _, outcome in done], strict=True)
 
 
@@ -252,11 +270,10 @@ def _map(
 def plan_inputs(inputs: Sequence[Path], config: RunConfig) -> list[Plan | DocResult]:
     """Ingest and plan every PDF under `inputs` without any engine: a Plan, or a failed DocResult."""
     checklist = load_checklist(config.checklist) if "clauses" in config.tasks else ()
-    tokenizer = load_tokenizer(tokenizer_dir(config.model, config.tokenizer))
     info = EngineInfo(name="none")
-    with DocumentReader(config) as reader:
+    with Preparer(config, checklist) as preparer:
         paths = find_pdfs(inputs, config.follow_symlinks)
-        outcomes = [_prepare(path, reader, config, tokenizer, checklist, info) for path in paths]
+        outcomes = [_outcome(p, info) for p in preparer.prepare((path, None) for path in paths)]
     return [o.plan or o.failure for o in outcomes if (o.plan or o.failure) is not None]  # type: ignore[misc]
 
 
