@@ -15,6 +15,7 @@ SIGINT/SIGTERM stop the run cleanly (`stopping.py`) with `Interrupted`.
 from __future__ import annotations
 
 import hashlib
+import itertools
 import logging
 import os
 import time
@@ -164,6 +165,7 @@ def _process(s: _Session, work: Survey, engine: Engine | None) -> EngineInfo:
         engine, config = open_for_planning(config, engine)  # a server's context length caps the routes
         with Preparer(config, s.checklist) as preparer:
             prepared = preparer.prepare((item.path, item.sha256) for item in work.todo)
+            prepared, engine = _start_engine(prepared, engine, config)  # while the rest of the batch is read
             while batch := _take(prepared, config.batch_documents, s.stop):
                 outcomes = [_outcome(p, info) for p in batch]
                 if engine is None and any(o.plan for o in outcomes):
@@ -178,6 +180,29 @@ def _process(s: _Session, work: Survey, engine: Engine | None) -> EngineInfo:
         if engine is not None:
             engine.close()
     return info
+
+
+def _start_engine(
+    prepared: Iterator[Prepared], engine: Engine | None, config: RunConfig
+) -> tuple[Iterator[Prepared], Engine | None]:
+    """Once the first document is planned, build the engine (unless one was given) and let it warm up
+    (`warm_up`, where it has one) for that document's requests; the reader processes go on with the next
+    documents meanwhile."""
+    first = next(prepared, None)
+    if first is None:
+        return iter(()), engine
+    if first.plan is not None:
+        given = engine is not None
+        engine = engine or create_engine(config)
+        warm_up = getattr(engine, "warm_up", None)
+        try:
+            if callable(warm_up):
+                warm_up(first.plan.requests)
+        except BaseException:
+            if not given:
+                engine.close()
+            raise
+    return itertools.chain([first], prepared), engine
 
 
 def _take(prepared: Iterator[Prepared], size: int, stop: StopFlag) -> list[Prepared]:

@@ -164,3 +164,15 @@ def test_pipeline_results_match_their_documents(report, plans):
         assert result["summary"] and result["clauses"]
         assert row.usage == usage and row.seconds["engine"] > 0
     assert run_report.totals["engine_prompt_tokens"] == sum(r.prompt_tokens for p in plans.values() for r in p.requests)
+
+
+def test_warm_up_starts_the_native_engine_ahead_and_generate_reuses_it(report, engine, plans):
+    short = [r for name in "abc" for r in plans[name].requests]
+    before = len(engine.builds)
+    engine.warm_up(plans["long"].requests)  # YaRN: its context depends on the whole batch, so nothing starts
+    assert len(engine.builds) == before
+    engine.warm_up(short)
+    assert [b.spec.rope for b in engine.builds[before:]] == ["native"]
+    completions = engine.generate(short)
+    assert len(engine.builds) == before + 1  # the warmed-up engine served the batch
+    assert all(c.error is None and c.finish_reason == "stop" for c in completions)

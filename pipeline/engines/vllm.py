@@ -102,6 +102,23 @@ class VLLMEngine:
     def close(self) -> None:
         self._free()
 
+    def warm_up(self, requests: Sequence[Request]) -> None:
+        """Start the engine `requests` will need first, when its configuration is known before the batch is
+        complete (the native one, which does not depend on the batch's longest document), and run one short
+        JSON-constrained request per task on it, so that start-up and first-use set-up (kernels, the grammar compiler)
+        overlap with the ingest of the rest of the batch. Raises EngineError when vLLM cannot start."""
+        groups, _ = group_requests(requests, self.limits)
+        if not groups or groups[0].spec.rope != "native":
+            return
+        llm, spec = self._engine(groups[0].spec)
+        # One short probe per task (each task's schema is its own grammar), on the system message alone.
+        probes = list({r.task: r for r in (requests[i] for i in groups[0].indices)}.values())
+        t0 = time.perf_counter()
+        llm.chat([[r.messages[0].model_dump()] for r in probes], [self.sampling(r, 8) for r in probes],
+                 use_tqdm=False, chat_template_kwargs={"enable_thinking": probes[0].thinking})
+        build = self.builds[-1]  # the warm-up is part of the start
+        self.builds[-1] = Build(spec, build.max_model_len, build.seconds + time.perf_counter() - t0)
+
     @property
     def llm(self) -> Any:
         """The loaded `vllm.LLM`, or None (for benchmarks that time vLLM itself on the same engine)."""

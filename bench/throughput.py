@@ -1,0 +1,197 @@
+"""Benchmark (issue 9): is the CPU side fast enough? Ingest + exact counting against raw extraction, both PDF
+backends, end to end on 1 and 2 cores, and the memory of reading the 2,415-page R manual.
+
+    python bench/throughput.py [FOLDER] [--jobs N] [--refman] [--profile] [--json OUT.json]
+
+FOLDER defaults to the 60 CUAD dev contracts (`../shared/data/cuad-dev/pdf` beside the repository). In one run,
+one after another, each on the same files:
+
+1. raw pypdf: `PdfReader(f).pages[i].extract_text()` in this process, one core, nothing else — the yardstick;
+2. docpipe ingest + plan (`pipeline.prepare.Preparer`, the runner's own stage: worker processes reading,
+   hashing, checking limits, rendering both prompts and counting them exactly) with `--jobs N`, pypdf;
+   wall time from the pool's creation (worker start-up included) to the last plan; target ≥ 0.9 × (raw rate ×
+   N); the planning share (render + count) of the reading time, target ≤ 5%;
+3. the same with `--pdf-backend pypdfium2` (when installed); target ≥ 120 pages/s per core; raw pypdfium2 too;
+4. end to end, `python -m pipeline run FOLDER --engine extractive --jobs J` pinned with `taskset` to J cores,
+   J = 1 and 2: pages/s;
+5. `--refman`: peak RSS of a process that only ingests refman.pdf (fetched by bench/refman.py), per backend;
+   target ≤ 400 MB with pypdf.
+
+`--profile` prints the top functions of ingest + plan in one process (cProfile), to see where time goes.
+The machine's load average is printed with each step: on a shared machine it says how far to trust walls.
+"""
+
+from __future__ import annotations
+
+import argparse
+import cProfile
+import io
+import json
+import os
+import pstats
+import resource
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(REPO))
+
+from pipeline.checklist import load_checklist  # noqa: E402
+from pipeline.config import RunConfig  # noqa: E402
+from pipeline.prepare import Preparer, default_jobs  # noqa: E402
+
+DEFAULT_FOLDER = REPO.parent / "shared" / "data" / "cuad-dev" / "pdf"
+
+
+def raw_pypdf(pdfs: list[Path]) -> dict[str, float]:
+    from pypdf import PdfReader
+
+    started, pages = time.perf_counter(), 0
+    for pdf in pdfs:
+        for page in PdfReader(pdf).pages:
+            page.extract_text()
+            pages += 1
+    return _rate(pages, time.perf_counter() - started)
+
+
+def raw_pdfium(pdfs: list[Path]) -> dict[str, float]:
+    import pypdfium2
+
+    started, pages = time.perf_counter(), 0
+    for pdf in pdfs:
+        document = pypdfium2.PdfDocument(pdf)
+        for index in range(len(document)):
+            page = document[index]
+            textpage = page.get_textpage()
+            textpage.get_text_range()
+            textpage.close()
+            page.close()
+            pages += 1
+        document.close()
+    return _rate(pages, time.perf_counter() - started)
+
+
+def prepare(pdfs: list[Path], jobs: int, backend: str) -> dict[str, float]:
+    """docpipe's ingest + plan stage over `pdfs` with `jobs` worker processes."""
+    options = {"jobs": jobs} | ({"pdf_backend": backend} if backend != "pypdf" else {})
+    config = RunConfig(**options)  # type: ignore[arg-type]
+    started = time.perf_counter()
+    with Preparer(config, load_checklist(None)) as preparer:
+        done = list(preparer.prepare((pdf, None) for pdf in pdfs))
+    wall = time.perf_counter() - started
+    failed = [d.path.name for d in done if d.plan is None]
+    pages = sum(d.plan.document.source.page_count for d in done if d.plan)
+    reading = sum(d.seconds.get("ingest", 0.0) for d in done)
+    planning = sum(d.seconds.get("plan", 0.0) for d in done)
+    tokens = sum(sum(r.prompt_tokens for r in d.plan.requests) for d in done if d.plan)
+    return _rate(pages, wall) | {
+        "jobs": jobs, "failed": len(failed), "prompt_tokens": tokens, "ingest_s_sum": round(reading, 2),
+        "plan_s_sum": round(planning, 2), "plan_share_of_ingest": round(planning / reading, 4) if reading else 0.0,
+        "pages_per_s_per_core": round(pages / wall / jobs, 1),
+    }
+
+
+def end_to_end(folder: Path, cores: int) -> dict[str, float]:
+    """`docpipe run` with the extractive engine, pinned to the first `cores` cores, into a fresh folder."""
+    out = Path(tempfile.mkdtemp(prefix="docpipe-e2e-"))
+    command = ["taskset", "-c", ",".join(str(c) for c in sorted(os.sched_getaffinity(0))[:cores]),
+               sys.executable, "-m", "pipeline", "run", str(folder), "-o", str(out), "--engine", "extractive",
+               "--jobs", str(cores)]
+    started = time.perf_counter()
+    child = subprocess.run(command, cwd=REPO, env={**os.environ, "PYTHONPATH": str(REPO)}, capture_output=True,
+                           text=True, check=False)
+    wall = time.perf_counter() - started
+    report = json.loads((out / "run_report.json").read_text())
+    shutil.rmtree(out, ignore_errors=True)
+    if child.returncode not in (0, 1):
+        sys.exit(f"docpipe exited {child.returncode}:\n{child.stderr[-3000:]}")
+    pages = _pages(folder)
+    return _rate(pages, wall) | {"cores": cores, "command": " ".join(command[3:]), "exit_code": child.returncode,
+                                 "ok": report["totals"]["ok"], "documents": report["totals"]["documents"]}
+
+
+def refman_rss(backend: str) -> dict[str, object]:
+    """Peak RSS of a fresh process that only ingests refman.pdf (and a baseline process that only imports)."""
+    sys.path.insert(0, str(REPO / "bench"))
+    from refman import fetch  # type: ignore[import-not-found]
+
+    pdf = fetch()
+    code = ("import resource, sys, time; from pathlib import Path; from pipeline.ingest import ingest; "
+            "t=time.perf_counter(); d=ingest(Path(sys.argv[1]){arg}); "
+            "print(len(d.pages), round(time.perf_counter()-t,1), resource.getrusage(resource.RUSAGE_SELF).ru_maxrss)")
+    arg = "" if backend == "pypdf" else f", backend='{backend}'"
+    child = subprocess.run([sys.executable, "-c", code.format(arg=arg), str(pdf)], cwd=REPO, capture_output=True,
+                           text=True, check=True, env={**os.environ, "PYTHONPATH": str(REPO)})
+    pages, seconds, rss_kib = child.stdout.split()
+    return {"backend": backend, "pages": int(pages), "seconds": float(seconds), "peak_rss_mib": round(int(rss_kib) / 1024)}
+
+
+def profile(pdfs: list[Path]) -> str:
+    config = RunConfig(ingest_timeout=0)  # in this process, so that cProfile sees the work
+    profiler = cProfile.Profile()
+    with Preparer(config, load_checklist(None)) as preparer:
+        profiler.enable()
+        list(preparer.prepare((pdf, None) for pdf in pdfs))
+        profiler.disable()
+    text = io.StringIO()
+    pstats.Stats(profiler, stream=text).sort_stats("tottime").print_stats(15)
+    return text.getvalue()
+
+
+def _pages(folder: Path) -> int:
+    from pypdf import PdfReader
+
+    return sum(len(PdfReader(pdf).pages) for pdf in sorted(folder.glob("*.pdf")))
+
+
+def _rate(pages: int, seconds: float) -> dict[str, float]:
+    return {"pages": pages, "seconds": round(seconds, 2), "pages_per_s": round(pages / seconds, 1),
+            "load_average_1min": round(os.getloadavg()[0], 1)}
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("folder", nargs="?", type=Path, default=DEFAULT_FOLDER)
+    parser.add_argument("--jobs", type=int, default=default_jobs())
+    parser.add_argument("--refman", action="store_true")
+    parser.add_argument("--profile", action="store_true")
+    parser.add_argument("--json", type=Path)
+    args = parser.parse_args()
+    pdfs = sorted(args.folder.glob("*.pdf"))
+    results: dict[str, object] = {"folder": str(args.folder), "documents": len(pdfs), "cores": default_jobs(),
+                                  "python": sys.version.split()[0]}
+    steps = [("raw_pypdf_1_process", lambda: raw_pypdf(pdfs)),
+             ("docpipe_ingest_plan_pypdf", lambda: prepare(pdfs, args.jobs, "pypdf"))]
+    if _has("pypdfium2"):
+        steps += [("raw_pypdfium2_1_process", lambda: raw_pdfium(pdfs)),
+                  ("docpipe_ingest_plan_pypdfium2", lambda: prepare(pdfs, args.jobs, "pypdfium2"))]
+    steps += [(f"end_to_end_extractive_{n}_cores", lambda n=n: end_to_end(args.folder, n))
+              for n in (1, 2) if n <= default_jobs()]
+    if args.refman:
+        steps += [("refman_ingest_pypdf", lambda: refman_rss("pypdf"))]
+        steps += [("refman_ingest_pypdfium2", lambda: refman_rss("pypdfium2"))] if _has("pypdfium2") else []
+    for name, step in steps:
+        results[name] = step()
+        print(json.dumps({name: results[name]}), flush=True)
+    raw = results["raw_pypdf_1_process"]["pages_per_s"]  # type: ignore[index]
+    ours = results["docpipe_ingest_plan_pypdf"]  # type: ignore[assignment]
+    results["ratio_vs_raw_times_jobs"] = round(ours["pages_per_s"] / (raw * args.jobs), 3)  # type: ignore[index]
+    print(json.dumps({"ratio_vs_raw_times_jobs": results["ratio_vs_raw_times_jobs"], "target": 0.9}))
+    if args.profile:
+        print(profile(pdfs))
+    if args.json:
+        args.json.write_text(json.dumps(results, indent=2) + "\n")
+
+
+def _has(module: str) -> bool:
+    import importlib.util
+
+    return importlib.util.find_spec(module) is not None
+
+
+if __name__ == "__main__":
+    main()
