@@ -1,11 +1,13 @@
 """Reading untrusted PDFs with a wall-time limit: `ingest` runs in a worker process that is killed when
 one document takes too long.
 
-Contract: `DocumentReader(config).read(path, sha256)` returns `ingest(path, password, Limits.of(config), sha256)`
-(`sha256`: when the caller has hashed the file already; the Document carries the one used), or
+Contract: `DocumentReader(config).read(path, sha256)` returns
+`ingest(path, password, Limits.of(config), sha256, config.pdf_backend)` (`sha256`: when the caller has hashed
+the file already; the Document carries the one used), or
 raises `InputError` — also when reading took longer than `config.ingest_timeout` seconds (the worker is
 killed; the next document gets a fresh one) or the worker died (e.g. killed for memory). With
-`ingest_timeout == 0` it reads in this process, without a time limit. The worker is a plain
+`ingest_timeout == 0` it reads in this process, without a time limit. `DocumentReader(config)` raises
+`ConfigError` when `config.pdf_backend` is not installed. The worker is a plain
 `python -m pipeline.ingest_worker` child talking over two pipes, so it neither re-imports the caller's
 `__main__` (as multiprocessing's spawn would) nor forks a process that holds threads.
 """
@@ -22,7 +24,7 @@ from types import TracebackType
 
 from pipeline.config import RunConfig
 from pipeline.errors import InputError
-from pipeline.ingest import Limits, ingest
+from pipeline.ingest import Limits, ingest, require_backend
 from pipeline.models import Document
 
 log = logging.getLogger(__name__)
@@ -37,19 +39,21 @@ class DocumentReader:
         self.timeout = config.ingest_timeout
         self.limits = Limits.of(config)
         self._password = config.password.get_secret_value() if config.password else None
+        require_backend(config.pdf_backend)  # a run-wide error, before any document (not one per document)
+        self.backend = config.pdf_backend
         self._process: subprocess.Popen[bytes] | None = None
         self._conn: _Pipes | None = None
 
     def read(self, path: Path, sha256: str | None = None) -> Document:
         if not self.timeout:
-            return ingest(path, self._password, self.limits, sha256)
+            return ingest(path, self._password, self.limits, sha256, self.backend)
         try:
             conn = self._connection()
-            conn.send((path, self._password, self.limits, sha256))
+            conn.send((path, self._password, self.limits, sha256, self.backend))
         except OSError:  # the worker died while idle: once more with a fresh one
             self._stop()
             conn = self._connection()
-            conn.send((path, self._password, self.limits, sha256))
+            conn.send((path, self._password, self.limits, sha256, self.backend))
         if not conn.poll(self.timeout):
             self._stop()
             raise InputError(f"reading the PDF took longer than {self.timeout:g} s (--ingest-timeout); stopped")
@@ -133,16 +137,16 @@ class _Pipes:
 
 
 def _serve(reader: Connection, writer: Connection) -> None:
-    """The worker's loop: (path, password, limits, sha256) in; ("ok", Document) or ("error", InputError) out
+    """The worker's loop: (path, password, limits, sha256, backend) in; ("ok", Document) or ("error", InputError) out
     (the error itself, so that its kind — e.g. EncryptedError, retried by the next run — survives)."""
     writer.send(("ready", None))
     while True:
         try:
-            path, password, limits, sha256 = reader.recv()
+            path, password, limits, sha256, backend = reader.recv()
         except EOFError:
             return
         try:
-            writer.send(("ok", ingest(path, password, limits, sha256)))
+            writer.send(("ok", ingest(path, password, limits, sha256, backend)))
         except InputError as exc:
             writer.send(("error", exc))
         except Exception as exc:  # noqa: BLE001 — whatever a hostile file does, it fails that file only
