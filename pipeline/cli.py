@@ -52,6 +52,8 @@ IngestTimeoutOpt = Annotated[float, typer.Option(help="seconds reading one PDF m
 FollowSymlinksOpt = Annotated[bool, typer.Option(help="follow symlinks found in input folders")]
 JobsOpt = Annotated[Optional[int], typer.Option("--jobs", "-j", min=1, envvar="DOCPIPE_JOBS", show_envvar=True,
                                                 help="processes reading and planning PDFs (default: the cores)")]
+PdfBackendOpt = Annotated[str, typer.Option(help="what extracts PDF text: pypdf | pypdfium2 (faster; "
+                                            "pip install 'docpipe[pdfium]')")]
 SERVER = "Server engine (each also DOCPIPE_<NAME> env)"
 BaseUrlOpt = Annotated[Optional[str], typer.Option(help="model server, e.g. http://127.0.0.1:8000/v1; implies "
                                                    "--engine server", rich_help_panel=SERVER)]
@@ -91,11 +93,19 @@ def _config(**values: object) -> RunConfig:
     remember(values.get("password"))  # type: ignore[arg-type]
     clean = {k: v for k, v in values.items() if v is not None}
     try:
-        return RunConfig(tasks=tuple(t.strip() for t in tasks.split(",") if t.strip()), **clean)  # type: ignore[arg-type]
+        config = RunConfig(tasks=tuple(t.strip() for t in tasks.split(",") if t.strip()), **clean)  # type: ignore[arg-type]
     except ValidationError as exc:
         error = exc.errors()[0]
         typer.echo(f"error: invalid configuration: {'.'.join(map(str, error['loc']))}: {error['msg']}", err=True)
         raise typer.Exit(ExitCode.USAGE) from exc
+    from pipeline.ingest import require_backend
+
+    try:
+        require_backend(config.pdf_backend)  # before the inputs are surveyed and hashed
+    except PipelineError as exc:
+        typer.echo(f"error: {exc}", err=True)
+        raise typer.Exit(exc.exit_code) from exc
+    return config
 
 
 @app.command(epilog=EXIT_CODES_HELP)
@@ -122,6 +132,7 @@ def run(
     ingest_timeout: IngestTimeoutOpt = defaults.INGEST_TIMEOUT,
     follow_symlinks: FollowSymlinksOpt = False,
     jobs: JobsOpt = None,
+    pdf_backend: PdfBackendOpt = "pypdf",
     data_parallel: Annotated[Optional[int], typer.Option(min=1, help="engine workers on this host, one per GPU (or TP group)")] = None,
     ray: Annotated[Optional[str], typer.Option(help="run on a Ray cluster: its address, or 'auto' / 'local'")] = None,
     base_url: BaseUrlOpt = None, server_kind: KindOpt = None, concurrency: ConcurrencyOpt = None,
@@ -157,8 +168,8 @@ def run(
                      batch_documents=batch_documents or (256 if chosen == "vllm" else None),
                      redo="all" if force else "failed" if retry_failed else "changed",
                      max_pages=max_pages, max_page_chars=max_page_chars, max_decompressed_mb=max_decompressed_mb,
-                     ingest_timeout=ingest_timeout, follow_symlinks=follow_symlinks, server=server,
-                     engine_settings=settings, jobs=jobs)
+                     ingest_timeout=ingest_timeout, follow_symlinks=follow_symlinks, pdf_backend=pdf_backend,
+                     server=server, engine_settings=settings, jobs=jobs)
     if chosen == "extractive":  # said on a terminal; a log line (-v) under cron, where it would be noise
         note = ("note: using the model-free extractive engine (no model configured); for a model run "
                 "`docpipe run DIR --engine vllm --model Qwen/Qwen3-8B` (pip install 'docpipe[vllm]')")
@@ -242,6 +253,7 @@ def plan(
     ingest_timeout: IngestTimeoutOpt = defaults.INGEST_TIMEOUT,
     follow_symlinks: FollowSymlinksOpt = False,
     jobs: JobsOpt = None,
+    pdf_backend: PdfBackendOpt = "pypdf",
 ) -> None:
     """Show pages, exact prompt tokens and the route of each document, without running any engine."""
     _logging(False, "text")
@@ -250,7 +262,7 @@ def plan(
     config = _config(model=model, tasks=tasks, checklist=checklist, password=password,
                      max_context=max_context, window_overlap=window_overlap, tokenizer=tokenizer, max_pages=max_pages,
                      max_page_chars=max_page_chars, max_decompressed_mb=max_decompressed_mb,
-                     ingest_timeout=ingest_timeout, follow_symlinks=follow_symlinks, jobs=jobs)
+                     ingest_timeout=ingest_timeout, follow_symlinks=follow_symlinks, jobs=jobs, pdf_backend=pdf_backend)
     try:
         plans = plan_inputs(inputs, config)
     except PipelineError as exc:

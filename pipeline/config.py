@@ -20,6 +20,7 @@ MAX_PAGES = 5_000
 MAX_PAGE_CHARS = 200_000  # ~20× a dense page of text; such a page alone fills a 32k context
 MAX_DECOMPRESSED_MB = 75  # pypdf's own default per stream; never disabled, only moved
 INGEST_TIMEOUT = 600.0  # seconds; pypdf reads ~20 pages/s, so 5,000 pages need ~250 s
+PdfBackend = Literal["pypdf", "pypdfium2"]  # pypdfium2: the optional extra docpipe[pdfium]
 
 
 class ServerSettings(BaseSettings):
@@ -89,10 +90,12 @@ class RunConfig(BaseModel):
     max_pages: int = Field(default=MAX_PAGES, ge=1, description="pages one PDF may have")
     max_page_chars: int = Field(default=MAX_PAGE_CHARS, ge=1, description="characters of text one page may have")
     max_decompressed_mb: int = Field(default=MAX_DECOMPRESSED_MB, ge=1,
-                                     description="MB one PDF stream may expand to (pypdf's limits)")
+                                     description="MB one PDF stream may expand to (pypdf backend only)")
     ingest_timeout: float = Field(default=INGEST_TIMEOUT, ge=0,
                                   description="seconds reading one PDF may take (in a worker process); 0 = no limit")
     follow_symlinks: bool = Field(default=False, description="follow symlinks found in input folders")
+    pdf_backend: PdfBackend = Field(default="pypdf", description="what extracts the text: pypdf, or pypdfium2 "
+                                    "(faster; pip install 'docpipe[pdfium]'); text can differ, so it is in the key")
     engine_settings: EngineSettings = Field(default_factory=EngineSettings)
     server: ServerSettings = Field(default_factory=ServerSettings)
 

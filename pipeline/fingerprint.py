@@ -2,11 +2,13 @@
 
 Contract: `config_key(config, checklist)` changes when anything that can change a result changes — the
 model, engine and its settings, rope/context limits, sampling and thinking, tasks, reserves, windows,
-summary points, the ingest limits (pages, characters per page, decompression, timeout) and
-`follow_symlinks`, the checklist's contents (not its file name), the prompt templates' hashes and the
-result schema version — and stays the same for options that cannot (password, batch size, ingest jobs, redo policy,
-data-parallel workers, a server's concurrency, timeouts and retries, and server settings for other engines).
+summary points, the ingest limits (pages, characters per page, decompression, timeout),
+`follow_symlinks` and the PDF backend (pypdfium2's text is not pypdf's), the checklist's contents (not its
+file name), the prompt templates' hashes and the result schema version — and stays the same for options
+that cannot (password, batch size, ingest jobs, redo policy, data-parallel workers, a server's concurrency,
+timeouts and retries, and server settings for other engines).
 New RunConfig fields are included automatically: forgetting one can only redo too much, never too little.
+The default PDF backend (pypdf) is left out, so that keys made before `--pdf-backend` existed stay valid.
 """
 
 from __future__ import annotations
@@ -35,6 +37,8 @@ def config_key(config: RunConfig, checklist: Sequence[ChecklistItem]) -> str:
         exclude["engine_settings"] = True
     if config.engine != "server":
         exclude["server"] = True
+    if config.pdf_backend == "pypdf":  # what every key meant before the option: an upgrade redoes nothing
+        exclude["pdf_backend"] = True
     payload = {
         "schema_version": SCHEMA_VERSION,
         "config": config.model_dump(mode="json", exclude=exclude),

@@ -7,6 +7,11 @@ PDF over its `Limits` (pages, characters per page, pypdf's decompression limits,
 regular files are read: a FIFO or a device named `x.pdf` is refused without blocking. The file is read
 through one open handle (never held whole in memory) and hashed once: a caller that has hashed it already
 passes `sha256`. A file without `%%EOF` near its end is reported as truncated.
+
+Two backends read the pages: pypdf (the default) and pypdfium2 (`backend="pypdfium2"`, several times faster;
+the optional extra `docpipe[pdfium]`, see `pipeline.ingest_pdfium`). Everything above is common to both, and
+so are the page model, the limits on pages and characters per page and the encryption errors; pypdf's
+decompression limits are pypdf's alone.
 """
 
 from __future__ import annotations
@@ -14,16 +19,17 @@ from __future__ import annotations
 import dataclasses
 import errno
 import hashlib
+import importlib.util
 import logging
 import os
 import stat
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from contextlib import AbstractContextManager
 from pathlib import Path
-from typing import TYPE_CHECKING, BinaryIO
+from typing import TYPE_CHECKING, BinaryIO, TypeVar
 
-from pipeline.config import MAX_DECOMPRESSED_MB, MAX_PAGE_CHARS, MAX_PAGES, RunConfig
-from pipeline.errors import EncryptedError, InputError
+from pipeline.config import MAX_DECOMPRESSED_MB, MAX_PAGE_CHARS, MAX_PAGES, PdfBackend, RunConfig
+from pipeline.errors import ConfigError, EncryptedError, InputError
 from pipeline.models import Document, Page, Source
 from pipeline.sanitize import path_text, valid_unicode
 
@@ -34,6 +40,7 @@ if TYPE_CHECKING:
 # importing it is a third of such a run's start-up time.
 
 log = logging.getLogger(__name__)
+T = TypeVar("T")
 
 DOC_ID_LENGTH = 16  # hex digits of the sha256: 64 bits, collision-free for any real archive
 TAIL_BYTES = 32 * 1024  # where %%EOF must be: pypdf tolerates some trailing junk, so do we
@@ -149,10 +156,19 @@ def _digest(handle: BinaryIO) -> str:
     return digest.hexdigest()
 
 
+def require_backend(backend: PdfBackend) -> None:
+    """Raise ConfigError (exit code 2) when `backend` is not installed; cheap: imports nothing."""
+    if backend == "pypdfium2" and importlib.util.find_spec("pypdfium2") is None:
+        raise ConfigError("--pdf-backend pypdfium2 needs pypdfium2, which is not installed: "
+                          "pip install 'docpipe[pdfium]'")
+
+
 def ingest(
     path: Path, password: str | None = None, limits: Limits = Limits(), sha256: str | None = None,  # noqa: B008
+    backend: PdfBackend = "pypdf",
 ) -> Document:
-    """Read one PDF into a Document. Raises `InputError` when the file cannot be used at all.
+    """Read one PDF into a Document. Raises `InputError` when the file cannot be used at all, `ConfigError`
+    when `backend` is not installed.
 
     `sha256`, when the caller has already hashed the file, saves reading it twice.
     """
@@ -164,14 +180,25 @@ def ingest(
             _check_bytes(handle, size)
             sha = sha256 or _digest(handle)
             handle.seek(0)
-            with limits.pypdf():
-                reader = _open(handle, password)
-                pages = tuple(_read_pages(reader, limits))
+            pages = _pages(handle, password, limits, backend)
     except OSError as exc:
         raise InputError(f"cannot read file: {exc.strerror or exc}") from exc
     _check_text(pages)
     source = Source(path=path_text(path), sha256=sha, page_count=len(pages), size_bytes=size)
     return Document(doc_id=sha[:DOC_ID_LENGTH], source=source, pages=pages)
+
+
+def _pages(handle: BinaryIO, password: str | None, limits: Limits, backend: PdfBackend) -> tuple[Page, ...]:
+    if backend == "pypdfium2":
+        require_backend(backend)
+        from pipeline.ingest_pdfium import read_pages
+
+        return tuple(read_pages(handle, password, limits))
+    if backend != "pypdf":
+        raise ValueError(f"unknown PDF backend {backend!r}")
+    with limits.pypdf():
+        reader = _open(handle, password)
+        return tuple(_read_pages(reader, limits))
 
 
 def _open_input(path: Path) -> BinaryIO:
@@ -233,13 +260,21 @@ def _open(stream: BinaryIO, password: str | None) -> PdfReader:
 def _decrypt(reader: PdfReader, password: str | None) -> None:
     from pypdf.errors import FileNotDecryptedError, PdfReadError
 
+    try:
+        try_passwords(password, lambda candidate: True if reader.decrypt(candidate) else None)
+    except (FileNotDecryptedError, PdfReadError, NotImplementedError) as exc:
+        raise EncryptedError(f"encrypted PDF cannot be decrypted: {exc}") from exc
+
+
+def try_passwords(password: str | None, attempt: Callable[[str], T | None]) -> T:
+    """`attempt(candidate)` with the empty password, then with `password` (when given), until one returns
+    non-None (None: that password is wrong); else EncryptedError saying whether a password is missing or
+    wrong. Both backends open encrypted PDFs this way, with the same messages."""
     # Many "encrypted" PDFs only restrict printing/copying and open with the empty password.
     for candidate in ("", password) if password else ("",):
-        try:
-            if reader.decrypt(candidate):
-                return
-        except (FileNotDecryptedError, PdfReadError, NotImplementedError) as exc:
-            raise EncryptedError(f"encrypted PDF cannot be decrypted: {exc}") from exc
+        opened = attempt(candidate)
+        if opened is not None:
+            return opened
     if password:
         raise EncryptedError("encrypted PDF: the password given (--password) is wrong")
     raise EncryptedError("encrypted PDF: needs a password (use --password)")
@@ -248,29 +283,46 @@ def _decrypt(reader: PdfReader, password: str | None) -> None:
 def _read_pages(reader: PdfReader, limits: Limits) -> Iterator[Page]:
     from pypdf.errors import LimitReachedError
 
-    count = len(reader.pages)
-    if count > limits.max_pages:
-        raise InputError(f"{count:,} pages, over the limit of {limits.max_pages:,} pages per document (--max-pages)")
+    check_page_count(len(reader.pages), limits)
     labels = _labels(reader)
     for index, pdf_page in enumerate(reader.pages):
         number = index + 1
         label = labels[index] if index < len(labels) else str(number)
         try:
-            text = valid_unicode(pdf_page.extract_text() or "")
+            text = pdf_page.extract_text() or ""
         except LimitReachedError as exc:
             raise InputError(
                 f"page {number} is over pypdf's safety limits ({exc}): a decompression bomb? "
                 f"The limit on what one stream may expand to is {limits.max_decompressed_mb} MB (--max-decompressed-mb)"
             ) from exc
         except Exception as exc:  # noqa: BLE001 — one bad page must not lose the document
-            log.warning("page %d: text extraction failed: %s", number, exc)
-            yield Page(page_number=number, page_label=label, status="failed", error=_describe(exc))
+            yield failed_page(number, label, exc)
             continue
-        if len(text) > limits.max_page_chars:
-            raise InputError(f"page {number} has {len(text):,} characters of text, over the limit of "
-                             f"{limits.max_page_chars:,} per page (--max-page-chars)")
-        status = "ok" if text.strip() else "empty"
-        yield Page(page_number=number, page_label=label, text=text, status=status)
+        yield text_page(number, label, text, limits)
+
+
+# The page model both backends share: what a page's text (or its failure) becomes, and the limits on it.
+
+def check_page_count(count: int, limits: Limits) -> None:
+    if count > limits.max_pages:
+        raise InputError(f"{count:,} pages, over the limit of {limits.max_pages:,} pages per document (--max-pages)")
+
+
+def text_page(number: int, label: str, text: str, limits: Limits) -> Page:
+    """The Page of extracted `text`: `ok`, or `empty` when it is only whitespace; InputError over
+    `max_page_chars`."""
+    text = valid_unicode(text)
+    if len(text) > limits.max_page_chars:
+        raise InputError(f"page {number} has {len(text):,} characters of text, over the limit of "
+                         f"{limits.max_page_chars:,} per page (--max-page-chars)")
+    status = "ok" if text.strip() else "empty"
+    return Page(page_number=number, page_label=label, text=text, status=status)
+
+
+def failed_page(number: int, label: str, exc: BaseException) -> Page:
+    """The Page whose extraction raised `exc`: it keeps its slot, flagged `failed` with the cause."""
+    log.warning("page %d: text extraction failed: %s", number, exc)
+    return Page(page_number=number, page_label=label, status="failed", error=_describe(exc))
 
 
 def _labels(reader: PdfReader) -> list[str]:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import textwrap
 from collections.abc import Callable, Sequence
 from datetime import datetime, timezone
@@ -66,6 +67,15 @@ def make_pdf(tmp_path: Path) -> MakePdf:
 def encrypt_pdf(source: Path, target: Path, user_password: str) -> Path:
     writer = PdfWriter(clone_from=PdfReader(source))
     writer.encrypt(user_password=user_password, owner_password="owner-secret", algorithm="AES-128")
+    with target.open("wb") as handle:
+        writer.write(handle)
+    return target
+
+
+def with_attachment(source: Path, target: Path, size: int) -> Path:
+    """`source` with `size` random bytes attached, which no page uses: a big file whose bulk ingest need not read."""
+    writer = PdfWriter(clone_from=PdfReader(source))
+    writer.add_attachment("blob.bin", os.urandom(size))
     with target.open("wb") as handle:
         writer.write(handle)
     return target

@@ -16,10 +16,17 @@ BASE = config_key(RunConfig(), CUAD)
     {"model": "Qwen/Qwen3-8B"}, {"engine": "vllm"}, {"max_context": 32_768}, {"thinking": True},
     {"tasks": ("summary",)}, {"summary_points": 5}, {"clauses_reserve": 1000}, {"window_overlap": 0.2},
     {"max_pages": 10}, {"max_page_chars": 1000}, {"max_decompressed_mb": 1}, {"ingest_timeout": 5.0},
-    {"follow_symlinks": True},
+    {"follow_symlinks": True}, {"pdf_backend": "pypdfium2"},
 ])
 def test_what_shapes_results_changes_the_key(change):
     assert config_key(RunConfig(**change), CUAD) != BASE
+
+
+def test_the_default_pdf_backend_keeps_the_keys_made_before_the_option(monkeypatch):
+    dump = RunConfig.model_dump
+    monkeypatch.setattr(RunConfig, "model_dump",  # a RunConfig as it was: no pdf_backend field
+                        lambda self, **kw: {k: v for k, v in dump(self, **kw).items() if k != "pdf_backend"})
+    assert config_key(RunConfig(), CUAD) == BASE
 
 
 def test_engine_settings_count_for_model_engines_only():

@@ -6,11 +6,10 @@ from pathlib import Path
 
 import pypdf
 import pytest
-from pypdf import PdfReader, PdfWriter
 
 from pipeline.errors import InputError
 from pipeline.ingest import Limits, file_sha256, find_pdfs, ingest
-from tests.conftest import SAMPLES, encrypt_pdf
+from tests.conftest import SAMPLES, encrypt_pdf, with_attachment
 from tests.hostile_pdfs import bomb, raw_pdf, text_stream, to_unicode
 
 
@@ -90,11 +89,7 @@ def test_samples_ingest():
 
 def test_ingest_reads_through_the_file_not_a_copy_of_it(make_pdf, tmp_path):
     """A 16 MiB file whose bulk (an attachment) no page uses: ingest's peak memory stays far below it."""
-    writer = PdfWriter(clone_from=PdfReader(make_pdf("small.pdf", ["Governing law: Delaware."])))
-    writer.add_attachment("blob.bin", os.urandom(16 << 20))
-    big = tmp_path / "big.pdf"
-    with big.open("wb") as handle:
-        writer.write(handle)
+    big = with_attachment(make_pdf("small.pdf", ["Governing law: Delaware."]), tmp_path / "big.pdf", 16 << 20)
     tracemalloc.start()
     try:
         doc = ingest(big)
