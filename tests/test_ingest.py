@@ -2,7 +2,6 @@ import os
 import subprocess
 import threading
 import tracemalloc
-from pathlib import Path
 
 import pypdf
 import pytest
