@@ -12,6 +12,7 @@ leaving the `with` block) kills the workers at once, abandoning what they were d
 
 from __future__ import annotations
 
+import itertools
 import os
 import queue
 from collections import deque
@@ -61,13 +62,16 @@ class Preparer:
         self._closed = False
 
     def prepare(self, items: Iterable[tuple[Path, str | None]]) -> Iterator[Prepared]:
-        """`Prepared` documents in the order of `items`; see the module docstring."""
-        pending: deque[Future[Prepared]] = deque()
+        """`Prepared` documents in the order of `items`; see the module docstring. The first `ahead` are
+        submitted before this returns: reading starts at once, while the caller does other things."""
         source = iter(items)
-        for item in source:
-            pending.append(self._threads.submit(self._one, *item))
-            if len(pending) >= self.ahead:
-                break
+        pending: deque[Future[Prepared]] = deque(
+            self._threads.submit(self._one, *item) for item in itertools.islice(source, self.ahead))
+        return self._in_order(pending, source)
+
+    def _in_order(
+        self, pending: deque[Future[Prepared]], source: Iterator[tuple[Path, str | None]]
+    ) -> Iterator[Prepared]:
         while pending:
             done = pending.popleft().result()
             following = next(source, None)

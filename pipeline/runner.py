@@ -5,8 +5,9 @@ run store which PDFs are new or changed (`incremental.survey`), processes those 
 `config.batch_documents`, writes each document's result as soon as its batch is done and records it in
 the store only then, and returns the RunReport (also written to `OUT/run_report.json`) covering every
 input: processed, reused and duplicate. A document that fails at any stage gets a `failed` result with
-its cause; the others go on. PDFs are read in a killable worker process (`ingest_worker`, under the
-ingest limits). The tokenizer, the PDF reader and the engine are started only when there is work for them.
+its cause; the others go on. PDFs are read and planned in killable reader processes (`prepare`,
+`ingest_worker`, under the ingest limits), ahead of the engine. The readers and the engine are started only
+when there is work for them, the engine at once (`start`, where it has one), while the first documents are read.
 Each result also gets its `pages.json`, and when this run processed any document (or there is no report
 yet) the review report and exports of `output` are rebuilt (`review.write_review`).
 SIGINT/SIGTERM stop the run cleanly (`stopping.py`) with `Interrupted`.
@@ -164,14 +165,12 @@ def _process(s: _Session, work: Survey, engine: Engine | None) -> EngineInfo:
     try:
         engine, config = open_for_planning(config, engine)  # a server's context length caps the routes
         with Preparer(config, s.checklist) as preparer:
-            prepared = preparer.prepare((item.path, item.sha256) for item in work.todo)
-            prepared, engine = _start_engine(prepared, engine, config)  # while the rest of the batch is read
+            prepared = preparer.prepare((item.path, item.sha256) for item in work.todo)  # reading starts now
+            engine = engine or create_engine(config)
+            info = engine_info(engine)
+            prepared = _start_engine(prepared, engine, s.stop)  # while the reader processes work
             while batch := _take(prepared, config.batch_documents, s.stop):
                 outcomes = [_outcome(p, info) for p in batch]
-                if engine is None and any(o.plan for o in outcomes):
-                    engine = create_engine(config)
-                if engine is not None:
-                    info = engine_info(engine)
                 for result, outcome in _execute(outcomes, engine, info, s.checklist, config):
                     s.finish(result, outcome, work.attempts.get(doc_key(outcome.path, outcome.sha256), 0))
                 if s.stop.requested:
@@ -182,27 +181,22 @@ def _process(s: _Session, work: Survey, engine: Engine | None) -> EngineInfo:
     return info
 
 
-def _start_engine(
-    prepared: Iterator[Prepared], engine: Engine | None, config: RunConfig
-) -> tuple[Iterator[Prepared], Engine | None]:
-    """Once the first document is planned, build the engine (unless one was given) and let it warm up
-    (`warm_up`, where it has one) for that document's requests; the reader processes go on with the next
-    documents meanwhile."""
-    first = next(prepared, None)
-    if first is None:
-        return iter(()), engine
-    if first.plan is not None:
-        given = engine is not None
-        engine = engine or create_engine(config)
-        warm_up = getattr(engine, "warm_up", None)
-        try:
-            if callable(warm_up):
-                warm_up(first.plan.requests)
-        except BaseException:
-            if not given:
-                engine.close()
-            raise
-    return itertools.chain([first], prepared), engine
+def _start_engine(prepared: Iterator[Prepared], engine: Engine, stop: StopFlag) -> Iterator[Prepared]:
+    """Start the engine (`start`, where it has one) while the reader processes read the first documents,
+    then, once the first document is planned, let it warm up on that document's requests (`warm_up`, where
+    it has one). Documents that failed before the first plan are kept for the batch."""
+    start = getattr(engine, "start", None)
+    if callable(start):
+        start()
+    taken: list[Prepared] = []
+    for item in prepared:
+        taken.append(item)
+        if item.plan is not None or stop.requested:
+            break
+    warm_up = getattr(engine, "warm_up", None)
+    if taken and taken[-1].plan is not None and callable(warm_up) and not stop.requested:
+        warm_up(taken[-1].plan.requests)
+    return itertools.chain(taken, prepared)
 
 
 def _take(prepared: Iterator[Prepared], size: int, stop: StopFlag) -> list[Prepared]:

@@ -60,10 +60,8 @@ class Tokenizer:
 
     def __init__(self, folder: Path) -> None:
         _quiet_transformers()
-        from transformers import AutoTokenizer  # heavy: imported when a tokenizer is needed
-
         self.folder = folder
-        self._hf: Any = AutoTokenizer.from_pretrained(str(folder))
+        self._hf: Any = _hugging_face_tokenizer(folder)
         self._fast = fast_encoder(folder)
         self._controls: tuple[str, ...] | None = None
 
@@ -117,6 +115,19 @@ class Tokenizer:
     def control_ids(self) -> frozenset[int]:
         """The ids of those tokens."""
         return frozenset(self._hf.added_tokens_decoder)
+
+
+def _hugging_face_tokenizer(folder: Path) -> Any:
+    """The folder's tokenizer: straight from its tokenizer.json when there is one — the same Rust tokenizer
+    and chat template as AutoTokenizer's, without the import of torch that AutoTokenizer's model-class
+    machinery brings (seconds per reader process on a GPU host) — else through AutoTokenizer."""
+    if (folder / "tokenizer.json").is_file():
+        from transformers import PreTrainedTokenizerFast
+
+        return PreTrainedTokenizerFast.from_pretrained(str(folder))
+    from transformers import AutoTokenizer
+
+    return AutoTokenizer.from_pretrained(str(folder))
 
 
 def shared_prefix_length(texts: Sequence[str]) -> int:

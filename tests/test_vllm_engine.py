@@ -166,13 +166,16 @@ def test_pipeline_results_match_their_documents(report, plans):
     assert run_report.totals["engine_prompt_tokens"] == sum(r.prompt_tokens for p in plans.values() for r in p.requests)
 
 
-def test_warm_up_starts_the_native_engine_ahead_and_generate_reuses_it(report, engine, plans):
+def test_start_and_warm_up_ahead_of_the_batch_then_generate_reuses_the_engine(report, engine, plans):
     short = [r for name in "abc" for r in plans[name].requests]
-    before = len(engine.builds)
+    before = len(engine.builds)  # the YaRN engine of the pipeline run is loaded
     engine.warm_up(plans["long"].requests)  # YaRN: its context depends on the whole batch, so nothing starts
     assert len(engine.builds) == before
-    engine.warm_up(short)
-    assert [b.spec.rope for b in engine.builds[before:]] == ["native"]
+    engine.start()  # what the runner does before any document is planned
+    assert [b.spec for b in engine.builds[before:]] == [EngineSpec("native", engine.limits.native)]
+    calls = len(engine.calls)
+    engine.warm_up(short)  # the first document's requests, a few tokens each, on the engine already started
+    assert len(engine.builds) == before + 1 and len(engine.calls) == calls
     completions = engine.generate(short)
-    assert len(engine.builds) == before + 1  # the warmed-up engine served the batch
+    assert len(engine.builds) == before + 1  # the started engine served the batch
     assert all(c.error is None and c.finish_reason == "stop" for c in completions)

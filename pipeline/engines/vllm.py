@@ -102,19 +102,25 @@ class VLLMEngine:
     def close(self) -> None:
         self._free()
 
+    def start(self) -> None:
+        """Start the native-rope engine now, before any document is planned: nearly every batch needs it
+        (contracts fit 32k tokens), and its start (about a minute on a GPU) then overlaps with reading and
+        planning. A batch that needs only YaRN replaces it. Raises EngineError when vLLM cannot start."""
+        self._engine(EngineSpec("native", self.limits.native))
+
     def warm_up(self, requests: Sequence[Request]) -> None:
         """Start the engine `requests` will need first, when its configuration is known before the batch is
-        complete (the native one, which does not depend on the batch's longest document), and run one short
-        JSON-constrained request per task on it, so that start-up and first-use set-up (kernels, the grammar compiler)
-        overlap with the ingest of the rest of the batch. Raises EngineError when vLLM cannot start."""
+        complete (the native one, which does not depend on the batch's longest document), and run these
+        requests on it with a few tokens of reply, so that start-up and first-use set-up (kernels for long
+        prefills, each task's grammar) overlap with the ingest of the rest of the batch. Their prefixes stay
+        in the prefix cache for the real call. Raises EngineError when vLLM cannot start."""
         groups, _ = group_requests(requests, self.limits)
         if not groups or groups[0].spec.rope != "native":
             return
         llm, spec = self._engine(groups[0].spec)
-        # One short probe per task (each task's schema is its own grammar), on the system message alone.
-        probes = list({r.task: r for r in (requests[i] for i in groups[0].indices)}.values())
+        probes = [requests[i] for i in groups[0].indices if requests[i].thinking == requests[0].thinking]
         t0 = time.perf_counter()
-        llm.chat([[r.messages[0].model_dump()] for r in probes], [self.sampling(r, 8) for r in probes],
+        llm.chat([[m.model_dump() for m in r.messages] for r in probes], [self.sampling(r, 4) for r in probes],
                  use_tqdm=False, chat_template_kwargs={"enable_thinking": probes[0].thinking})
         build = self.builds[-1]  # the warm-up is part of the start
         self.builds[-1] = Build(spec, build.max_model_len, build.seconds + time.perf_counter() - t0)
