@@ -77,7 +77,9 @@ class VLLMEngine:
                               f"({self.limits.largest} tokens: factor 4 over {config.native_context})")
         require_vllm()
         try:
-            import vllm  # noqa: F401  (fail here, not in the middle of a run)
+            # Here, not at the first engine start: `vllm.LLM` is an import of its own (5–17 s), which the runner
+            # thereby overlaps with reading the first documents; and a broken install fails here, not mid-run.
+            from vllm import LLM  # noqa: F401
             from vllm.exceptions import VLLMValidationError
         except ImportError as exc:
             raise EngineError(f"vLLM is installed but cannot be imported ({exc}): {INSTALL_HINT}") from exc
@@ -229,11 +231,11 @@ class VLLMEngine:
         """The loaded engine if it serves `wanted`, else a new one (the old one shut down first)."""
         if self._llm is not None and self._spec is not None and self._spec.serves(wanted):
             return self._llm, self._spec
+        t0 = time.perf_counter()  # a start's seconds include shutting the previous engine down
         self._free()
         from vllm import LLM
 
         log.info("starting vLLM: %s", wanted)
-        t0 = time.perf_counter()
         try:
             llm = LLM(**self.engine_args(wanted))
         except Exception as exc:  # vLLM raises many kinds; each means this engine cannot run
