@@ -44,6 +44,7 @@ def environment(folder: Path, controls: tuple[str, ...] = ()) -> jinja2.Environm
         undefined=jinja2.StrictUndefined,
         autoescape=False,  # plain-text prompts; HTML output uses its own escaping environment
         keep_trailing_newline=False,
+        auto_reload=False,  # templates do not change during a run: no stat() per rendered page
         finalize=neutralizer(controls),
     )
 
