@@ -43,6 +43,11 @@ class FastEncoder:
         self._split = re.compile(f"({alternatives})") if added else None
         self._nfc = nfc
 
+    @property
+    def added(self) -> dict[str, int]:
+        """The added tokens (`<|im_start|>`, `<think>`, …) by their strings."""
+        return dict(self._added)
+
     def encode(self, text: str) -> list[int]:
         if self._split is None:
             return self._ordinary(text)

@@ -4,6 +4,7 @@ import logging
 from collections import Counter
 
 import pytest
+from tokenizers import Tokenizer as RawTokenizer
 
 from pipeline.checklist import load_checklist
 from pipeline.config import RunConfig
@@ -19,8 +20,10 @@ HOSTILE = (
 
 
 def control_counts(tokenizer, ids):
+    """The control tokens among `ids`, by name (names from the tokenizer file itself, not from our code)."""
+    raw = RawTokenizer.from_file(str(tokenizer.folder / "tokenizer.json"))
     controls = tokenizer.control_ids()
-    return Counter(tokenizer._hf.convert_ids_to_tokens(i) for i in ids if i in controls)
+    return Counter(raw.id_to_token(i) for i in ids if i in controls)
 
 
 @pytest.mark.parametrize(
