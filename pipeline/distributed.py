@@ -32,11 +32,11 @@ from pipeline.errors import ConfigError, EngineError
 from pipeline.ingest import find_pdfs
 from pipeline.ingest_worker import DocumentReader
 from pipeline.models import Completion, DocReport, DocResult, EngineInfo, Plan, RunReport
+from pipeline.prepare import prepare_one
 from pipeline.prompts import template_hashes
 from pipeline.render import write_result, write_run_report
 from pipeline.review import write_review
-from pipeline.runner import Progress, _missing, _Outcome, _prepare, doc_report, order_requests, totals
-from pipeline.tokens import load_tokenizer, tokenizer_dir
+from pipeline.runner import Progress, _missing, _Outcome, doc_report, order_requests, outcome_of, totals
 
 Batch = dict[str, Any]  # Ray Data's "numpy" batch: column name → array
 
@@ -117,12 +117,11 @@ def _dataset(ray: Any, paths: Sequence[Path], config: RunConfig, actors: int | N
 def ingest_and_plan(batch: Batch, config: RunConfig) -> Batch:
     """CPU stage: each path's Plan (as JSON), or its failed result."""
     checklist = load_checklist(config.checklist) if "clauses" in config.tasks else ()
-    tokenizer = load_tokenizer(tokenizer_dir(config.model, config.tokenizer))
     info = EngineInfo(name=config.engine, model=config.model)
     plans, failures, seconds = [], [], []
     with DocumentReader(config) as reader:
         for path in batch["path"]:
-            outcome = _prepare(Path(path), reader, config, tokenizer, checklist, info)
+            outcome = outcome_of(prepare_one(reader, Path(path), None, checklist), info)
             plans.append(outcome.plan.model_dump_json() if outcome.plan else "")
             failures.append(outcome.failure.model_dump_json() if outcome.failure else "")
             seconds.append(json.dumps(outcome.seconds))

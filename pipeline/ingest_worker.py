@@ -24,7 +24,7 @@ import signal
 import subprocess
 import sys
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from multiprocessing.connection import Connection
 from pathlib import Path
 from types import TracebackType
@@ -232,9 +232,9 @@ def _plan(document: Document, config: RunConfig, checklist: Sequence[ChecklistIt
     return plan_document(document, config, load_tokenizer(tokenizer_dir(config.model, config.tokenizer)), checklist)
 
 
-def _stage(stage: str, work: object) -> object:
+def _stage(stage: str, work: Callable[[], object]) -> object:
     try:
-        return work()  # type: ignore[operator]
+        return work()
     except PipelineError as exc:
         raise PrepareError(stage, exc) from None
     except Exception as exc:  # noqa: BLE001 — whatever a hostile file does, it fails that file only

@@ -38,6 +38,17 @@ class Prepared:
     seconds: dict[str, float] = field(default_factory=dict)
 
 
+def prepare_one(
+    reader: DocumentReader, path: Path, sha256: str | None, checklist: Sequence[ChecklistItem]
+) -> Prepared:
+    """One document read and planned by `reader`: its Prepared, with the error of the stage that failed."""
+    try:
+        plan, seconds = reader.prepare(path, sha256, checklist)
+        return Prepared(path, plan.document.source.sha256, plan=plan, seconds=seconds)
+    except PrepareError as exc:
+        return Prepared(path, sha256, error=(exc.stage, type(exc.error).__name__, str(exc.error)))
+
+
 def default_jobs() -> int:
     """The cores this process may run on."""
     try:
@@ -84,10 +95,7 @@ class Preparer:
             return Prepared(path, sha256, error=("ingest", "Abandoned", "the run stopped first"))
         reader = self._idle.get()
         try:
-            plan, seconds = reader.prepare(path, sha256, self.checklist)
-            return Prepared(path, plan.document.source.sha256, plan=plan, seconds=seconds)
-        except PrepareError as exc:
-            return Prepared(path, sha256, error=(exc.stage, type(exc.error).__name__, str(exc.error)))
+            return prepare_one(reader, path, sha256, self.checklist)
         finally:
             self._idle.put(reader)
 

@@ -29,16 +29,14 @@ from pipeline.assemble import assemble
 from pipeline.checklist import load_checklist
 from pipeline.config import RunConfig
 from pipeline.engines.base import Engine, create_engine, engine_info, open_for_planning
-from pipeline.errors import ConfigError, PipelineError
+from pipeline.errors import ConfigError
 from pipeline.fingerprint import config_key
 from pipeline.incremental import Survey, doc_key, is_final, survey
 from pipeline.ingest import DOC_ID_LENGTH, file_sha256, find_pdfs
-from pipeline.ingest_worker import DocumentReader
 from pipeline.lock import output_lock
 from pipeline.models import (
     ChecklistItem, Completion, DocError, DocReport, DocResult, EngineInfo, Plan, Request, RunReport, Source,
 )
-from pipeline.plan import plan_document
 from pipeline.prepare import Prepared, Preparer
 from pipeline.prompts import template_hashes
 from pipeline.progress import RunProgress
@@ -47,7 +45,7 @@ from pipeline.render import remove_stray_temp_files, write_result, write_run_rep
 from pipeline.sanitize import path_text
 from pipeline.stopping import StopFlag, stop_on_signals
 from pipeline.store import RunStore
-from pipeline.tokens import Tokenizer, load_tokenizer, tokenizer_dir
+from pipeline.tokens import load_tokenizer, tokenizer_dir
 
 log = logging.getLogger(__name__)
 
@@ -170,7 +168,7 @@ def _process(s: _Session, work: Survey, engine: Engine | None) -> EngineInfo:
             info = engine_info(engine)
             prepared = _start_engine(prepared, engine, s.stop)  # while the reader processes work
             while batch := _take(prepared, config.batch_documents, s.stop):
-                outcomes = [_outcome(p, info) for p in batch]
+                outcomes = [outcome_of(p, info) for p in batch]
                 for result, outcome in _execute(outcomes, engine, info, s.checklist, config):
                     s.finish(result, outcome, work.attempts.get(doc_key(outcome.path, outcome.sha256), 0))
                 if s.stop.requested:
@@ -212,34 +210,14 @@ def _take(prepared: Iterator[Prepared], size: int, stop: StopFlag) -> list[Prepa
     return [] if stop.requested else batch
 
 
-def _outcome(prepared: Prepared, info: EngineInfo) -> _Outcome:
+def outcome_of(prepared: Prepared, info: EngineInfo) -> _Outcome:
+    """The runner's record of a prepared document; a failure becomes its failed result."""
     outcome = _Outcome(path=prepared.path, sha256=prepared.sha256, plan=prepared.plan,
                        seconds=dict(prepared.seconds))
     if prepared.error is not None:
         stage, kind, message = prepared.error
         log.debug("%s: %s failed: %s", path_text(prepared.path), stage, message)
         outcome.failure = failed_result(prepared.path, stage, kind, message, info, prepared.sha256)
-    return outcome
-
-
-def _prepare(
-    path: Path, reader: DocumentReader, config: RunConfig, tokenizer: Tokenizer,
-    checklist: Sequence[ChecklistItem], info: EngineInfo, sha256: str | None = None,
-) -> _Outcome:
-    """Ingest and plan one file (`sha256`: when already known); a failure becomes the outcome's failed result."""
-    outcome = _Outcome(path=path, sha256=sha256)
-    stage = "ingest"
-    try:
-        t0 = time.perf_counter()
-        document = reader.read(path, sha256)
-        outcome.sha256 = document.source.sha256  # the reader's own hash when none was known
-        t1 = time.perf_counter()
-        stage = "plan"
-        outcome.plan = plan_document(document, config, tokenizer, checklist)
-        outcome.seconds = {"ingest": t1 - t0, "plan": time.perf_counter() - t1}
-    except PipelineError as exc:
-        log.debug("%s: %s failed: %s", path_text(path), stage, exc)
-        outcome.failure = failed_result(path, stage, type(exc).__name__, str(exc), info, sha256)
     return outcome
 
 
@@ -292,7 +270,7 @@ def plan_inputs(inputs: Sequence[Path], config: RunConfig) -> list[Plan | DocRes
     info = EngineInfo(name="none")
     with Preparer(config, checklist) as preparer:
         paths = find_pdfs(inputs, config.follow_symlinks)
-        outcomes = [_outcome(p, info) for p in preparer.prepare((path, None) for path in paths)]
+        outcomes = [outcome_of(p, info) for p in preparer.prepare((path, None) for path in paths)]
     return [o.plan or o.failure for o in outcomes if (o.plan or o.failure) is not None]  # type: ignore[misc]
 
 

