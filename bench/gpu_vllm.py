@@ -250,29 +250,27 @@ def summarise(groups: dict[str, dict[str, Any]]) -> dict[str, Any]:
     imports = sum(g["pipeline"].get("engine_import_s", 0) for g in groups.values())
     wall = total("pipeline", "seconds") + imports
     starts = sum(g["pipeline"]["engine_start_s"] for g in groups.values()) + imports
-    fresh = [g["raw_fresh"] for g in groups.values() if "raw_fresh" in g]
-    against_fresh = None
-    if len(fresh) == len(groups):  # the pipeline's first calls are on a new engine: so are these
-        fresh_tps = sum(f["prompt_tokens"] + f["output_tokens"] for f in fresh) / sum(f["seconds"] for f in fresh)
-        against_fresh = round(tokens / (wall - starts) / fresh_tps, 3)
+    warm_tps, fresh_tps = _step_tps(groups, "engine_warm"), _step_tps(groups, "raw_fresh")
     return {
         "engine_vs_raw": round(tokens / engine_s / raw_tps, 3),  # LLM.chat calls as the engine makes them
-        "engine_warm_vs_raw": _warm_ratio(groups, raw_tps),
+        "engine_warm_vs_raw": round(warm_tps / raw_tps, 3) if warm_tps else None,
         "pipeline_vs_raw_without_engine_starts": round(tokens / (wall - starts) / raw_tps, 3),
         "pipeline_vs_raw_with_engine_starts": round(tokens / wall / raw_tps, 3),
-        "pipeline_vs_raw_on_a_new_engine_without_engine_starts": against_fresh,
+        # the pipeline's first calls are on a new engine: so are raw vLLM's here
+        "pipeline_vs_raw_on_a_new_engine_without_engine_starts":
+            round(tokens / (wall - starts) / fresh_tps, 3) if fresh_tps else None,
         # seconds for both tasks (as the engine ran them; as raw vLLM runs them) over seconds for the summary alone
         "both_tasks_vs_summary_only_engine": round(engine_s / total("summary_only", "seconds"), 3),
         "both_tasks_vs_summary_only_raw": round(total("raw", "seconds") / total("summary_only", "seconds"), 3),
     }
 
 
-def _warm_ratio(groups: dict[str, dict[str, Any]], raw_tps: float) -> float | None:
-    warm = [g["engine_warm"] for g in groups.values() if "engine_warm" in g]
-    if len(warm) != len(groups):
+def _step_tps(groups: dict[str, dict[str, Any]], step: str) -> float | None:
+    """Tokens per second of an optional step over all groups; None unless every group ran it."""
+    passes = [g[step] for g in groups.values() if step in g]
+    if len(passes) != len(groups):
         return None
-    tokens = sum(w["prompt_tokens"] + w["output_tokens"] for w in warm)
-    return round(tokens / sum(w["seconds"] for w in warm) / raw_tps, 3)
+    return sum(p["prompt_tokens"] + p["output_tokens"] for p in passes) / sum(p["seconds"] for p in passes)
 
 
 def run_bench(args: argparse.Namespace) -> None:
