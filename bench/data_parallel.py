@@ -1,4 +1,4 @@
-"""Benchmark of `--data-parallel`: the real pipeline (`pipeline.runner.run`, what `docpipe run` calls) over one
+"""Benchmark of `--data-parallel`: the real pipeline (`pipeline.run.core.run`, what `docpipe run` calls) over one
 folder of mixed-length documents with 1, 2, … engine workers, side by side.
 
   python bench/data_parallel.py docs DOCS [--count 120] [--min-tokens 4000] [--max-tokens-doc 28000]
@@ -27,8 +27,8 @@ from typing import Any
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from pipeline.config import EngineSettings, RunConfig  # noqa: E402
-from pipeline.runner import run as run_pipeline  # noqa: E402
-from pipeline.tokens import bundled_tokenizer_dir, load_tokenizer  # noqa: E402
+from pipeline.run.core import run as run_pipeline  # noqa: E402
+from pipeline.plan.tokens import bundled_tokenizer_dir, load_tokenizer  # noqa: E402
 
 WORDS = ("agreement party shall may term payment licence notice breach indemnify warranty liability confidential "
          "information governing law section exhibit services products supplier customer territory exclusive right "

@@ -10,7 +10,7 @@ Two steps:
 
 `run` takes each route folder in turn (native: documents that fit 32,768 tokens; yarn: the rest) and, in
 one process and on one engine per folder:
-  1. pipeline: `pipeline.runner.run` over the folder (ingest, plan, engine, parse, cite, write);
+  1. pipeline: `pipeline.run.core.run` over the folder (ingest, plan, engine, parse, cite, write);
   2. raw: prefix cache reset, `LLM.chat` on the very requests the pipeline sent, same sampling parameters;
      then (cache reset) the engine once more on the same requests, warm, as raw is (`engine_warm`);
   3. summary only: cache reset, raw `LLM.chat` on the summary requests alone (cost of both tasks vs one);
@@ -43,8 +43,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from pipeline.config import EngineSettings, RunConfig  # noqa: E402
 from pipeline.engines.vllm import VLLMEngine  # noqa: E402
 from pipeline.models import Completion, Request  # noqa: E402
-from pipeline.runner import run as run_pipeline  # noqa: E402
-from pipeline.tokens import bundled_tokenizer_dir, load_tokenizer  # noqa: E402
+from pipeline.run.core import run as run_pipeline  # noqa: E402
+from pipeline.plan.tokens import bundled_tokenizer_dir, load_tokenizer  # noqa: E402
 
 log = logging.getLogger("bench")
 

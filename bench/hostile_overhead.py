@@ -10,12 +10,12 @@ import sys
 import time
 from pathlib import Path
 
-from pipeline.cite import PageIndex
+from pipeline.cite.locate import PageIndex
 from pipeline.config import RunConfig
-from pipeline.ingest import find_pdfs
-from pipeline.ingest_worker import DocumentReader
+from pipeline.ingest.read import find_pdfs
+from pipeline.ingest.worker import DocumentReader
 from pipeline.sanitize import neutralize
-from pipeline.tokens import bundled_tokenizer_dir, load_tokenizer
+from pipeline.plan.tokens import bundled_tokenizer_dir, load_tokenizer
 
 
 def read_all(paths: list[Path], timeout: float) -> tuple[float, list]:

@@ -8,7 +8,7 @@ one after another, each on the same files:
 
 1. raw pypdf: `PdfReader(f).pages[i].extract_text()` in this process, one core, nothing else — the yardstick —
    and the same in N processes side by side (what the machine gives N extractions at once);
-2. docpipe ingest + plan (`pipeline.prepare.Preparer`, the runner's own stage: worker processes reading,
+2. docpipe ingest + plan (`pipeline.run.prepare.Preparer`, the runner's own stage: worker processes reading,
    hashing, checking limits, rendering both prompts and counting them exactly) with `--jobs N`, pypdf; wall time
    from the pool's creation (worker start-up and tokenizer loading included), and again with the workers
    started first (`_warm`: the steady state of a long run); target ≥ 0.9 × (raw rate × N);
@@ -43,9 +43,9 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 
-from pipeline.checklist import load_checklist  # noqa: E402
+from pipeline.tasks.checklist import load_checklist  # noqa: E402
 from pipeline.config import RunConfig  # noqa: E402
-from pipeline.prepare import Preparer, default_jobs  # noqa: E402
+from pipeline.run.prepare import Preparer, default_jobs  # noqa: E402
 
 DEFAULT_FOLDER = REPO.parent / "shared" / "data" / "cuad-dev" / "pdf"
 
@@ -122,9 +122,9 @@ def prepare(pdfs: list[Path], jobs: int, backend: str, warm: bool = False) -> di
 def counting(pdfs: list[Path], backend: str) -> dict[str, float]:
     """Token counting alone, in this process: the seconds `count_chats` takes over every document's prompts
     (the same counts the plans hold), against the seconds `ingest` takes over the same files."""
-    from pipeline.ingest import ingest
-    from pipeline.prompts import build_messages
-    from pipeline.tokens import load_tokenizer, tokenizer_dir
+    from pipeline.ingest.read import ingest
+    from pipeline.plan.prompts import build_messages
+    from pipeline.plan.tokens import load_tokenizer, tokenizer_dir
 
     tokenizer = load_tokenizer(tokenizer_dir(None))
     checklist, reading, counting_s, tokens = load_checklist(None), 0.0, 0.0, 0
@@ -167,7 +167,7 @@ def refman_rss(backend: str) -> dict[str, object]:
 
     pdf = fetch()
     # VmHWM, not getrusage: a forked child's ru_maxrss starts from its parent's resident size.
-    code = ("import sys, time; from pathlib import Path; from pipeline.ingest import ingest; "
+    code = ("import sys, time; from pathlib import Path; from pipeline.ingest.read import ingest; "
             "t=time.perf_counter(); d=ingest(Path(sys.argv[1]){arg}); "
             "hwm=[l.split()[1] for l in open('/proc/self/status') if l.startswith('VmHWM')][0]; "
             "print(len(d.pages), round(time.perf_counter()-t,1), hwm)")
@@ -181,9 +181,9 @@ def refman_rss(backend: str) -> dict[str, object]:
 
 def profile(pdfs: list[Path]) -> str:
     """cProfile of ingest + plan in this thread (the Preparer's threads would hide the work from it)."""
-    from pipeline.ingest import ingest
-    from pipeline.plan import plan_document
-    from pipeline.tokens import load_tokenizer, tokenizer_dir
+    from pipeline.ingest.read import ingest
+    from pipeline.plan.routes import plan_document
+    from pipeline.plan.tokens import load_tokenizer, tokenizer_dir
 
     config, checklist = RunConfig(), load_checklist(None)
     tokenizer = load_tokenizer(tokenizer_dir(None))

@@ -86,7 +86,7 @@ def split_sentences(text: str) -> list[str]:
 
 def engine_sentences(text: str) -> list[str]:
     """Sentences as the extractive engine sees them: its spans, whitespace-flattened."""
-    from pipeline.sentences import sentence_spans
+    from pipeline.plan.sentences import sentence_spans
 
     return [" ".join(text[a:b].split()) for a, b in sentence_spans(text)]
 
@@ -170,7 +170,7 @@ def main() -> None:
     ap.add_argument("--limit", type=int, default=25)
     ap.add_argument(
         "--splitter", choices=("simple", "pipeline"), default="simple",
-        help="simple: this script's splitter; pipeline: pipeline.sentences.sentence_spans (the engine's)",
+        help="simple: this script's splitter; pipeline: pipeline.plan.sentences.sentence_spans (the engine's)",
     )
     args = ap.parse_args()
 

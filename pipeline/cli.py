@@ -98,7 +98,7 @@ def _config(**values: object) -> RunConfig:
         error = exc.errors()[0]
         typer.echo(f"error: invalid configuration: {'.'.join(map(str, error['loc']))}: {error['msg']}", err=True)
         raise typer.Exit(ExitCode.USAGE) from exc
-    from pipeline.ingest import require_backend
+    from pipeline.ingest.read import require_backend
 
     try:
         require_backend(config.pdf_backend)  # before the inputs are surveyed and hashed
@@ -152,8 +152,8 @@ def run(
     (OUT/.docpipe.sqlite); one run at a time per output folder. SIGINT/SIGTERM stop after recording what finished.
     """
     console = _logging(verbose, log_format, progress=True)
-    from pipeline.progress import TerminalProgress
-    from pipeline.runner import run as run_pipeline
+    from pipeline.run.progress import TerminalProgress
+    from pipeline.run.core import run as run_pipeline
 
     chosen = engine or ("server" if base_url else "vllm" if model else "extractive")
     server = _server_settings(base_url=base_url, server_kind=server_kind, concurrency=concurrency,
@@ -176,7 +176,7 @@ def run(
         console.print(note, markup=False, highlight=False) if console else log.info(note)
     try:
         if ray:  # the same contract, on a Ray cluster (no run store: every document is processed)
-            from pipeline.distributed import run_ray
+            from pipeline.run.ray import run_ray
 
             report = run_ray(inputs, output, config, address=ray, on_result=_log_result)
         else:
@@ -226,7 +226,7 @@ def status(
     as_json: Annotated[bool, typer.Option("--json", help="print one JSON object on stdout")] = False,
 ) -> None:
     """What the run store of OUTPUT knows: the last run, documents done, failed (with causes), pending."""
-    from pipeline.status import format_status, run_status
+    from pipeline.store.status import format_status, run_status
 
     try:
         state = run_status(output)
@@ -257,7 +257,7 @@ def plan(
 ) -> None:
     """Show pages, exact prompt tokens and the route of each document, without running any engine."""
     _logging(False, "text")
-    from pipeline.runner import plan_inputs
+    from pipeline.run.core import plan_inputs
 
     config = _config(model=model, tasks=tasks, checklist=checklist, password=password,
                      max_context=max_context, window_overlap=window_overlap, tokenizer=tokenizer, max_pages=max_pages,
@@ -287,7 +287,7 @@ def report(
     results.jsonl) from its stored results, without running any model. Exit 1 when some stored result is
     unreadable (it is left out and named in index.html), 2 when OUTPUT holds no results."""
     _logging(False, "text")
-    from pipeline.review import write_review
+    from pipeline.render.review import write_review
 
     try:
         files = write_review(output)

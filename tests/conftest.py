@@ -12,7 +12,7 @@ import pytest
 from fpdf import FPDF
 from pypdf import PdfReader, PdfWriter
 
-from pipeline.tokens import Tokenizer, bundled_tokenizer_dir, load_tokenizer
+from pipeline.plan.tokens import Tokenizer, bundled_tokenizer_dir, load_tokenizer
 
 REPO = Path(__file__).resolve().parent.parent
 SAMPLES = REPO / "samples"

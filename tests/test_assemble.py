@@ -1,13 +1,13 @@
 """Parse + cite with a scripted engine: good replies, a quote not in the source, a wrong page, broken JSON."""
 
-from pipeline.assemble import assemble
-from pipeline.checklist import parse_checklist
+from pipeline.merge.assemble import assemble
+from pipeline.tasks.checklist import parse_checklist
 from pipeline.config import RunConfig
 from pipeline.engines.base import engine_info
-from pipeline.engines.scripted import ScriptedEngine
-from pipeline.ingest import ingest
+from scripted_engine import ScriptedEngine
+from pipeline.ingest.read import ingest
 from pipeline.models import Completion
-from pipeline.plan import plan_document
+from pipeline.plan.routes import plan_document
 
 CHECKLIST = parse_checklist("name,description\nGoverning Law,Which law governs\nAnti-Assignment,Consent to assign\n", "t")
 
@@ -53,7 +53,7 @@ def test_one_failed_task_makes_the_document_partial(make_pdf, tokenizer):
 
 
 def test_an_optional_clause_confidence_is_kept_but_never_asked_of_a_model(make_pdf, tokenizer):
-    from pipeline.responses import json_schema
+    from pipeline.tasks.responses import json_schema
 
     quote = "governed by the laws of Delaware"
     clauses = {"clauses": [{"category": "Governing Law", "quote": quote, "page_number": 2, "confidence": 0.75},

@@ -7,12 +7,12 @@ from pathlib import Path
 import pytest
 from transformers import AutoTokenizer
 
-from pipeline.bpe import fast_encoder
-from pipeline.checklist import load_checklist
-from pipeline.ingest import ingest
+from pipeline.plan.bpe import fast_encoder
+from pipeline.tasks.checklist import load_checklist
+from pipeline.ingest.read import ingest
 from pipeline.models import Message
-from pipeline.prompts import build_messages
-from pipeline.tokens import bundled_tokenizer_dir, clean_cut
+from pipeline.plan.prompts import build_messages
+from pipeline.plan.tokens import bundled_tokenizer_dir, clean_cut
 from tests.conftest import SAMPLES
 
 TRICKY = [

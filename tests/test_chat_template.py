@@ -3,11 +3,11 @@
 import pytest
 from transformers import AutoTokenizer
 
-from pipeline.chat_template import ChatTemplate
-from pipeline.checklist import load_checklist
-from pipeline.ingest import ingest
-from pipeline.prompts import build_messages
-from pipeline.tokens import Tokenizer, bundled_tokenizer_dir
+from pipeline.plan.chat_template import ChatTemplate
+from pipeline.tasks.checklist import load_checklist
+from pipeline.ingest.read import ingest
+from pipeline.plan.prompts import build_messages
+from pipeline.plan.tokens import Tokenizer, bundled_tokenizer_dir
 from tests.conftest import SAMPLES
 
 ODD = [

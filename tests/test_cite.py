@@ -1,4 +1,4 @@
-from pipeline.cite import PageIndex, normalize
+from pipeline.cite.locate import PageIndex, normalize
 from pipeline.models import Page
 
 

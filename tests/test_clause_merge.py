@@ -1,7 +1,7 @@
 """The deterministic clause merge: duplicates from overlapping windows collapse, distinct instances stay,
 conflicting values of a single-valued category are flagged."""
 
-from pipeline.clause_merge import merge_clauses
+from pipeline.merge.clauses import merge_clauses
 from pipeline.models import Citation, Clause
 
 

@@ -13,7 +13,7 @@ from typer.testing import CliRunner
 from pipeline.cli import app
 from pipeline.config import RunConfig
 from pipeline.models import RunReport
-from pipeline.runner import run
+from pipeline.run.core import run
 from tests.conftest import SAMPLES
 
 ray = pytest.importorskip("ray", reason="the ray extra is not installed") if not os.environ.get(

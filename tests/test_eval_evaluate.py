@@ -8,10 +8,10 @@ from typer.testing import CliRunner
 
 from pipeline.cli import app
 from pipeline.config import RunConfig
-from pipeline.engines.scripted import ScriptedEngine
+from scripted_engine import ScriptedEngine
 from pipeline.errors import ConfigError
 from pipeline.eval.evaluate import evaluate_cuad
-from pipeline.ingest import file_sha256
+from pipeline.ingest.read import file_sha256
 from tests.conftest import filler, write_pdf
 
 GOVERNING = "This Agreement shall be governed by and construed in accordance with the laws of the State of Delaware."

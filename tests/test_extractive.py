@@ -1,9 +1,9 @@
-from pipeline.checklist import load_checklist
+from pipeline.tasks.checklist import load_checklist
 from pipeline.config import RunConfig
 from pipeline.engines.extractive import ExtractiveEngine
-from pipeline.ingest import ingest
-from pipeline.plan import plan_document
-from pipeline.responses import SummaryReply, parse_reply, response_model
+from pipeline.ingest.read import ingest
+from pipeline.plan.routes import plan_document
+from pipeline.tasks.responses import SummaryReply, parse_reply, response_model
 from tests.conftest import SAMPLES
 
 

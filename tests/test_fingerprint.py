@@ -2,11 +2,11 @@ import shutil
 
 import pytest
 
-from pipeline.checklist import load_checklist
+from pipeline.tasks.checklist import load_checklist
 from pipeline.config import EngineSettings, RunConfig, ServerSettings
-from pipeline.fingerprint import config_key
+from pipeline.store.key import config_key
 from pipeline.models import ChecklistItem
-from pipeline.prompts import prompts_dir
+from pipeline.plan.prompts import prompts_dir
 
 CUAD = load_checklist()
 BASE = config_key(RunConfig(), CUAD)

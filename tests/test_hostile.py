@@ -14,8 +14,8 @@ from typer.testing import CliRunner
 
 from pipeline.cli import app
 from pipeline.config import RunConfig
-from pipeline.engines.scripted import ScriptedEngine
-from pipeline.runner import run
+from scripted_engine import ScriptedEngine
+from pipeline.run.core import run
 from pipeline.sanitize import path_text
 from tests.conftest import REPO, SAMPLES, encrypt_pdf, write_pdf
 from tests.hostile_pdfs import raw_pdf, text_stream

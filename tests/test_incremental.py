@@ -12,10 +12,10 @@ from pydantic import SecretStr
 
 from pipeline.config import RunConfig
 from pipeline.engines.extractive import ExtractiveEngine
-from pipeline.engines.scripted import ScriptedEngine
+from scripted_engine import ScriptedEngine
 from pipeline.models import Completion
-from pipeline.runner import run
-from pipeline.store import store_path
+from pipeline.run.core import run
+from pipeline.store.runstore import store_path
 from tests.conftest import REPO, encrypt_pdf, write_contracts, write_pdf
 
 CONFIG = RunConfig(tasks=("clauses",))
@@ -141,10 +141,10 @@ def test_a_run_with_nothing_to_do_loads_no_tokenizer_and_no_engine(tmp_path):
     _run(folder, out)
     report_mtime = (out / "index.html").stat().st_mtime_ns
     code = (
-        "import sys; from pathlib import Path; from pipeline.config import RunConfig; from pipeline.runner import run;"
+        "import sys; from pathlib import Path; from pipeline.config import RunConfig; from pipeline.run.core import run;"
         f"r = run([Path({str(folder)!r})], Path({str(out)!r}), RunConfig(tasks=('clauses',)));"
         "assert r.totals['reused'] == 2, r.totals;"
-        "heavy = [m for m in ('transformers', 'pypdf', 'tokenizers', 'jinja2', 'pipeline.review') if m in sys.modules];"
+        "heavy = [m for m in ('transformers', 'pypdf', 'tokenizers', 'jinja2', 'pipeline.render.review') if m in sys.modules];"
         "assert not heavy, heavy"
     )
     subprocess.run([sys.executable, "-c", code], check=True, env=os.environ | {"PYTHONPATH": str(REPO)})

@@ -7,7 +7,7 @@ import pypdf
 import pytest
 
 from pipeline.errors import InputError
-from pipeline.ingest import Limits, file_sha256, find_pdfs, ingest
+from pipeline.ingest.read import Limits, file_sha256, find_pdfs, ingest
 from tests.conftest import SAMPLES, encrypt_pdf, with_attachment
 from tests.hostile_pdfs import bomb, raw_pdf, text_stream, to_unicode
 

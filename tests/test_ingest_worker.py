@@ -9,7 +9,7 @@ import pytest
 
 from pipeline.config import RunConfig
 from pipeline.errors import InputError
-from pipeline.ingest_worker import DocumentReader
+from pipeline.ingest.worker import DocumentReader
 from tests.hostile_pdfs import raw_pdf, text_stream
 
 

@@ -1,7 +1,7 @@
 from typer.testing import CliRunner
 
 from pipeline.cli import app
-from pipeline.lock import lock_path, output_lock
+from pipeline.store.lock import lock_path, output_lock
 from tests.conftest import write_contracts
 
 

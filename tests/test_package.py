@@ -4,7 +4,7 @@ import sys
 
 def test_import_pipeline_imports_no_heavy_engine():
     code = (
-        "import sys, pipeline, pipeline.cli, pipeline.runner, pipeline.engines.base, pipeline.engines.extractive;"
+        "import sys, pipeline, pipeline.cli, pipeline.run.core, pipeline.engines.base, pipeline.engines.extractive;"
         "heavy = [m for m in ('vllm', 'torch') if m in sys.modules]; print(heavy); assert not heavy"
     )
     subprocess.run([sys.executable, "-c", code], check=True)

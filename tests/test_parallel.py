@@ -19,7 +19,7 @@ from pipeline.engines.extractive import ExtractiveEngine
 from pipeline.engines.parallel import DataParallelEngine, assign, worker_devices
 from pipeline.errors import EngineError
 from pipeline.models import Completion, Request, RunReport
-from pipeline.runner import run
+from pipeline.run.core import run
 from tests.conftest import SAMPLES, filler
 
 GOVERNING = "This Agreement shall be governed by and construed in accordance with the laws of the State of Delaware."

@@ -1,7 +1,7 @@
-from pipeline.checklist import load_checklist
+from pipeline.tasks.checklist import load_checklist
 from pipeline.config import RunConfig
-from pipeline.ingest import ingest
-from pipeline.plan import choose_route, plan_document
+from pipeline.ingest.read import ingest
+from pipeline.plan.routes import choose_route, plan_document
 from tests.conftest import filler
 
 

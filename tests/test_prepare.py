@@ -5,10 +5,10 @@ import json
 import threading
 from pathlib import Path
 
-from pipeline.checklist import load_checklist
+from pipeline.tasks.checklist import load_checklist
 from pipeline.config import RunConfig
-from pipeline.prepare import Preparer
-from pipeline.runner import run
+from pipeline.run.prepare import Preparer
+from pipeline.run.core import run
 from tests.conftest import SAMPLES, write_contracts
 
 CHECKLIST = load_checklist(None)

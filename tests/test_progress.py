@@ -3,8 +3,8 @@ import io
 from rich.console import Console
 
 from pipeline.config import RunConfig
-from pipeline.progress import TerminalProgress
-from pipeline.runner import run
+from pipeline.run.progress import TerminalProgress
+from pipeline.run.core import run
 from tests.conftest import write_contracts
 
 

@@ -3,11 +3,11 @@ citations inherited (never re-made), bad ids recorded, hierarchical rounds, batc
 
 from pipeline.config import RunConfig
 from pipeline.engines.extractive import ExtractiveEngine
-from pipeline.engines.scripted import ScriptedEngine
+from scripted_engine import ScriptedEngine
 from pipeline.models import (
     Citation, Completion, DocResult, EngineInfo, Request, Route, Source, SummaryPoint, Window,
 )
-from pipeline.reduce import reduce_summaries
+from pipeline.merge.reduce import reduce_summaries
 
 CONFIG = RunConfig(summary_points=3, summary_reserve=100, max_window_tokens=1000)
 

@@ -2,7 +2,7 @@
 
 from pipeline.engines.replies import reply_problem, split_reasoning
 from pipeline.models import ChecklistItem, Message, Request
-from pipeline.responses import json_schema
+from pipeline.tasks.responses import json_schema
 
 CHECKLIST = (ChecklistItem(name="Governing Law"),)
 

@@ -13,11 +13,11 @@ from typer.testing import CliRunner
 
 from pipeline.cli import app
 from pipeline.config import RunConfig
-from pipeline.engines.scripted import ScriptedEngine
-from pipeline.exports import CLAUSE_COLUMNS
+from scripted_engine import ScriptedEngine
+from pipeline.render.exports import CLAUSE_COLUMNS
 from pipeline.models import Citation, Clause, DocResult, EngineInfo
-from pipeline.review_view import doc_view, matrix_categories, utf16_offset
-from pipeline.runner import run
+from pipeline.render.review_view import doc_view, matrix_categories, utf16_offset
+from pipeline.run.core import run
 from tests.conftest import filler, write_pdf
 
 GOVERNING = "This Agreement shall be governed by the laws of the State of Delaware."
@@ -206,7 +206,7 @@ def test_offsets_are_converted_to_javascript_string_units():
 
 
 def test_clauses_csv_quotes_commas_newlines_and_quotes():
-    from pipeline.exports import clauses_csv
+    from pipeline.render.exports import clauses_csv
 
     quote = 'Pay "promptly",\nor else'
     text = clauses_csv([_result((Clause(category="Fees", citation=_citation(quote, None)),))])
@@ -215,7 +215,7 @@ def test_clauses_csv_quotes_commas_newlines_and_quotes():
 
 
 def test_chip_label_names_the_printed_label_and_the_physical_page():
-    from pipeline.review import chip_label
+    from pipeline.render.review import chip_label
 
     assert chip_label(_citation("q", 4)) == "p. 4"
     assert chip_label(_citation("q", 3).model_copy(update={"page_label": "iii"})) == "p. iii (3)"

@@ -85,9 +85,9 @@ def test_custom_checklist(make_pdf, tmp_path):
 
 def test_engine_accounting_and_saved_reasoning_reach_the_outputs(make_pdf, tmp_path):
     from pipeline.config import RunConfig
-    from pipeline.engines.scripted import ScriptedEngine
+    from scripted_engine import ScriptedEngine
     from pipeline.models import Completion
-    from pipeline.runner import run
+    from pipeline.run.core import run
 
     def reply(request):
         text = json.dumps({"points": [{"point": "Law.", "quote": GOVERNING, "page_number": 1}]})

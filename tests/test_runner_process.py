@@ -17,7 +17,7 @@ import pytest
 from typer.testing import CliRunner
 
 from pipeline.cli import app
-from pipeline.store import store_path
+from pipeline.store.runstore import store_path
 from tests.conftest import REPO, write_contracts
 
 DOCS = 16  # each a few tenths of a second: the test acts between two documents, far from the end

@@ -6,10 +6,10 @@ from collections import Counter
 import pytest
 from tokenizers import Tokenizer as RawTokenizer
 
-from pipeline.checklist import load_checklist
+from pipeline.tasks.checklist import load_checklist
 from pipeline.config import RunConfig
-from pipeline.ingest import ingest
-from pipeline.plan import plan_document
+from pipeline.ingest.read import ingest
+from pipeline.plan.routes import plan_document
 from pipeline.sanitize import JOINER, SafeFormatter, neutralize, printable
 
 HOSTILE = (
@@ -77,7 +77,7 @@ def test_overlapping_and_single_character_controls():
 
 
 def test_citations_of_neutralised_text_still_verify():
-    from pipeline.cite import PageIndex
+    from pipeline.cite.locate import PageIndex
     from pipeline.models import Page
 
     page = Page(page_number=1, page_label="1", text="End.<|im_end|> Next clause.")

@@ -19,7 +19,7 @@ from pipeline.engines.http import RetryPolicy
 from pipeline.engines.server import ServerEngine, api_root
 from pipeline.errors import ConfigError, EngineError
 from pipeline.models import DocResult, Message, Plan
-from pipeline.runner import plan_inputs, run
+from pipeline.run.core import plan_inputs, run
 from tests.conftest import filler, write_pdf
 from tests.fake_server import MODEL, USAGE, FakeServer
 

@@ -33,7 +33,7 @@ from pipeline.cli import app  # noqa: E402
 from pipeline.config import RunConfig, ServerSettings  # noqa: E402
 from pipeline.engines.server import ServerEngine  # noqa: E402
 from pipeline.models import DocResult, Plan  # noqa: E402
-from pipeline.runner import plan_inputs  # noqa: E402
+from pipeline.run.core import plan_inputs  # noqa: E402
 from tests.conftest import filler, write_pdf  # noqa: E402
 
 THIRD_PARTY = "(torch|vllm|transformers|pkg_resources|multiprocessing)"  # warnings of theirs, not ours

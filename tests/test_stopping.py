@@ -4,7 +4,7 @@ import signal
 import pytest
 
 from pipeline.errors import Interrupted
-from pipeline.stopping import stop_on_signals
+from pipeline.run.stopping import stop_on_signals
 
 
 @pytest.mark.parametrize(("signum", "code"), [(signal.SIGINT, 130), (signal.SIGTERM, 143)])

@@ -1,7 +1,7 @@
 import sqlite3
 
 from pipeline.models import DocReport
-from pipeline.store import RunStore, store_path
+from pipeline.store.runstore import RunStore, store_path
 
 
 def _report(status="ok"):

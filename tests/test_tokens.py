@@ -6,7 +6,7 @@ from typer.testing import CliRunner
 
 from pipeline.cli import app
 from pipeline.models import Message
-from pipeline.tokens import bundled_tokenizer_dir, tokenizer_dir
+from pipeline.plan.tokens import bundled_tokenizer_dir, tokenizer_dir
 from tests.conftest import SAMPLES
 
 
@@ -31,9 +31,9 @@ def test_model_folder_tokenizer_is_preferred(tmp_path):
 
 def test_plan_json_counts_equal_hugging_face_apply_chat_template():
     """The Must-show: `docpipe plan --json` token counts = HF Qwen3 tokenizer on the same rendered prompt."""
-    from pipeline.checklist import load_checklist
-    from pipeline.ingest import ingest
-    from pipeline.prompts import build_messages
+    from pipeline.tasks.checklist import load_checklist
+    from pipeline.ingest.read import ingest
+    from pipeline.plan.prompts import build_messages
 
     result = CliRunner().invoke(app, ["plan", str(SAMPLES), "--json"])
     assert result.exit_code == 0, result.output

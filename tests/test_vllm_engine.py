@@ -26,7 +26,7 @@ from pipeline.engines.replies import reply_problem  # noqa: E402
 from pipeline.engines.vllm import VLLMEngine  # noqa: E402
 from pipeline.engines.vllm_specs import EngineSpec  # noqa: E402
 from pipeline.models import Message, Plan  # noqa: E402
-from pipeline.runner import plan_inputs, run  # noqa: E402
+from pipeline.run.core import plan_inputs, run  # noqa: E402
 from tests.conftest import filler, write_pdf  # noqa: E402
 from tests.tiny_qwen3 import build  # noqa: E402
 

@@ -8,13 +8,13 @@ from pathlib import Path
 import pytest
 from typer.testing import CliRunner
 
-from pipeline.checklist import parse_checklist
+from pipeline.tasks.checklist import parse_checklist
 from pipeline.cli import app
 from pipeline.config import RunConfig
 from pipeline.models import Document, Page, Source, Window
-from pipeline.plan import plan_document
-from pipeline.prompts import build_messages
-from pipeline.windows import page_costs, split_text, split_windows
+from pipeline.plan.routes import plan_document
+from pipeline.plan.prompts import build_messages
+from pipeline.plan.windows import page_costs, split_text, split_windows
 from tests.conftest import filler, write_long_pdf
 
 CHECKLIST = parse_checklist("name,description\nGoverning Law,Which law governs\n", "t")

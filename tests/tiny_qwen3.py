@@ -31,7 +31,7 @@ def build(folder: Path) -> Path:
     import torch
     from transformers import GenerationConfig, Qwen3Config, Qwen3ForCausalLM
 
-    from pipeline.tokens import bundled_tokenizer_dir
+    from pipeline.plan.tokens import bundled_tokenizer_dir
 
     config = Qwen3Config(
         vocab_size=151936, hidden_size=128, intermediate_size=256, num_hidden_layers=2, num_attention_heads=2,

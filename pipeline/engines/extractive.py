@@ -19,8 +19,8 @@ from dataclasses import dataclass
 
 from pipeline.engines.clause_patterns import load_matchers
 from pipeline.models import ChecklistItem, Completion, Page, PointRef, Request
-from pipeline.responses import ReduceItem, ReduceSummaryReply, SummaryItem, SummaryReply, response_model
-from pipeline.sentences import sentence_spans
+from pipeline.tasks.responses import ReduceItem, ReduceSummaryReply, SummaryItem, SummaryReply, response_model
+from pipeline.plan.sentences import sentence_spans
 
 MIN_SUMMARY_CHARS = 40
 MAX_SUMMARY_CHARS = 500

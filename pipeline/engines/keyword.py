@@ -15,7 +15,7 @@ from collections.abc import Sequence
 
 from pipeline.engines.extractive import MAX_PER_CATEGORY, ExtractiveEngine, sentences
 from pipeline.models import ChecklistItem, Page
-from pipeline.responses import SummaryItem, SummaryReply, response_model
+from pipeline.tasks.responses import SummaryItem, SummaryReply, response_model
 
 MIN_SUMMARY_WORDS = 6
 _WORD = re.compile(r"[a-z0-9]+")

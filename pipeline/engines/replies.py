@@ -10,7 +10,7 @@ from __future__ import annotations
 import json
 
 from pipeline.models import Request
-from pipeline.responses import ReplyError, parse_reply, response_model
+from pipeline.tasks.responses import ReplyError, parse_reply, response_model
 
 THINK_START, THINK_END = "<think>", "</think>"
 

@@ -20,7 +20,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from pipeline.checklist import load_checklist
+from pipeline.tasks.checklist import load_checklist
 from pipeline.errors import ConfigError
 from pipeline.models import ChecklistItem, Page
 

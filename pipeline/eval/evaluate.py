@@ -20,18 +20,18 @@ from importlib import resources
 from pathlib import Path
 
 from pipeline import __version__
-from pipeline.checklist import load_checklist
+from pipeline.tasks.checklist import load_checklist
 from pipeline.config import RunConfig
 from pipeline.engines.base import Engine
 from pipeline.errors import ConfigError, PipelineError
 from pipeline.eval.cuad import GoldDoc, category_names, load_cuad, place_spans
 from pipeline.eval.report import EvalReport, build_report, write_report
 from pipeline.eval.score import GoldSpan, Item, Predicted
-from pipeline.ingest import DOC_ID_LENGTH, file_sha256, ingest
+from pipeline.ingest.read import DOC_ID_LENGTH, file_sha256, ingest
 from pipeline.models import DocResult, EngineInfo
-from pipeline.prompts import template_hashes
-from pipeline.render import doc_dir, write_atomic
-from pipeline.runner import Progress, run
+from pipeline.plan.prompts import template_hashes
+from pipeline.render.result import doc_dir, write_atomic
+from pipeline.run.core import Progress, run
 
 log = logging.getLogger(__name__)
 

@@ -19,7 +19,7 @@ from pipeline.eval.score import (
     precision_at_recall, ratio, recall, total,
 )
 from pipeline.models import EngineInfo, Frozen
-from pipeline.render import write_atomic
+from pipeline.render.result import write_atomic
 
 EVAL_SCHEMA_VERSION = "1.0"
 RECALL_LEVEL = 0.8

@@ -16,7 +16,7 @@ import re
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, fields
 
-from pipeline.cite import normalize
+from pipeline.cite.locate import normalize
 from pipeline.models import CitationStatus
 
 JACCARD_MIN = 0.5

@@ -12,7 +12,7 @@ import os
 from pathlib import Path
 from typing import Any
 
-from pipeline.store import RunStore
+from pipeline.store.runstore import RunStore
 
 
 def run_status(output: Path) -> dict[str, Any]:

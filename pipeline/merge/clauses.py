@@ -18,7 +18,7 @@ from __future__ import annotations
 import re
 from collections.abc import Callable, Sequence
 
-from pipeline.cite import normalize
+from pipeline.cite.locate import normalize
 from pipeline.models import Citation, Clause
 
 _RANK = {"verified": 0, "relocated": 1, "unverified": 2}

@@ -17,10 +17,10 @@ from dataclasses import dataclass
 from pipeline.config import RunConfig
 from pipeline.errors import InputError
 from pipeline.models import ChecklistItem, Document, Message, Page, PagePart, Window
-from pipeline.packing import fill, overlap_start, pack
-from pipeline.prompts import build_messages, render_template
-from pipeline.sentences import sentence_starts
-from pipeline.tokens import Tokenizer
+from pipeline.plan.packing import fill, overlap_start, pack
+from pipeline.plan.prompts import build_messages, render_template
+from pipeline.plan.sentences import sentence_starts
+from pipeline.plan.tokens import Tokenizer
 
 PART_MARGIN = 64  # tokens a page part leaves free: its header, and joins that count differently in context
 _PARAGRAPH = re.compile(r"\n[ \t]*\n")

@@ -23,11 +23,11 @@ from dataclasses import dataclass, field
 from pipeline.config import RunConfig
 from pipeline.engines.base import Engine
 from pipeline.models import Completion, DocError, DocResult, Message, PointRef, Request, SummaryPoint
-from pipeline.packing import pack
-from pipeline.plan import window_budget
-from pipeline.prompts import render_template, system_message
-from pipeline.responses import ReduceSummaryReply, ReplyError, parse_reply, reduce_schema
-from pipeline.tokens import Tokenizer
+from pipeline.plan.packing import pack
+from pipeline.plan.routes import window_budget
+from pipeline.plan.prompts import render_template, system_message
+from pipeline.tasks.responses import ReduceSummaryReply, ReplyError, parse_reply, reduce_schema
+from pipeline.plan.tokens import Tokenizer
 
 TASK = "reduce_summary"
 MAX_DEPTH = 8  # rounds after which a reduce that is not converging stops (each round must shrink the points)

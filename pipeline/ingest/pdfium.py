@@ -1,7 +1,7 @@
 """The pypdfium2 backend of stage ingest (`--pdf-backend pypdfium2`, the optional extra `docpipe[pdfium]`).
 
 Contract: `read_pages(handle, password, limits)` yields one `Page` per page of the PDF open in `handle`, the
-same model as the pypdf backend (`pipeline.ingest` makes the checks common to both, before and after):
+same model as the pypdf backend (`pipeline.ingest.read` makes the checks common to both, before and after):
 - `page_number` is the 1-based physical page; `page_label` the printed label (/PageLabels), else the number.
 - Text is pdfium's text page (`get_text_range`) with pdfium's artefacts undone so that quotes and
   citations behave as with pypdf: its line breaks "\\r\\n" become "\\n", and its mark for a hyphen that ended
@@ -35,7 +35,7 @@ import pypdfium2 as pdfium
 import pypdfium2.raw as pdfium_c
 
 from pipeline.errors import EncryptedError, InputError
-from pipeline.ingest import Limits, check_page_count, failed_page, text_page, try_passwords
+from pipeline.ingest.read import Limits, check_page_count, failed_page, text_page, try_passwords
 from pipeline.models import Page
 from pipeline.sanitize import valid_unicode
 

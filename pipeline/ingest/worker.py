@@ -10,7 +10,7 @@ killed; the next document gets a fresh one) or the worker died (e.g. killed for 
 own tokenizer, loaded once) and returns the Plan and the seconds each stage took; the time limit covers the
 reading only, and a failure raises `PrepareError` naming its stage. With `ingest_timeout == 0` both run in
 this process, without a time limit. `DocumentReader(config)` raises `ConfigError` when `config.pdf_backend` is
-not installed. The worker is a plain `python -m pipeline.ingest_worker` child talking
+not installed. The worker is a plain `python -m pipeline.ingest.worker` child talking
 over two pipes, so it neither re-imports the caller's `__main__` (as multiprocessing's spawn would) nor forks
 a process that holds threads. It ignores SIGINT (a Ctrl-C reaches the whole process group): the caller
 decides when it stops.
@@ -31,7 +31,7 @@ from types import TracebackType
 
 from pipeline.config import RunConfig
 from pipeline.errors import InputError, PipelineError
-from pipeline.ingest import Limits, ingest, require_backend
+from pipeline.ingest.read import Limits, ingest, require_backend
 from pipeline.models import ChecklistItem, Document, Plan
 
 log = logging.getLogger(__name__)
@@ -132,10 +132,10 @@ class DocumentReader:
             return self._conn
         child_in, to_child = os.pipe()  # (read end, write end)
         from_child, child_out = os.pipe()
-        package_root = str(Path(__file__).resolve().parent.parent)  # the child imports this very `pipeline`
+        package_root = str(Path(__file__).resolve().parents[2])  # the child imports this very `pipeline`
         env = {**os.environ, "PYTHONPATH": os.pathsep.join(filter(None, [package_root, os.environ.get("PYTHONPATH")]))}
         self._process = subprocess.Popen(
-            [sys.executable, "-m", "pipeline.ingest_worker", str(child_in), str(child_out)],
+            [sys.executable, "-m", "pipeline.ingest.worker", str(child_in), str(child_out)],
             pass_fds=(child_in, child_out), stdin=subprocess.DEVNULL, env=env,
         )
         os.close(child_in)
@@ -226,8 +226,8 @@ def _prepare_here(
 
 
 def _plan(document: Document, config: RunConfig, checklist: Sequence[ChecklistItem]) -> Plan:
-    from pipeline.plan import plan_document  # the tokenizer and the templates: only in a planning process
-    from pipeline.tokens import load_tokenizer, tokenizer_dir
+    from pipeline.plan.routes import plan_document  # the tokenizer and the templates: only in a planning process
+    from pipeline.plan.tokens import load_tokenizer, tokenizer_dir
 
     return plan_document(document, config, load_tokenizer(tokenizer_dir(config.model, config.tokenizer)), checklist)
 
@@ -247,8 +247,8 @@ if __name__ == "__main__":
     sys.stdout = sys.stderr
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C is for the caller, who stops this worker itself
     logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s (reader): %(message)s")
-    # Through the imported module, so that what it pickles (PrepareError) is named pipeline.ingest_worker.…,
+    # Through the imported module, so that what it pickles (PrepareError) is named pipeline.ingest.worker.…,
     # not __main__.…, which the parent could not unpickle.
-    from pipeline import ingest_worker
+    from pipeline.ingest import worker as ingest_worker
 
     ingest_worker._serve(Connection(int(sys.argv[1]), writable=False), Connection(int(sys.argv[2]), readable=False))

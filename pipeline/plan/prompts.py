@@ -30,8 +30,9 @@ def prompts_dir() -> Path:
     """`$DOCPIPE_PROMPTS`, else the copy packaged in the wheel, else the repository's `prompts/`."""
     if env := os.environ.get("DOCPIPE_PROMPTS"):
         return Path(env)
-    packaged = Path(__file__).parent / "_prompts"
-    return packaged if packaged.is_dir() else Path(__file__).parent.parent / "prompts"
+    package = Path(__file__).parent.parent  # pipeline/
+    packaged = package / "_prompts"
+    return packaged if packaged.is_dir() else package.parent / "prompts"
 
 
 @functools.cache
@@ -51,7 +52,7 @@ def environment(folder: Path, controls: tuple[str, ...] = ()) -> jinja2.Environm
 
 def default_controls() -> tuple[str, ...]:
     """The control strings of the bundled Qwen3 tokenizer: used when a caller names no tokenizer."""
-    from pipeline.tokens import bundled_tokenizer_dir, load_tokenizer
+    from pipeline.plan.tokens import bundled_tokenizer_dir, load_tokenizer
 
     return load_tokenizer(bundled_tokenizer_dir()).control_strings()
 

@@ -9,7 +9,7 @@ through one open handle (never held whole in memory) and hashed once: a caller t
 passes `sha256`. A file without `%%EOF` near its end is reported as truncated.
 
 Two backends read the pages: pypdf (the default) and pypdfium2 (`backend="pypdfium2"`, several times faster;
-the optional extra `docpipe[pdfium]`, see `pipeline.ingest_pdfium`). Everything above is common to both, and
+the optional extra `docpipe[pdfium]`, see `pipeline.ingest.pdfium`). Everything above is common to both, and
 so are the page model, the limits on pages and characters per page and the encryption errors; pypdf's
 decompression limits are pypdf's alone.
 """
@@ -191,7 +191,7 @@ def ingest(
 def _pages(handle: BinaryIO, password: str | None, limits: Limits, backend: PdfBackend) -> tuple[Page, ...]:
     if backend == "pypdfium2":
         require_backend(backend)
-        from pipeline.ingest_pdfium import read_pages
+        from pipeline.ingest.pdfium import read_pages
 
         return tuple(read_pages(handle, password, limits))
     if backend != "pypdf":

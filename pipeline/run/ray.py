@@ -23,20 +23,20 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
-from pipeline.assemble import assemble
-from pipeline.checklist import load_checklist
+from pipeline.merge.assemble import assemble
+from pipeline.tasks.checklist import load_checklist
 from pipeline.config import RunConfig
 from pipeline.engines.base import create_engine, engine_info
 from pipeline.engines.parallel import single
 from pipeline.errors import ConfigError, EngineError
-from pipeline.ingest import find_pdfs
-from pipeline.ingest_worker import DocumentReader
+from pipeline.ingest.read import find_pdfs
+from pipeline.ingest.worker import DocumentReader
 from pipeline.models import Completion, DocReport, DocResult, EngineInfo, Plan, RunReport
-from pipeline.prepare import prepare_one
-from pipeline.prompts import template_hashes
-from pipeline.render import write_result, write_run_report
-from pipeline.review import write_review
-from pipeline.runner import Progress, _missing, _Outcome, doc_report, order_requests, outcome_of, totals
+from pipeline.run.prepare import prepare_one
+from pipeline.plan.prompts import template_hashes
+from pipeline.render.result import write_result, write_run_report
+from pipeline.render.review import write_review
+from pipeline.run.core import Progress, _missing, _Outcome, doc_report, order_requests, outcome_of, totals
 
 Batch = dict[str, Any]  # Ray Data's "numpy" batch: column name → array
 

@@ -23,7 +23,7 @@ from pathlib import Path
 from types import TracebackType
 
 from pipeline.config import RunConfig
-from pipeline.ingest_worker import DocumentReader, PrepareError
+from pipeline.ingest.worker import DocumentReader, PrepareError
 from pipeline.models import ChecklistItem, Plan
 
 

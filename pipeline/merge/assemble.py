@@ -11,13 +11,13 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from pipeline.cite import PageIndex
-from pipeline.clause_merge import merge_clauses
+from pipeline.cite.locate import PageIndex
+from pipeline.merge.clauses import merge_clauses
 from pipeline.models import (
     ChecklistItem, Clause, Completion, DocError, DocResult, DocStatus, EngineInfo, Plan, Request,
     SummaryPoint,
 )
-from pipeline.responses import Reply, ReplyError, parse_reply, response_model
+from pipeline.tasks.responses import Reply, ReplyError, parse_reply, response_model
 
 
 def assemble(

@@ -15,8 +15,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal
 
-from pipeline.checklist import load_checklist
-from pipeline.cite import normalize
+from pipeline.tasks.checklist import load_checklist
+from pipeline.cite.locate import normalize
 from pipeline.models import Citation, DocError, DocResult, Page
 
 CellState = Literal["conflict", "found", "absent", "unchecked"]

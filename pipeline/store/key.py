@@ -19,7 +19,7 @@ from collections.abc import Sequence
 
 from pipeline.config import RunConfig
 from pipeline.models import SCHEMA_VERSION, ChecklistItem
-from pipeline.prompts import template_hashes
+from pipeline.plan.prompts import template_hashes
 
 KEY_LENGTH = 16
 NOT_IN_KEY = {"password", "batch_documents", "jobs", "redo", "checklist"}  # checklist: its contents count, below

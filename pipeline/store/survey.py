@@ -18,10 +18,10 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from pipeline.ingest import file_sha256
+from pipeline.ingest.read import file_sha256
 from pipeline.models import DocReport
 from pipeline.sanitize import path_text
-from pipeline.store import FileSig, RunStore, StoredResult
+from pipeline.store.runstore import FileSig, RunStore, StoredResult
 
 MAX_ATTEMPTS = 3
 RETRYABLE_INPUT_KINDS = {"EncryptedError"}  # a password may be given next time

@@ -1,0 +1,1 @@
+"""Stage ingest: PDF bytes → `Document` (pages with physical numbers and printed labels)."""

@@ -1,0 +1,1 @@
+"""Stage merge: replies of a document's windows → one `DocResult` (parse + cite, reduce, clause merge)."""

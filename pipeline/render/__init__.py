@@ -1,0 +1,1 @@
+"""Stage render: results → files (result.json, summary.md, the review report, exports)."""

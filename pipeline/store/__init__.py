@@ -1,0 +1,1 @@
+"""The run store: what was done, under which key, and what a run must redo."""
