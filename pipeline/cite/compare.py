@@ -1,0 +1,220 @@
+"""What a quote changes against the page span it fuzzily matched, compared as aligned word sequences.
+
+Contract: `changed_facts(quote_words, span_words)` aligns the two word sequences (an edit-distance alignment
+in which the span's words before and after the quote cost nothing) and returns, for every run of words that
+differ, the facts it changes — empty when the quote differs only by slips a model or an OCR engine makes.
+
+A fact is changed when a differing run inserts, drops or swaps
+- a negation (`not`, `no`, `never`, `neither`, `nor`, `without`, `unless`, `except`, …, `n't`), or turns a
+  word into its `non-`/`un-` form or back;
+- a number (digits, written numbers, ordinals), a money or percent sign, a month, a unit of time;
+- a capitalised name that has no look-alike (≥ NEAR_SPELLING) on the other side of the run.
+Everything else is a slip and is forgiven: a dropped or added ordinary word, "shall" for "will", a typo in an
+ordinary word, a word split or joined by spacing or a line-break hyphen. Names with an OCR-like typo pass by
+the look-alike rule; digits read as letters ("2O19") are read back as digits before numbers are compared.
+"""
+
+from __future__ import annotations
+
+import re
+from collections import Counter
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+from rapidfuzz import fuzz
+
+NEAR_SPELLING = 80.0  # a name this similar (0–100) to its counterpart is an OCR slip, not another name
+_SIMILAR = 70.0  # alignment: words this similar are cheaper to pair than to insert and drop
+
+TOKEN = re.compile(r"\w+(?:'\w+)*|[%$€£¥]")
+NEGATIONS = frozenset(
+    "not no never nor neither none nothing nobody nowhere without except unless cannot non".split())
+NEGATIVE_PREFIXES = ("non", "un")
+WRITTEN_NUMBERS = {
+    w: i for i, w in enumerate(
+        "zero one two three four five six seven eight nine ten eleven twelve thirteen fourteen fifteen "
+        "sixteen seventeen eighteen nineteen twenty".split())
+} | {w: 10 * i for i, w in enumerate("thirty forty fifty sixty seventy eighty ninety".split(), start=3)} | {
+    "hundred": 100, "thousand": 1000, "million": 10**6, "billion": 10**9, "trillion": 10**12,
+    "half": 0.5, "twice": 2, "once": 1, "dozen": 12,
+}
+ORDINALS = frozenset("first second third fourth fifth sixth seventh eighth ninth tenth eleventh twelfth".split())
+MONTHS = frozenset(
+    "january february march april june july august september october november december "
+    "jan feb mar apr jun jul aug sep sept oct nov dec".split())  # not "may": far more often the verb
+TIME_UNITS = frozenset(
+    "hour hours day days week weeks month months year years quarter quarters decade decades minute minutes "
+    "daily weekly monthly quarterly annual annually yearly business calendar percent cent".split())
+SIGNS = frozenset("%$€£¥")
+# Capitalised only because they open a sentence or a heading: never a name.
+FUNCTION_WORDS = frozenset(
+    "a an the this that these those such any all each every either both some other another it its we our us "
+    "you your he she his her they their them in on at to for of by with from as if upon and or but so then "
+    "there here where when which who whom whose what any shall will may must can should would could is are "
+    "be been was were has have had do does did".split())
+_OCR_DIGITS = str.maketrans("oilszb", "011528")
+
+
+@dataclass(frozen=True)
+class Word:
+    """A word of normalised (lower-case) text, and whether its source spelling starts with a capital."""
+
+    text: str
+    capital: bool
+
+
+def words(normalized: str, source: str, offsets: Sequence[int], start: int = 0, end: int | None = None) -> list[Word]:
+    """The words of `normalized[start:end]`; `offsets` map normalised characters back to `source` (for case)."""
+    return [Word(m.group(), source[offsets[m.start()]].isupper())
+            for m in TOKEN.finditer(normalized, start, len(normalized) if end is None else end)]
+
+
+def number_key(word: str) -> str | None:
+    """A canonical form of a number word ("2O19" → "2019", "fifteen" → "15", "3rd" → "3"), else None."""
+    if word in WRITTEN_NUMBERS:
+        return str(WRITTEN_NUMBERS[word])
+    digits = sum(ch.isdigit() for ch in word)
+    if digits == 0:
+        return word if word in ORDINALS else None
+    ordinal = re.fullmatch(r"(\d+)(?:st|nd|rd|th)", word)
+    if ordinal:
+        return ordinal.group(1)
+    if digits * 2 < len(word):
+        return None  # "sub1icense": an OCR slip in a word, not a number
+    return word.translate(_OCR_DIGITS)
+
+
+def fact_key(word: str) -> str | None:
+    """What a word says that a slip may not change: a number, month, unit of time or sign; else None."""
+    if word in MONTHS or word in TIME_UNITS or word in SIGNS:
+        return word
+    return number_key(word)
+
+
+def is_negation(word: str) -> bool:
+    return word in NEGATIONS or word.endswith("n't")
+
+
+def is_name(word: Word) -> bool:
+    return word.capital and word.text not in FUNCTION_WORDS and not is_negation(word.text)
+
+
+def changed_facts(quote: Sequence[Word], span: Sequence[Word]) -> list[str]:
+    """The facts the quote changes against the span (see the module docstring); [] means a faithful quote."""
+    changed: list[str] = []
+    for ours, theirs in differing_runs(quote, span):
+        changed.extend(_run_changes(ours, theirs))
+    return changed
+
+
+def differing_runs(quote: Sequence[Word], span: Sequence[Word]) -> list[tuple[list[Word], list[Word]]]:
+    """The aligned runs where the quote and the span differ: (the quote's words, the span's words)."""
+    runs: list[tuple[list[Word], list[Word]]] = []
+    ours: list[Word] = []
+    theirs: list[Word] = []
+    for q, s in _align([w.text for w in quote], [w.text for w in span]):
+        if q is not None and s is not None and quote[q].text == span[s].text:
+            if ours or theirs:
+                runs.append((ours, theirs))
+            ours, theirs = [], []
+            continue
+        if q is not None:
+            ours.append(quote[q])
+        if s is not None:
+            theirs.append(span[s])
+    if ours or theirs:
+        runs.append((ours, theirs))
+    return runs
+
+
+def _align(quote: Sequence[str], span: Sequence[str]) -> list[tuple[int | None, int | None]]:
+    """Edit-distance alignment of the whole quote with a stretch of the span (the span's ends are free).
+    Pairs of (quote index or None, span index or None). A word inserted or left out costs 1; equal words 0,
+    similar ones 0.5, others 1.5 — more than a gap, so that a quote's first word is not paired with the
+    span word before it when the quote only dropped a word ("Notwithstanding [the] foregoing")."""
+    m, n = len(quote), len(span)
+    inf = float("inf")
+    cost = [[0.0] * (n + 1)] + [[float(i)] + [inf] * n for i in range(1, m + 1)]
+    similar: dict[tuple[str, str], float] = {}
+    for i in range(1, m + 1):
+        row, prev, q = cost[i], cost[i - 1], quote[i - 1]
+        for j in range(1, n + 1):
+            s = span[j - 1]
+            if q == s:
+                pair = 0.0
+            else:
+                pair = similar.get((q, s), -1.0)
+                if pair < 0:
+                    pair = similar[(q, s)] = 0.5 if fuzz.ratio(q, s) >= _SIMILAR else 1.5
+            row[j] = min(prev[j - 1] + pair, prev[j] + 1.0, row[j - 1] + 1.0)
+    j = min(range(n + 1), key=lambda k: (cost[m][k], -k))
+    i, path = m, []
+    while i > 0:
+        here = cost[i][j]
+        if j > 0:
+            q, s = quote[i - 1], span[j - 1]
+            pair = 0.0 if q == s else similar[(q, s)]
+            if here == cost[i - 1][j - 1] + pair:
+                path.append((i - 1, j - 1))
+                i, j = i - 1, j - 1
+                continue
+            if here == cost[i][j - 1] + 1.0:
+                path.append((None, j - 1))
+                j -= 1
+                continue
+        path.append((i - 1, None))
+        i -= 1
+    return path[::-1]
+
+
+def _run_changes(ours: list[Word], theirs: list[Word]) -> list[str]:
+    if "".join(w.text for w in ours) == "".join(w.text for w in theirs):
+        return []  # spacing: "assign ment" / "assignment", "333 194486" / "333194486"
+    ours, theirs = _without_misreadings(ours, theirs)
+    changed: list[str] = []
+    negations = Counter(w.text for w in ours if is_negation(w.text))
+    negations.subtract(w.text for w in theirs if is_negation(w.text))
+    changed.extend(sorted(w for w, k in negations.items() if k))
+    changed.extend(q.text for q in ours for s in theirs if _negated(q.text, s.text) or _negated(s.text, q.text))
+    facts = Counter(k for w in ours if (k := fact_key(w.text)) is not None)
+    facts.subtract(k for w in theirs if (k := fact_key(w.text)) is not None)
+    changed.extend(sorted(w for w, k in facts.items() if k))
+    for side, other in ((ours, theirs), (theirs, ours)):
+        for w in side:
+            if is_name(w) and not any(fuzz.ratio(w.text, o.text) >= NEAR_SPELLING for o in other):
+                changed.append(w.text)
+    return changed
+
+
+def _without_misreadings(ours: list[Word], theirs: list[Word]) -> tuple[list[Word], list[Word]]:
+    """Both runs less the pairs that are one word misread: a negation or fact word and a word of the same
+    length, or the same after undoing OCR's usual merges ("rn" for "m"), at least NEAR_SPELLING alike —
+    "with0ut"/"without", "rnonths"/"months"; "never"/"ever" and "not"/"nut" stay different words."""
+    left = list(theirs)
+    kept: list[Word] = []
+    for q in ours:
+        twin = next((s for s in left if _misread(q.text, s.text)), None)
+        if twin is None:
+            kept.append(q)
+        else:
+            left.remove(twin)
+    return kept, left
+
+
+def _misread(a: str, b: str) -> bool:
+    key_a, key_b = number_key(a), number_key(b)
+    if any(ch.isdigit() for ch in a + b) and (key_a is not None or key_b is not None):
+        return key_a == key_b  # digits: only OCR's letter-for-digit readings ("2O19") are forgiven
+    if not (is_negation(a) or is_negation(b) or fact_key(a) or fact_key(b)):
+        return False
+    a, b = _unmerge(a), _unmerge(b)
+    return a == b or (len(a) == len(b) and fuzz.ratio(a, b) >= NEAR_SPELLING)
+
+
+def _unmerge(word: str) -> str:
+    return word.replace("rn", "m").replace("cl", "d").replace("vv", "w")
+
+
+def _negated(word: str, base: str) -> bool:
+    """`word` is `base` with a negative prefix: "nonexclusive"/"exclusive", "unlimited"/"limited"."""
+    return any(word == p + base for p in NEGATIVE_PREFIXES)
