@@ -214,7 +214,8 @@ def generate(docs: list[list[Page]], per_class: int, seed: int) -> list[Quote]:
     rng = random.Random(seed)
     pool = sentences(docs)
     rng.shuffle(pool)
-    names = {d: sorted({m.group() for p in pages for m in NAME.finditer(p.text)}) for d, pages in enumerate(docs)}
+    names = {d: sorted({m.group() for p in pages for m in NAME.finditer(p.text) if m.group().lower() not in FUNCTION_WORDS})
+             for d, pages in enumerate(docs)}
     for d in names:
         rng.shuffle(names[d])
     wholes = [" ".join(normalize(p.text)[0] for p in pages) for pages in docs]

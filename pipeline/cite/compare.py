@@ -112,7 +112,7 @@ def differing_runs(quote: Sequence[Word], span: Sequence[Word]) -> list[tuple[li
     runs: list[tuple[list[Word], list[Word]]] = []
     ours: list[Word] = []
     theirs: list[Word] = []
-    for q, s in _align([w.text for w in quote], [w.text for w in span]):
+    for q, s in _with_edges(_align([w.text for w in quote], [w.text for w in span]), len(span)):
         if q is not None and s is not None and quote[q].text == span[s].text:
             if ours or theirs:
                 runs.append((ours, theirs))
@@ -125,6 +125,20 @@ def differing_runs(quote: Sequence[Word], span: Sequence[Word]) -> list[tuple[li
     if ours or theirs:
         runs.append((ours, theirs))
     return runs
+
+
+def _with_edges(path: list[tuple[int | None, int | None]], n: int) -> list[tuple[int | None, int | None]]:
+    """The path with the span words just outside it set against the quote's words added at either edge:
+    the span's ends are free, so "… payable to the buyer" against "… payable to the Seller" aligns as an
+    added "buyer" and a free "Seller"; compared as a pair, the dropped name shows."""
+    used = [s for _, s in path if s is not None]
+    if not used:
+        return path
+    lead = next((k for k, (_, s) in enumerate(path) if s is not None), 0)
+    trail = next((k for k, (_, s) in enumerate(reversed(path)) if s is not None), 0)
+    before = [(None, j) for j in range(max(0, used[0] - lead), used[0])]
+    after = [(None, j) for j in range(used[-1] + 1, min(n, used[-1] + 1 + trail))]
+    return path[:lead] + before + path[lead:len(path) - trail] + path[len(path) - trail:] + after
 
 
 def _align(quote: Sequence[str], span: Sequence[str]) -> list[tuple[int | None, int | None]]:
