@@ -49,7 +49,7 @@ TRUE_CLASSES = ("verbatim", "respaced", "wrong_page", "dropped_filler", "ocr_sli
 FALSE_CLASSES = ("negation_added", "negation_removed", "number_changed", "name_replaced", "date_shifted",
                  "other_contract")
 TARGETS = {"true": 0.99, "dropped_filler": 0.90, "false": 0.005}
-SENTENCE = re.compile(r"[A-Z(][^.;!?]{50,400}?[.;!?](?=\s|$)")
+SENTENCE = re.compile(r"(?<![\w/.,-])[A-Z(][^.;!?]{50,400}?[.;!?](?=\s|$)")  # from a word's start
 FILLERS = ("the", "a", "an", "any", "such", "said", "that", "also", "all", "each", "then")
 OCR = (("rn", "m"), ("m", "rn"), ("e", "c"), ("l", "1"), ("cl", "d"), ("h", "b"), ("i", "l"), ("o", "0"),
        ("u", "v"), ("t", "f"))

@@ -10,12 +10,13 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
-SCHEMA_VERSION = "1.1"  # 1.1: optional Clause.confidence
+SCHEMA_VERSION = "1.2"  # 1.1: optional Clause.confidence; 1.2: optional SummaryPoint.claim_check
 
 PageStatus = Literal["ok", "empty", "failed"]
 RouteKind = Literal["whole", "whole_yarn", "windows"]
 CitationStatus = Literal["verified", "relocated", "unverified"]
 MatchKind = Literal["exact", "normalized", "fuzzy", "none"]
+ClaimStatus = Literal["supported", "unsupported"]
 DocStatus = Literal["ok", "partial", "failed"]
 Role = Literal["system", "user", "assistant"]
 
@@ -155,9 +156,21 @@ class Citation(Frozen):
     char_end: int | None = None
 
 
+class ClaimCheck(Frozen):
+    """Whether the numbers and dates a claim states (in the model's own words) appear in its quote or on
+    its cited page, as computed by `cite.facts`. `unsupported` keeps the claim and lists what is missing."""
+
+    status: ClaimStatus
+    numbers: tuple[str, ...] = Field(default=(), description="the claim's numbers and dates found in neither, "
+                                     "as the claim writes them")
+    checked: int = Field(default=0, description="how many numbers and dates the claim states")
+
+
 class SummaryPoint(Frozen):
     text: str
     citation: Citation
+    claim_check: ClaimCheck | None = Field(default=None, description="the numbers and dates of `text` checked "
+                                           "against the quote and the cited page (None: not checked)")
 
 
 class Clause(Frozen):
@@ -217,6 +230,7 @@ class DocReport(Frozen):
     reduce_depth: int = 0
     seconds: dict[str, float] = Field(default_factory=dict)
     citations: dict[str, int] = Field(default_factory=dict)
+    claims: dict[str, int] = Field(default_factory=dict, description="claim checks: checked, unsupported")
     usage: dict[str, int] = Field(default_factory=dict, description="the result's usage")
     errors: tuple[DocError, ...] = ()
     cached: bool = Field(default=False, description="result reused from an earlier run (file and config unchanged)")

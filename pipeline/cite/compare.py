@@ -53,6 +53,7 @@ FUNCTION_WORDS = frozenset(
     "there here where when which who whom whose what any shall will may must can should would could is are "
     "be been was were has have had do does did".split())
 _OCR_DIGITS = str.maketrans("oilszb", "011528")
+_OCR_LETTERS = (str.maketrans("0158", "olsb"), str.maketrans("0158", "oisb"))
 
 
 @dataclass(frozen=True)
@@ -92,7 +93,12 @@ def fact_key(word: str) -> str | None:
 
 
 def is_negation(word: str) -> bool:
-    return word in NEGATIONS or word.endswith("n't")
+    """A negation, also as OCR may print one ("with0ut", "un1ess")."""
+    if word in NEGATIONS or word.endswith("n't"):
+        return True
+    if word.isalpha() or word.isdigit():
+        return False
+    return any(word.translate(table) in NEGATIONS for table in _OCR_LETTERS)
 
 
 def is_name(word: Word) -> bool:

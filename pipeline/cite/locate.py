@@ -87,11 +87,11 @@ class PageIndex:
     def locate(self, quote: str, claimed_page: int | None) -> Citation:
         """Find `quote`; see the module docstring for the order and the statuses."""
         order = self._search_order(claimed_page)
+        claimed = claimed_page - 1 if claimed_page is not None and 1 <= claimed_page <= len(self.pages) else None
         if quote.strip():
-            for finder in (self._exact, self._normalized_match, self._fuzzy):
-                hit = finder(quote, order)
-                if hit is not None:
-                    return self._citation(quote, claimed_page, *hit)
+            hit = self._exact(quote, order) or self._normalized_match(quote, order) or self._fuzzy(quote, order, claimed)
+            if hit is not None:
+                return self._citation(quote, claimed_page, *hit)
         return self._unverified(quote, claimed_page)
 
     def _exact(self, quote: str, order: list[int]) -> tuple[int, int, int, MatchKind, float] | None:
@@ -121,7 +121,9 @@ class PageIndex:
                         return i, offsets[at], len(self.pages[i].text), "normalized", 100.0
         return None
 
-    def _fuzzy(self, quote: str, order: list[int]) -> tuple[int, int, int, MatchKind, float] | None:
+    def _fuzzy(
+        self, quote: str, order: list[int], claimed: int | None
+    ) -> tuple[int, int, int, MatchKind, float] | None:
         needle, _ = normalize(quote)
         if len(needle) < FUZZY_MIN_CHARS:
             return None
@@ -139,8 +141,8 @@ class PageIndex:
                 continue
             if best is None or found.score > best[4]:
                 best = (i, offsets[found.dest_start], offsets[found.dest_end - 1] + 1, "fuzzy", round(found.score, 1))
-                if found.score >= 99.5:
-                    break
+                if found.score >= 99.5 or i == claimed:
+                    break  # the claimed page wins over a look-alike sentence elsewhere (boilerplate repeats)
         return best
 
     def _changes(self, quote: str, index: int, start: int, end: int, length: int) -> list[str]:

@@ -1,6 +1,7 @@
 """Stage parse + cite: a Plan and its completions → DocResult.
 
-Contract: every reply is parsed with its task's response model; every quote is located by `cite`; a
+Contract: every reply is parsed with its task's response model; every quote is located by `cite`, and the
+numbers and dates of every summary point are checked against its quote and page (`cite.facts`); a
 failed request becomes an error of the document (status `partial`, or `failed` when nothing succeeded),
 never a silent gap. `absent` lists checklist categories with no clause, only when the clause task ran
 in every window. Clauses of all windows are merged here (`clause_merge`); summary points of a windowed
@@ -11,6 +12,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
+from pipeline.cite.facts import check_points
 from pipeline.cite.locate import PageIndex
 from pipeline.merge.clauses import merge_clauses
 from pipeline.models import (
@@ -52,7 +54,7 @@ def assemble(
         source=plan.document.source,
         route=plan.route,
         engine=engine,
-        summary=tuple(_summary(summaries, summary_points)),
+        summary=check_points(_summary(summaries, summary_points), plan.document.pages),
         clauses=tuple(clauses),
         absent=absent,
         pages_flagged=tuple(p.model_copy(update={"text": ""}) for p in plan.document.pages if p.status != "ok"),

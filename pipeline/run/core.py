@@ -25,6 +25,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
 
+from pipeline.cite.facts import check_points, claim_counts
 from pipeline.merge.assemble import assemble
 from pipeline.tasks.checklist import load_checklist
 from pipeline.config import RunConfig
@@ -230,8 +231,17 @@ def _execute(
     reduced = [result for result, _ in done]
     if any(needs_reduce(r) for r in reduced):  # only then does this process need a tokenizer
         tokenizer = load_tokenizer(tokenizer_dir(config.model, config.tokenizer))
-        reduced = reduce_summaries(reduced, engine, tokenizer, config)
+        merged = reduce_summaries(reduced, engine, tokenizer, config)
+        # A merged point states what the model wrote while merging: check its claim again.
+        reduced = [_check_reduced(after, outcome) if needs_reduce(before) else after
+                   for before, after, (_, outcome) in zip(reduced, merged, done, strict=True)]
     yield from zip(reduced, [outcome for _, outcome in done], strict=True)
+
+
+def _check_reduced(result: DocResult, outcome: _Outcome) -> DocResult:
+    if outcome.plan is None:
+        return result
+    return result.model_copy(update={"summary": check_points(result.summary, outcome.plan.document.pages)})
 
 
 def _map(
@@ -312,6 +322,7 @@ def doc_report(result: DocResult, outcome: _Outcome) -> DocReport:
         output_tokens=result.usage.get("output_tokens"), windows=len(route.windows) if route else 0,
         window_spans=route.windows if route else (),
         reduce_depth=route.reduce_depth if route else 0, seconds=result.seconds, citations=counts,
+        claims=claim_counts(result),
         usage=result.usage, errors=result.errors,
     )
 
@@ -327,4 +338,6 @@ def totals(reports: Sequence[DocReport]) -> dict[str, float]:
         out[f"citations_{key}"] = sum(r.citations.get(key, 0) for r in reports)
     cited = sum(out[f"citations_{k}"] for k in ("verified", "relocated", "unverified"))
     out["citations_found_ratio"] = (out["citations_verified"] + out["citations_relocated"]) / cited if cited else 1.0
+    for key in ("checked", "unsupported"):
+        out[f"claims_{key}"] = sum(r.claims.get(key, 0) for r in reports)
     return out
