@@ -41,7 +41,6 @@ REPO = Path(__file__).resolve().parent.parent
 if str(REPO) not in sys.path:
     sys.path.insert(0, str(REPO))
 
-from pipeline.cite.compare import FUNCTION_WORDS, MONTHS, WRITTEN_NUMBERS, fact_key  # noqa: E402
 from pipeline.cite.locate import PageIndex, normalize  # noqa: E402
 from pipeline.models import Page  # noqa: E402
 
@@ -55,7 +54,17 @@ OCR = (("rn", "m"), ("m", "rn"), ("e", "c"), ("l", "1"), ("cl", "d"), ("h", "b")
        ("u", "v"), ("t", "f"))
 MODALS = re.compile(r"\b(shall|will|may|must|can|is|are|does|do)\b(?! not)")
 NEGATION = re.compile(r"\b(?:not|no|never)\s+|\b(without)\b|\b(non)-(?=\w)|\b(cannot)\b")
-NUMBER = re.compile(r"\b\d[\d,]*(?:\.\d+)?\b|\b(?:" + "|".join(w for w in WRITTEN_NUMBERS if len(w) > 3) + r")\b")
+WRITTEN_NUMBERS = ("three four five seven eight nine eleven twelve thirteen fourteen fifteen sixteen seventeen "
+                   "eighteen nineteen twenty thirty forty fifty sixty seventy eighty ninety hundred thousand").split()
+MONTHS = frozenset("january february march april may june july august september october november december".split())
+# Capitalised at a sentence's start, never names (a copy, so that --load-quotes runs on any pipeline version).
+FUNCTION_WORDS = frozenset(
+    "a an the this that these those such any all each every either both some other another it its we our us "
+    "you your he she his her they their them in on at to for of by with from as if upon and or but so then "
+    "there here where when which who whom whose what shall will may must can should would could is are "
+    "be been was were has have had do does did not no nor neither never none without unless except".split())
+NUMBER = re.compile(r"\b\d[\d,]*(?:\.\d+)?\b|\b(?:" + "|".join(WRITTEN_NUMBERS) + r")\b", re.IGNORECASE)
+PLAIN_SKIP = MONTHS | {"percent", "days", "months", "years", "weeks", "hours", "annual", "monthly", "annually"}
 MONTH = "January|February|March|April|May|June|July|August|September|October|November|December"
 DATE = re.compile(rf"\b(?:(?P<m1>{MONTH})\s+(?P<d1>\d{{1,2}}),?\s+(?P<y1>(?:19|20)\d\d)"
                   rf"|(?P<d2>\d{{1,2}})(?:st|nd|rd|th)?\s+(?:day\s+of\s+)?(?P<m2>{MONTH}),?\s+(?P<y2>(?:19|20)\d\d)"
@@ -137,7 +146,7 @@ def make_true(kind: str, s: Sentence, n_pages: int, rng: random.Random) -> tuple
         return " ".join(words[:drop] + words[drop + 1:]), s.page
     if kind == "ocr_slips":
         plain = [i for i, w in enumerate(words) if w.isalpha() and w.islower() and len(w) >= 5
-                 and w not in FUNCTION_WORDS and fact_key(w) is None]
+                 and w not in FUNCTION_WORDS and w not in PLAIN_SKIP and w not in WRITTEN_NUMBERS]
         if not plain:
             return None
         for i in rng.sample(plain, min(len(plain), rng.randint(1, 3))):
@@ -167,7 +176,7 @@ def make_false(kind: str, s: Sentence, pool: list[Sentence], names: dict[int, li
         def change(m: re.Match[str]) -> str:
             word = m.group()
             if word.lower() in WRITTEN_NUMBERS:
-                return rng.choice([w for w in WRITTEN_NUMBERS if len(w) > 3 and w != word.lower()])
+                return rng.choice([w for w in WRITTEN_NUMBERS if w != word.lower()])
             digits = [i for i, c in enumerate(word) if c.isdigit()]
             i = rng.choice(digits)
             return word[:i] + str((int(word[i]) + rng.randint(1, 9)) % 10) + word[i + 1:]
@@ -279,9 +288,17 @@ def main() -> None:
     parser.add_argument("--json", type=Path, help="also write the result here")
     parser.add_argument("--markdown", action="store_true", help="print a Markdown table too")
     parser.add_argument("--show", type=int, default=0, help="print this many misjudged quotes to stderr")
+    parser.add_argument("--save-quotes", type=Path, help="write the generated quotes here (JSON lines)")
+    parser.add_argument("--load-quotes", type=Path, help="judge these quotes instead of generating (e.g. to run "
+                        "an older pipeline on the same set)")
     args = parser.parse_args()
     docs = read(args.folder, args.backend)
-    quotes = generate(docs, args.per_class, args.seed)
+    if args.load_quotes:
+        quotes = [Quote(**json.loads(line)) for line in args.load_quotes.read_text().splitlines()]
+    else:
+        quotes = generate(docs, args.per_class, args.seed)
+    if args.save_quotes:
+        args.save_quotes.write_text("".join(json.dumps(q.__dict__) + "\n" for q in quotes))
     rows = evaluate(docs, quotes, args.show)
     result = {"documents": len(docs), "pages": sum(len(d) for d in docs), "seed": args.seed,
               "per_class": args.per_class, "backend": args.backend, "classes": rows}
