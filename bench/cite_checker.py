@@ -39,7 +39,7 @@ from rapidfuzz import fuzz
 
 REPO = Path(__file__).resolve().parent.parent
 if str(REPO) not in sys.path:
-    sys.path.insert(0, str(REPO))
+    sys.path.append(str(REPO))  # after PYTHONPATH: another checkout can be judged on the same quotes
 
 from pipeline.cite.locate import PageIndex, normalize  # noqa: E402
 from pipeline.models import Page  # noqa: E402
