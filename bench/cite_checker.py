@@ -115,7 +115,9 @@ def sentences(docs: list[list[Page]]) -> list[Sentence]:
     return out
 
 
-def _sub(pattern: re.Pattern[str], text: str, rng: random.Random, fix: Callable[[re.Match[str]], str | None]) -> str | None:
+def _sub(
+    pattern: re.Pattern[str], text: str, rng: random.Random, fix: Callable[[re.Match[str]], str | None]
+) -> str | None:
     """`text` with one random match of `pattern` replaced by `fix(match)` (None: no such change possible)."""
     matches = list(pattern.finditer(text))
     rng.shuffle(matches)
@@ -223,8 +225,8 @@ def generate(docs: list[list[Page]], per_class: int, seed: int) -> list[Quote]:
     rng = random.Random(seed)
     pool = sentences(docs)
     rng.shuffle(pool)
-    names = {d: sorted({m.group() for p in pages for m in NAME.finditer(p.text) if m.group().lower() not in FUNCTION_WORDS})
-             for d, pages in enumerate(docs)}
+    names = {d: sorted({m.group() for p in pages for m in NAME.finditer(p.text)
+                        if m.group().lower() not in FUNCTION_WORDS}) for d, pages in enumerate(docs)}
     for d in names:
         rng.shuffle(names[d])
     wholes = [" ".join(normalize(p.text)[0] for p in pages) for pages in docs]
@@ -269,7 +271,8 @@ def evaluate(docs: list[list[Page]], quotes: list[Quote], show: int = 0) -> dict
 
 
 def markdown(rows: dict[str, dict[str, float]]) -> str:
-    lines = ["| class | kind | quotes | found on their page / accepted | rate | target |", "|---|---|---:|---:|---:|---|"]
+    lines = ["| class | kind | quotes | found on their page / accepted | rate | target |",
+             "|---|---|---:|---:|---:|---|"]
     for kind, row in rows.items():
         true = kind in TRUE_CLASSES
         target = f"≥ {TARGETS['dropped_filler' if kind == 'dropped_filler' else 'true']:.0%}" if true \

@@ -191,7 +191,8 @@ def run(
                f"{int(t.get('reused', 0))} unchanged, {int(t.get('duplicates', 0))} duplicates); "
                f"citations verified/relocated "
                f"{t['citations_found_ratio']:.0%}; "
-               + (f"{int(t['claims_unsupported'])} points with unsupported numbers; " if t.get("claims_unsupported") else "")
+               + (f"{int(t['claims_unsupported'])} points with unsupported numbers; "
+                  if t.get("claims_unsupported") else "")
                + for_terminal(f"results in {output}"))
     raise typer.Exit(ExitCode.OK if t["ok"] == t["documents"] else ExitCode.SOME_FAILED)
 

@@ -161,4 +161,13 @@ def test_compare_reports_what_changed():
     assert changed_facts(ws("the Company shall not pay more than 10% of the fees to Acme"), span) == []
     assert changed_facts(ws("the Company shall pay more than 10% of fees to Acme"), span) == ["not"]
     assert changed_facts(ws("the Company shall not pay more than 20% of the fees to Acme"), span) == ["10", "20"]
-    assert changed_facts(ws("the Company shall not pay more than 10% of the fees to Zenith"), span) == ["zenith", "acme"]
+    renamed = ws("the Company shall not pay more than 10% of the fees to Zenith")
+    assert changed_facts(renamed, span) == ["zenith", "acme"]
+
+
+def test_a_fuzzy_citation_spans_the_page_words_the_quote_aligned_with():
+    dropped = "This Agreement shall be governed by and construed in accordance with laws of the State of Delaware"
+    c = LAW.locate(dropped, 1)
+    assert c.match == "fuzzy"
+    assert LAW.pages[0].text[c.char_start:c.char_end] == (
+        "This Agreement shall be governed by and construed in accordance with the laws of the State of Delaware")

@@ -62,11 +62,13 @@ class Word:
 
     text: str
     capital: bool
+    start: int = 0  # offsets in the normalised text
+    end: int = 0
 
 
 def words(normalized: str, source: str, offsets: Sequence[int], start: int = 0, end: int | None = None) -> list[Word]:
     """The words of `normalized[start:end]`; `offsets` map normalised characters back to `source` (for case)."""
-    return [Word(m.group(), source[offsets[m.start()]].isupper())
+    return [Word(m.group(), source[offsets[m.start()]].isupper(), m.start(), m.end())
             for m in TOKEN.finditer(normalized, start, len(normalized) if end is None else end)]
 
 
@@ -107,18 +109,29 @@ def is_name(word: Word) -> bool:
 
 def changed_facts(quote: Sequence[Word], span: Sequence[Word]) -> list[str]:
     """The facts the quote changes against the span (see the module docstring); [] means a faithful quote."""
+    return compare(quote, span)[0]
+
+
+def compare(quote: Sequence[Word], span: Sequence[Word]) -> tuple[list[str], tuple[int, int] | None]:
+    """`changed_facts`, and the span words the quote aligned with (first, last index; None if none)."""
+    path = _align([w.text for w in quote], [w.text for w in span])
+    used = [s for _, s in path if s is not None]
     changed: list[str] = []
-    for ours, theirs in differing_runs(quote, span):
+    for ours, theirs in differing_runs(quote, span, path):
         changed.extend(_run_changes(ours, theirs))
-    return changed
+    return changed, (used[0], used[-1]) if used else None
 
 
-def differing_runs(quote: Sequence[Word], span: Sequence[Word]) -> list[tuple[list[Word], list[Word]]]:
+def differing_runs(
+    quote: Sequence[Word], span: Sequence[Word], path: list[tuple[int | None, int | None]] | None = None
+) -> list[tuple[list[Word], list[Word]]]:
     """The aligned runs where the quote and the span differ: (the quote's words, the span's words)."""
     runs: list[tuple[list[Word], list[Word]]] = []
     ours: list[Word] = []
     theirs: list[Word] = []
-    for q, s in _with_edges(_align([w.text for w in quote], [w.text for w in span]), len(span)):
+    if path is None:
+        path = _align([w.text for w in quote], [w.text for w in span])
+    for q, s in _with_edges(path, len(span)):
         if q is not None and s is not None and quote[q].text == span[s].text:
             if ours or theirs:
                 runs.append((ours, theirs))

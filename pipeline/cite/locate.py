@@ -17,7 +17,7 @@ from collections.abc import Sequence
 
 from rapidfuzz import fuzz
 
-from pipeline.cite.compare import changed_facts, words
+from pipeline.cite.compare import compare, words
 from pipeline.models import Citation, MatchKind, Page
 
 FUZZY_MIN = 90.0  # partial-alignment score (0–100) above which a quote counts as found
@@ -89,7 +89,8 @@ class PageIndex:
         order = self._search_order(claimed_page)
         claimed = claimed_page - 1 if claimed_page is not None and 1 <= claimed_page <= len(self.pages) else None
         if quote.strip():
-            hit = self._exact(quote, order) or self._normalized_match(quote, order) or self._fuzzy(quote, order, claimed)
+            hit = (self._exact(quote, order) or self._normalized_match(quote, order)
+                   or self._fuzzy(quote, order, claimed))
             if hit is not None:
                 return self._citation(quote, claimed_page, *hit)
         return self._unverified(quote, claimed_page)
@@ -137,23 +138,28 @@ class PageIndex:
             found = fuzz.partial_ratio_alignment(needle, text, score_cutoff=FUZZY_MIN)
             if found is None or found.dest_end <= found.dest_start:
                 continue
-            if self._changes(quote, i, found.dest_start, found.dest_end, len(needle)):
+            changes, (start, end) = self._compare(quote, i, found.dest_start, found.dest_end, len(needle))
+            if changes:
                 continue
             if best is None or found.score > best[4]:
-                best = (i, offsets[found.dest_start], offsets[found.dest_end - 1] + 1, "fuzzy", round(found.score, 1))
+                best = (i, offsets[start], offsets[end - 1] + 1, "fuzzy", round(found.score, 1))
                 if found.score >= 99.5 or i == claimed:
                     break  # the claimed page wins over a look-alike sentence elsewhere (boilerplate repeats)
         return best
 
-    def _changes(self, quote: str, index: int, start: int, end: int, length: int) -> list[str]:
-        """What the quote changes against the aligned span of page `index` (see `cite.compare`). The
-        alignment is as long as the quote; slack around it lets a quote that dropped a word reach its end."""
+    def _compare(self, quote: str, index: int, start: int, end: int, length: int) -> tuple[list[str], tuple[int, int]]:
+        """What the quote changes against the aligned span of page `index` (see `cite.compare`), and the
+        (normalised) span of the page words it aligned with. rapidfuzz's alignment is as long as the quote;
+        slack around it lets a quote that dropped a word reach its end."""
         text, offsets = self._normalized(index)
         slack = max(20, length // 5)
         needle, needle_offsets = normalize(quote)
         ours = words(needle, quote, needle_offsets)
         theirs = words(text, self.pages[index].text, offsets, max(0, start - slack), min(len(text), end + slack))
-        return changed_facts(ours, theirs)
+        changes, aligned = compare(ours, theirs)
+        if aligned is None:
+            return changes, (start, end)
+        return changes, (theirs[aligned[0]].start, theirs[aligned[1]].end)
 
     def _citation(
         self, quote: str, claimed: int | None, index: int, start: int, end: int, match: MatchKind, score: float
