@@ -235,17 +235,22 @@ def _without_misreadings(ours: list[Word], theirs: list[Word]) -> tuple[list[Wor
 
 
 def _misread(a: str, b: str) -> bool:
-    key_a, key_b = number_key(a), number_key(b)
-    if any(ch.isdigit() for ch in a + b) and (key_a is not None or key_b is not None):
-        return key_a == key_b  # digits: only OCR's letter-for-digit readings ("2O19") are forgiven
+    if _is_digits(a) or _is_digits(b):
+        return number_key(a) == number_key(b)  # digits: only OCR's letter-for-digit readings ("2O19") pass
     if not (is_negation(a) or is_negation(b) or fact_key(a) or fact_key(b)):
         return False
     a, b = _unmerge(a), _unmerge(b)
     return a == b or (len(a) == len(b) and fuzz.ratio(a, b) >= NEAR_SPELLING)
 
 
+def _is_digits(word: str) -> bool:
+    return any(ch.isdigit() for ch in word) and number_key(word) is not None
+
+
 def _unmerge(word: str) -> str:
-    return word.replace("rn", "m").replace("cl", "d").replace("vv", "w")
+    """The word as OCR most likely misread it back: merged letters split, digits in a word read as letters."""
+    word = word.replace("rn", "m").replace("cl", "d").replace("vv", "w")
+    return word.translate(_OCR_LETTERS[0]) if any(ch.isdigit() for ch in word) else word
 
 
 def _negated(word: str, base: str) -> bool:
