@@ -18,7 +18,8 @@ false (must come back `unverified`):
   number_changed    one number (digits or a written number) replaced by another;
   name_replaced     one capitalised name replaced by a capitalised word of another contract that this
                     document never uses (and that is no OCR look-alike, ≥ 80 similar, of the name);
-  date_shifted      a date's day, month or year moved;
+  date_shifted      a date's day, month or year moved ("January 1, 2019", "1st day of May, 2019", "1/2/2019",
+                    "May 2019", or a year alone);
   other_contract    a sentence of another contract that is not in this document (normalised).
 No false quote occurs in its document's normalised text (else it would be true). It prints one JSON object:
 per class the count and the rate (true: found on their page; false: accepted), with `--markdown` a table.
@@ -68,7 +69,8 @@ PLAIN_SKIP = MONTHS | {"percent", "days", "months", "years", "weeks", "hours", "
 MONTH = "January|February|March|April|May|June|July|August|September|October|November|December"
 DATE = re.compile(rf"\b(?:(?P<m1>{MONTH})\s+(?P<d1>\d{{1,2}}),?\s+(?P<y1>(?:19|20)\d\d)"
                   rf"|(?P<d2>\d{{1,2}})(?:st|nd|rd|th)?\s+(?:day\s+of\s+)?(?P<m2>{MONTH}),?\s+(?P<y2>(?:19|20)\d\d)"
-                  rf"|(?P<n3>\d{{1,2}})/(?P<d3>\d{{1,2}})/(?P<y3>(?:19|20)?\d\d))\b")
+                  rf"|(?P<n3>\d{{1,2}})/(?P<d3>\d{{1,2}})/(?P<y3>(?:19|20)?\d\d)"
+                  rf"|(?P<m4>{MONTH}),?\s+(?P<y4>(?:19|20)\d\d)|(?P<y5>(?:19|20)\d\d))\b")
 NAME = re.compile(r"(?<=[a-z,;:()] )[A-Z][A-Za-z]{2,}\b")
 
 
@@ -207,10 +209,10 @@ def _shift(m: re.Match[str], rng: random.Random) -> str:
     date = m.group()
     months = MONTH.split("|")
     part = rng.choice(["day", "month", "year"])
-    month = m.group("m1") or m.group("m2")
+    month = m.group("m1") or m.group("m2") or m.group("m4")
     if part == "month" and month:
         return date.replace(month, rng.choice([x for x in months if x != month]), 1)
-    year = m.group("y1") or m.group("y2") or m.group("y3")
+    year = m.group("y1") or m.group("y2") or m.group("y3") or m.group("y4") or m.group("y5")
     if part == "year" or not (m.group("d1") or m.group("d2") or m.group("d3")):
         return date[: date.rindex(year)] + str(int(year) + rng.choice([-1, 1])) + date[date.rindex(year) + len(year):]
     day = m.group("d1") or m.group("d2") or m.group("d3")
