@@ -82,3 +82,24 @@ def test_unsupported_claims_are_kept_flagged_shown_and_counted(tmp_path):
     run_report = json.loads((output / "run_report.json").read_text())
     assert run_report["documents"][0]["claims"] == {"checked": 2, "unsupported": 1}
     assert (run_report["totals"]["claims_checked"], run_report["totals"]["claims_unsupported"]) == (2, 1)
+
+
+def test_a_point_merged_by_the_reduce_is_checked_again(tmp_path):
+    """Windows route: each window's point is supported, but the model's merged point states a new number."""
+    pages = [filler(1200, str(i)) + " " + PAGE for i in range(8)]
+    pdf = write_pdf(tmp_path / "in" / "long.pdf", pages)
+
+    def window_points(request):
+        page = request.pages[0]
+        return {"points": [{"point": "A fee of $5,000,000.", "quote": PAGE[:60], "page_number": page.page_number}]}
+
+    def merge(request):
+        return {"points": [{"point": "A fee of $5,000,000 due in 99 days.", "ids": [request.items[0].id]}]}
+
+    engine = ScriptedEngine({"summary": window_points, "clauses": {"clauses": []}, "reduce_summary": merge})
+    config = RunConfig(engine="scripted", max_context=8192, tasks=("summary",))
+    report = run([pdf], tmp_path / "out", config, engine=engine)
+    result = json.loads((tmp_path / "out" / report.documents[0].doc_id / "result.json").read_text())
+    assert result["route"]["kind"] == "windows" and result["route"]["reduce_depth"] >= 1
+    assert [p["claim_check"]["numbers"] for p in result["summary"]] == [["99"]]
+    assert report.totals["claims_unsupported"] == 1
