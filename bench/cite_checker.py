@@ -50,6 +50,7 @@ FALSE_CLASSES = ("negation_added", "negation_removed", "number_changed", "name_r
                  "other_contract")
 TARGETS = {"true": 0.99, "dropped_filler": 0.90, "false": 0.005}
 SENTENCE = re.compile(r"(?<![\w/.,-])[A-Z(][^.;!?]{50,400}?[.;!?](?=\s|$)")  # from a word's start
+PASSES = 10
 FILLERS = ("the", "a", "an", "any", "such", "said", "that", "also", "all", "each", "then")
 OCR = (("rn", "m"), ("m", "rn"), ("e", "c"), ("l", "1"), ("cl", "d"), ("h", "b"), ("i", "l"), ("o", "0"),
        ("u", "v"), ("t", "f"))
@@ -234,8 +235,10 @@ def generate(docs: list[list[Page]], per_class: int, seed: int) -> list[Quote]:
     wholes = [" ".join(normalize(p.text)[0] for p in pages) for pages in docs]
     quotes: list[Quote] = []
     for kind in TRUE_CLASSES + FALSE_CLASSES:
-        made = 0
-        for s in pool:
+        made, seen = 0, set()
+        # A false class may change one sentence several ways (another digit, another date part), until it has
+        # `per_class` distinct quotes or PASSES rounds over the sentences.
+        for s in pool * (PASSES if kind in FALSE_CLASSES else 1):
             if made >= per_class:
                 break
             if kind in TRUE_CLASSES:
@@ -245,8 +248,9 @@ def generate(docs: list[list[Page]], per_class: int, seed: int) -> list[Quote]:
                 quotes.append(Quote(kind, s.doc, got[0], s.page, got[1]))
             else:
                 text = make_false(kind, s, pool, names, rng)
-                if text is None or normalize(text)[0] in wholes[s.doc]:
+                if text is None or (s.doc, text) in seen or normalize(text)[0] in wholes[s.doc]:
                     continue
+                seen.add((s.doc, text))
                 quotes.append(Quote(kind, s.doc, text, s.page, s.page))
             made += 1
     return quotes
