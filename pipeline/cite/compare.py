@@ -178,7 +178,9 @@ def _align(quote: Sequence[str], span: Sequence[str]) -> list[tuple[int | None, 
             else:
                 pair = similar.get((q, s), -1.0)
                 if pair < 0:
-                    pair = similar[(q, s)] = 0.5 if fuzz.ratio(q, s) >= _SIMILAR else 1.5
+                    # ratio ≤ 200·min/(sum of lengths): words of very different lengths need no call
+                    near = 200 * min(len(q), len(s)) >= _SIMILAR * (len(q) + len(s)) and fuzz.ratio(q, s) >= _SIMILAR
+                    pair = similar[(q, s)] = 0.5 if near else 1.5
             row[j] = min(prev[j - 1] + pair, prev[j] + 1.0, row[j - 1] + 1.0)
     j = min(range(n + 1), key=lambda k: (cost[m][k], -k))
     i, path = m, []
