@@ -102,7 +102,9 @@ def test_every_run_writes_the_review_report_and_exports(tmp_path):
     pages = json.loads((output / doc_id / "pages.json").read_text())
     assert [p["page_number"] for p in pages["pages"]] == [1, 2, 3, 4, 5]
 
-    rows = list(csv.DictReader(io.StringIO((output / "clauses.csv").read_text())))
+    raw = (output / "clauses.csv").read_bytes()
+    assert raw.startswith(b"\xef\xbb\xbf")  # the UTF-8 BOM Excel needs to read the file as UTF-8
+    rows = list(csv.DictReader(io.StringIO(raw.decode("utf-8-sig"), newline="")))
     assert tuple(rows[0]) == CLAUSE_COLUMNS
     assert [(r["doc_id"], r["category"], r["page_number"], r["status"], r["conflict"]) for r in rows] == [
         (doc_id, "Governing Law", "3", "verified", "false")]
@@ -210,7 +212,8 @@ def test_clauses_csv_quotes_commas_newlines_and_quotes():
 
     quote = 'Pay "promptly",\nor else'
     text = clauses_csv([_result((Clause(category="Fees", citation=_citation(quote, None)),))])
-    (row,) = list(csv.DictReader(io.StringIO(text, newline="")))
+    assert text.startswith("\ufeff")
+    (row,) = list(csv.DictReader(io.StringIO(text[1:], newline="")))
     assert row["quote"] == quote and row["page_number"] == "" and row["conflict"] == "false"
 
 
