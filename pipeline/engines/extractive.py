@@ -17,6 +17,7 @@ from collections import Counter
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 
+from pipeline.engines.boilerplate import content_spans
 from pipeline.engines.clause_patterns import load_matchers
 from pipeline.models import ChecklistItem, Completion, Page, PointRef, Request
 from pipeline.tasks.responses import ReduceItem, ReduceSummaryReply, SummaryItem, SummaryReply, response_model
@@ -41,10 +42,15 @@ class Sentence:
 
 
 def sentences(pages: Sequence[Page]) -> Iterator[Sentence]:
+    """The content sentences of the pages, in reading order: page headers, footers and table-of-contents
+    lines (`boilerplate.content_spans`, recognised over the pages given) are cut out first, so no sentence
+    quotes them; each sentence is still a verbatim slice of its page's text."""
+    content = content_spans(pages)
     for page in pages:
-        if page.status == "ok":
-            for start, end in sentence_spans(page.text):
-                yield Sentence(page.page_number, page.text[start:end])
+        for span_start, span_end in content.get(page.page_number, ()):
+            segment = page.text[span_start:span_end]
+            for start, end in sentence_spans(segment):
+                yield Sentence(page.page_number, segment[start:end])
 
 
 class ExtractiveEngine:
