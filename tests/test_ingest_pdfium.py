@@ -221,7 +221,7 @@ def test_pypdfium2_not_installed_is_a_config_error(monkeypatch, tmp_path, comman
     result = CliRunner().invoke(app, [command, str(SAMPLES), *extra, "--pdf-backend", PDFIUM])
     assert result.exit_code == 2, result.output
     assert "pip install 'pypdfium2>=4.30'" in result.output and not (tmp_path / "out").exists()
-    with pytest.raises(ConfigError, match=r"pip install 'docpipe\[pdfium\]'"):
+    with pytest.raises(ConfigError, match=r"pip install 'pypdfium2>=4.30'"):
         DocumentReader(RunConfig(pdf_backend=PDFIUM))
     with pytest.raises(ConfigError, match="not installed"):
         ingest(SAMPLE_PDFS[0], backend=PDFIUM)
