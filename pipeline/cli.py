@@ -80,8 +80,10 @@ def _main(
 
 # Placeholders are words (FOLDER, TOKENS), never types; every option says what it does. Help is plain text
 # (rich_markup_mode=None): rich markup would swallow `[pdfium]`-like text and `\b` keeps examples as written.
-Inputs = Annotated[list[Path], typer.Argument(metavar="PDF_OR_FOLDER...", help="PDF files or folders (searched recursively)")]
-ModelOpt = Annotated[Optional[str], typer.Option(metavar="MODEL", help="model: Hugging Face id or local folder (server: its name)")]
+Inputs = Annotated[list[Path], typer.Argument(metavar="PDF_OR_FOLDER",
+                                              help="PDF files or folders (searched recursively)")]
+ModelOpt = Annotated[Optional[str], typer.Option(metavar="MODEL",
+                                                 help="model: Hugging Face id or local folder (server: its name)")]
 TasksOpt = Annotated[str, typer.Option(metavar="TASKS", help="comma-separated tasks: summary,clauses")]
 ChecklistOpt = Annotated[Optional[Path], typer.Option(metavar="CSV_FILE", help="clause checklist CSV with columns "
                                                       "name,description (default: CUAD's 41 categories)")]

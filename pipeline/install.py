@@ -16,4 +16,5 @@ EXTRAS = {"vllm": ("vllm>=0.24",), "ray": ("ray[data]>=2.40",), "pdfium": ("pypd
 def install_hint(extra: str) -> str:
     """`pip install 'pypdfium2>=4.30'` (docpipe's [pdfium] extra; from its source folder: …)."""
     packages = " ".join(f"'{p}'" for p in EXTRAS[extra])
-    return f"pip install {packages} (docpipe's {extra} extra; from docpipe's source folder: pip install -e '.[{extra}]')"
+    return (f"pip install {packages} (docpipe's {extra} extra; from docpipe's source folder: "
+            f"pip install -e '.[{extra}]')")

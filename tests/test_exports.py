@@ -93,7 +93,8 @@ def _soffice(tmp_path: Path, source: Path, target: str, *options: str) -> Path:
     out = tmp_path / "converted"
     done = subprocess.run(
         [SOFFICE, f"-env:UserInstallation={(tmp_path / 'lo-profile').as_uri()}", "--headless", *options,
-         "--convert-to", target, "--outdir", str(out), str(source)], capture_output=True, text=True, timeout=180, check=False)
+         "--convert-to", target, "--outdir", str(out), str(source)],
+        capture_output=True, text=True, timeout=180, check=False)
     assert done.returncode == 0, done.stderr
     return out
 
