@@ -254,7 +254,8 @@ def run(
                      ingest_timeout=ingest_timeout, follow_symlinks=follow_symlinks, pdf_backend=pdf_backend,
                      server=server, engine_settings=settings, jobs=jobs)
     if chosen == "extractive":  # said on a terminal; a log line (-v) under cron, where it would be noise
-        note = ("note: using the model-free extractive engine (no model configured); for a model run "
+        note = ("note: using the extractive engine, a model-free baseline (no model configured); "
+                "for a model run "
                 f"`docpipe run DIR --engine vllm --model Qwen/Qwen3-8B` ({install_hint('vllm')})")
         console.print(note, markup=False, highlight=False) if console else log.info(note)
     try:
