@@ -32,9 +32,9 @@ from pydantic import ValidationError
 
 from pipeline import __version__
 from pipeline.errors import ConfigError
-from pipeline.models import Citation, DocResult, Document, EngineInfo, Page, RunReport
+from pipeline.models import Citation, DocResult, Document, Page, RunReport
 from pipeline.render.exports import clauses_csv, results_jsonl
-from pipeline.render.items import engine_label, is_model_free
+from pipeline.render.items import engine_label
 from pipeline.render.result import PAGES_FILE, write_atomic
 from pipeline.render.review_fields import field_rows
 from pipeline.render.review_view import DocView, doc_view, matrix_categories
@@ -166,7 +166,6 @@ def _environment() -> jinja2.Environment:
     env.filters["thousands"] = lambda n: "–" if n is None else f"{n:,}"
     env.filters["chip_label"] = chip_label
     env.filters["engine_label"] = engine_label
-    env.tests["model_free"] = lambda engine: isinstance(engine, EngineInfo) and is_model_free(engine)
     return env
 
 
