@@ -88,10 +88,15 @@ def number_key(word: str) -> str | None:
 
 
 def fact_key(word: str) -> str | None:
-    """What a word says that a slip may not change: a number, month, unit of time or sign; else None."""
+    """What a word says that a slip may not change: a number, month, unit of time or sign, or a word with a
+    digit in it ("log10", "x2", "sub1icense": which of these is an OCR slip only its counterpart can tell,
+    see `_misread`); else None."""
     if word in MONTHS or word in TIME_UNITS or word in SIGNS:
         return word
-    return number_key(word)
+    key = number_key(word)
+    if key is None and any(ch.isdigit() for ch in word):
+        return "~" + word.translate(_OCR_DIGITS)
+    return key
 
 
 def is_negation(word: str) -> bool:
@@ -237,22 +242,20 @@ def _without_misreadings(ours: list[Word], theirs: list[Word]) -> tuple[list[Wor
 
 
 def _misread(a: str, b: str) -> bool:
-    if _is_digits(a) or _is_digits(b):
-        return number_key(a) == number_key(b)  # digits: only OCR's letter-for-digit readings ("2O19") pass
+    if any(ch.isdigit() for ch in a + b):
+        # Digits: the same only as OCR's letter-for-digit readings ("2O19"/"2019", "sub1icense"/"sublicense",
+        # "with0ut"/"without") or the same number ("3rd"/"3"); "log10"/"log15" and "10000"/"10001" differ.
+        key = number_key(a)
+        return a.translate(_OCR_DIGITS) == b.translate(_OCR_DIGITS) or (key is not None and key == number_key(b))
     if not (is_negation(a) or is_negation(b) or fact_key(a) or fact_key(b)):
         return False
     a, b = _unmerge(a), _unmerge(b)
     return a == b or (len(a) == len(b) and fuzz.ratio(a, b) >= NEAR_SPELLING)
 
 
-def _is_digits(word: str) -> bool:
-    return any(ch.isdigit() for ch in word) and number_key(word) is not None
-
-
 def _unmerge(word: str) -> str:
-    """The word as OCR most likely misread it back: merged letters split, digits in a word read as letters."""
-    word = word.replace("rn", "m").replace("cl", "d").replace("vv", "w")
-    return word.translate(_OCR_LETTERS[0]) if any(ch.isdigit() for ch in word) else word
+    """The word as OCR most likely misread it back: merged letters split."""
+    return word.replace("rn", "m").replace("cl", "d").replace("vv", "w")
 
 
 def _negated(word: str, base: str) -> bool:
