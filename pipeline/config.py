@@ -111,6 +111,6 @@ class RunConfig(BaseModel):
         return self
 
     def reserve(self, task: str) -> int:
-        """Output tokens reserved for one task's reply."""
-        base = self.summary_reserve if task == "summary" else self.clauses_reserve
+        """Output tokens reserved for one task's reply (the summary reduce's reply is a summary)."""
+        base = self.summary_reserve if task in ("summary", "reduce_summary") else self.clauses_reserve
         return base + (self.thinking_reserve if self.thinking else 0)

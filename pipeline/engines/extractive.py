@@ -17,6 +17,7 @@ from collections import Counter
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 
+from pipeline.engines.base import BatchStreaming
 from pipeline.engines.clause_patterns import load_matchers
 from pipeline.models import ChecklistItem, Completion, Page, PointRef, Request
 from pipeline.tasks.responses import ReduceItem, ReduceSummaryReply, SummaryItem, SummaryReply, response_model
@@ -47,7 +48,7 @@ def sentences(pages: Sequence[Page]) -> Iterator[Sentence]:
                 yield Sentence(page.page_number, page.text[start:end])
 
 
-class ExtractiveEngine:
+class ExtractiveEngine(BatchStreaming):
     """Deterministic, CPU-only; needs no model. Window requests are handled like whole ones."""
 
     name = "extractive"
