@@ -48,8 +48,8 @@ def clean(value: Any) -> Any:
     """`value` (parsed JSON) with every string made valid Unicode, keys included."""
     if isinstance(value, str):
         return valid_unicode(value)
-    if isinstance(value, list):
-        return [clean(v) for v in value]
+    if isinstance(value, (list, tuple)):
+        return type(value)(clean(v) for v in value)
     if isinstance(value, dict):
         return {valid_unicode(k): clean(v) for k, v in value.items()}
     return value
