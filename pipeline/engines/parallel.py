@@ -19,7 +19,7 @@ from collections.abc import Callable, Sequence
 from multiprocessing.connection import Connection, wait
 
 from pipeline.config import RunConfig
-from pipeline.engines.base import Engine, create_engine
+from pipeline.engines.base import BatchStreaming, Engine, create_engine
 from pipeline.errors import EngineError
 from pipeline.models import Completion, Request
 
@@ -123,7 +123,7 @@ class _Worker:
         self.conn.close()
 
 
-class DataParallelEngine:
+class DataParallelEngine(BatchStreaming):
     """N engines in N processes behind the one Engine protocol; see the module docstring."""
 
     def __init__(self, config: RunConfig, n: int, factory: EngineFactory = create_engine) -> None:

@@ -24,6 +24,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from pipeline.config import RunConfig
+from pipeline.engines.base import BatchStreaming
 from pipeline.engines.replies import reply_problem, split_reasoning
 from pipeline.engines.vllm_specs import (
     SAMPLING, EngineSpec, Group, Limits, group_requests, model_rope_theta, rope_overrides,
@@ -63,7 +64,7 @@ class Call:
     seconds: float
 
 
-class VLLMEngine:
+class VLLMEngine(BatchStreaming):
     """Holds at most one `vllm.LLM` at a time; `builds`, `calls` and `submitted` record what it did."""
 
     name = "vllm"
