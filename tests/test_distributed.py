@@ -74,7 +74,7 @@ def test_a_windowed_document_gives_the_same_result_on_every_path(make_pdf, tmp_p
     pages = [" ".join(f"Section {p}.{k} sets the {WORDS[(p + k) % 10]} terms for the {WORDS[k % 10]} of year {k}."
                       for k in range(60)) for p in range(12)]
     folder = make_pdf("in/long.pdf", pages).parent
-    config = RunConfig(max_window_tokens=6000, summary_points=5)
+    config = RunConfig(max_context=6000, summary_points=5)
     parallel = config.model_copy(update={"engine_settings": config.engine_settings.model_copy(
         update={"data_parallel_size": 2})})
     run([folder], tmp_path / "plain", config)
