@@ -153,13 +153,16 @@ class _Core:
 def stream(
     outcomes: Iterable[Outcome], engine: Engine, info: EngineInfo, checklist: Sequence[ChecklistItem],
     config: RunConfig, failed: Failed, stop: Callable[[], bool] = lambda: False,
+    ready: Callable[[], bool] = lambda: True,
 ) -> Iterator[tuple[DocResult, Outcome]]:
-    """Each document's result as soon as it is done; see the module docstring."""
+    """Each document's result as soon as it is done; see the module docstring. `ready()` says whether the
+    next outcome can be taken without waiting: while documents are in flight the core collects replies
+    instead of waiting for the next document to be read."""
     core = _Core(engine, info, checklist, config, failed)
     source, more = iter(outcomes), True
     limit = max(1, config.batch_documents)
     while True:
-        while more and core.in_flight < limit and not stop():
+        while more and core.in_flight < limit and not stop() and (core.in_flight == 0 or ready()):
             outcome = next(source, None)
             if outcome is None:
                 more = False

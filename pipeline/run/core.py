@@ -160,7 +160,7 @@ def _process(s: _Session, work: Survey, engine: Engine | None) -> EngineInfo:
             prepared = _start_engine(prepared, engine, s.stop)  # while the reader processes work
             outcomes = (outcome_of(p, info) for p in prepared)
             for result, outcome in stream(outcomes, engine, info, s.checklist, config, failure_of(info),
-                                          lambda: s.stop.requested):
+                                          lambda: s.stop.requested, preparer.ready):
                 s.finish(result, outcome, work.attempts.get(doc_key(outcome.path, outcome.sha256), 0))
     finally:
         if engine is not None:
