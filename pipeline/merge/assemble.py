@@ -2,12 +2,12 @@
 
 Contract: every reply is parsed with its task's response model, item by item (`items.parse_items`): an
 invalid item is left out and recorded in `errors` (kind `invalid_item`), the reply's other items stay (a
-reply with items but none valid is an `invalid_reply`: its task failed); every
-quote is located by `cite`; a failed request becomes an error of the document (status `partial`, or `failed`
-when nothing succeeded), never a silent gap. A reply's items are told apart by their shape, not by the task's
-name: items with a `point` are summary points, items with a `category` are clauses. `absent` lists checklist categories with no clause, only when the clause task ran
-in every window. Clauses of all windows are merged here (`clause_merge`); summary points of a windowed
-document are all kept, in window order, for `reduce.reduce_summaries` to merge (it needs the engine).
+reply with items but none valid is an `invalid_reply`: its task failed); every quote is located by `cite`;
+a failed request becomes an error of the document (status `partial`, or `failed` when nothing succeeded),
+never a silent gap. Items with a `point` are summary points, the others clauses. `absent` lists checklist
+categories with no clause, only when the clause task ran in every window. Clauses of all windows are merged
+here (`clause_merge`); summary points of a windowed document are all kept, in window order, for the reduce
+(`reduce.Reduction`, which needs the engine) to merge.
 """
 
 from __future__ import annotations

@@ -34,7 +34,7 @@ from pipeline.store.survey import Survey, doc_key, is_final, survey
 from pipeline.ingest.read import DOC_ID_LENGTH, file_sha256, find_pdfs
 from pipeline.store.lock import output_lock
 from pipeline.models import (
-    ChecklistItem, Completion, DocError, DocReport, DocResult, EngineInfo, Plan, Request, RunReport, Source,
+    ChecklistItem, DocError, DocReport, DocResult, EngineInfo, Plan, RunReport, Source,
 )
 from pipeline.run.prepare import Prepared, Preparer
 from pipeline.plan.prompts import template_hashes
@@ -48,7 +48,6 @@ from pipeline.store.runstore import RunStore
 
 log = logging.getLogger(__name__)
 
-ROUTE_ORDER = {"whole": 0, "whole_yarn": 1, "windows": 2}
 Progress = Callable[[DocResult], None]
 
 
@@ -205,17 +204,6 @@ def plan_inputs(inputs: Sequence[Path], config: RunConfig) -> list[Plan | DocRes
         paths = find_pdfs(inputs, config.follow_symlinks)
         outcomes = [outcome_of(p, info) for p in preparer.prepare((path, None) for path in paths)]
     return [o.plan or o.failure for o in outcomes if (o.plan or o.failure) is not None]  # type: ignore[misc]
-
-
-def order_requests(plans: Sequence[Plan]) -> list[Request]:
-    """Group by route, longest documents first within a route, each document's tasks adjacent (so the
-    second task finds the first one's prefix still cached)."""
-    ordered = sorted(plans, key=lambda p: (ROUTE_ORDER[p.route.kind], -p.route.prompt_tokens, p.document.doc_id))
-    return [request for plan in ordered for request in plan.requests]
-
-
-def _missing(request: Request) -> Completion:
-    return Completion(request_id=request.request_id, error="the engine returned no completion for this request")
 
 
 def failure_of(info: EngineInfo) -> Failed:
