@@ -59,3 +59,20 @@ def test_malformed_replies_cost_only_their_items_or_documents(tmp_path: Path) ->
 
     assert found["Echo"].status == "ok" and found["Echo"].errors == ()
     assert json.loads((out / "run_report.json").read_text("utf-8"))["totals"]["failed"] == 1
+
+
+def test_a_result_holding_invalid_unicode_is_repaired_before_it_is_written(tmp_path: Path) -> None:
+    """The last guard: whatever text reaches a result (a model's reasoning, an error quoting a reply) is
+    written as valid UTF-8, lone surrogates replaced by U+FFFD."""
+    from pipeline.models import DocError, EngineInfo, Source
+    from pipeline.run.batch import Outcome
+    from pipeline.run.core import write_sound
+
+    source = Source(path="x.pdf", sha256="a" * 64, page_count=1, size_bytes=1)
+    result = DocResult(doc_id="a" * 16, status="partial", source=source, route=None, engine=EngineInfo(name="server"),
+                       errors=(DocError(stage="parse", kind="invalid_reply", message="bad \udaba reply"),),
+                       reasoning={"x:summary": "thought \ud800 about it"})
+    written = write_sound(tmp_path, result, Outcome(path=tmp_path / "x.pdf"))
+    text = (tmp_path / result.doc_id / "result.json").read_text("utf-8")
+    assert written.errors[0].message == "bad \ufffd reply" and written.reasoning["x:summary"] == "thought \ufffd about it"
+    assert DocResult.model_validate_json(text) == written

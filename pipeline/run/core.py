@@ -229,7 +229,9 @@ def write_sound(output: Path, result: DocResult, outcome: Outcome) -> DocResult:
         result = DocResult.model_validate(clean(result.model_dump()))
     try:
         write_result(output, result, document)
-    except (ValueError, TypeError) as exc:  # not OSError: a full disk is the run's problem, not this document's
+    except OSError:
+        raise  # a full disk or a lost folder is the run's problem, not this document's
+    except Exception as exc:  # noqa: BLE001 - e.g. rendering summary.md: this document fails, the run goes on
         result = failure_of(result.engine)(outcome, "render", type(exc).__name__, f"cannot write the result: {exc}")
         write_result(output, result, None)
     return result
