@@ -76,6 +76,7 @@ class _Session:
         final = is_final(report, outcome.sha256, attempts + 1)
         self.store.record(self.run_id, self.key, doc_key(outcome.path, outcome.sha256), report, final)
         self.reports.append(report)
+        log.info("%s: %s (%d done in this run)", report.path, report.status, len(self.reports))
         if self.on_result:
             self.on_result(result)
         if self.progress:
