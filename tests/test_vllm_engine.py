@@ -145,8 +145,9 @@ def test_long_document_runs_on_a_yarn_engine_with_the_context_we_asked(report, e
     wanted = max(r.prompt_tokens + 2 * r.max_tokens for r in plans["long"].requests)  # prompt + retry room
     assert [b.spec.rope for b in engine.builds] == ["native", "yarn"]
     yarn = engine.builds[1]
-    assert yarn.spec == EngineSpec("yarn", wanted, 2.0)
-    assert yarn.max_model_len == wanted  # what vLLM reports after start: not capped
+    # streamed: one YaRN engine for the run's longest context (40,000 here: factor 2 over 32,768)
+    assert yarn.spec == EngineSpec("yarn", MAX_CONTEXT, 2.0) and wanted <= MAX_CONTEXT
+    assert yarn.max_model_len == MAX_CONTEXT  # what vLLM reports after start: not capped
     assert engine.engine_args(yarn.spec)["hf_overrides"]["rope_parameters"]["rope_theta"] == 1_000_000
     for call in engine.calls:
         if long_ids & set(call.request_ids):

@@ -7,8 +7,8 @@ documents: `submit(requests)` queues a document's requests (its tasks adjacent, 
 first; the runner submits documents as they are planned and reduce requests as map replies come in, so the
 batch stays full. `generate(requests)` is the same loop, completions in input order. Prompts are the model's
 chat template rendered to token ids (as `LLM.chat` renders them), with each request's thinking mode.
-Requests needing another engine configuration (see `vllm_specs`: YaRN for long documents) wait until the
-running ones are done; then the engine is replaced, the previous one shut down first, and the effective
+Requests needing another engine configuration (see `vllm_specs`: YaRN for long documents, on one engine
+sized for the run's longest context) wait until the running ones are done; then the engine is replaced, the previous one shut down first, and the effective
 `max_model_len` checked after each start. A request that fits no engine is never submitted; one that
 vLLM rejects (`VLLMValidationError`) fails alone. Every reply must finish and parse against its task's
 schema: a truncated or invalid one is asked again with twice the room (`retries` times), then recorded
@@ -34,7 +34,7 @@ from pipeline.config import RunConfig
 from pipeline.engines.shield import own_process_group
 from pipeline.engines.replies import reply_problem, split_reasoning
 from pipeline.engines.vllm_specs import (
-    SAMPLING, EngineSpec, Limits, group_requests, model_rope_theta, rope_overrides,
+    SAMPLING, EngineSpec, Limits, group_requests, largest_yarn, model_rope_theta, rope_overrides,
 )
 from pipeline.errors import ConfigError, EngineError
 from pipeline.models import Completion, Request
@@ -130,7 +130,10 @@ class VLLMEngine:
         fits no engine is failed here, never submitted."""
         groups, rejected = group_requests(requests, self.limits)
         self._finished += [Completion(request_id=requests[i].request_id, error=why) for i, why in rejected.items()]
-        spec_of = {i: group.spec for group in groups for i in group.indices}
+        # YaRN: the one engine sized for the run's longest context (documents arrive one by one; a YaRN engine
+        # sized for the first of them would be restarted for each longer one)
+        spec_of = {i: group.spec if group.spec.rope == "native" else largest_yarn(self.limits)
+                   for group in groups for i in group.indices}
         self._queue.extend((requests[i], spec_of[i]) for i in sorted(spec_of))
 
     def collect(self) -> list[Completion]:
