@@ -180,3 +180,42 @@ def test_a_fifo_named_on_the_command_line_fails_without_hanging(tmp_path):
     os.mkfifo(fifo)
     result = CliRunner().invoke(app, ["run", str(fifo), "-o", str(tmp_path / "out")])
     assert result.exit_code == 1 and "not a regular file" in result.output
+
+
+API_KEY = "sk-echo-SENTINEL-4f2a9c"
+PDF_PASSWORD = "pdf-pw-SENTINEL-77"
+
+
+def test_secrets_echoed_by_a_server_or_quoted_by_a_document_reach_no_file(tmp_path, monkeypatch):
+    """A server whose error body echoes the request headers (Authorization included), one that puts them in
+    its reply, and a document that quotes the key and the PDF password: no file of the output folder, the
+    run store included, holds either secret."""
+    from tests.fake_server import MODEL, FakeServer
+
+    monkeypatch.setenv("DOCPIPE_API_KEY", API_KEY)
+    monkeypatch.setenv("DOCPIPE_PASSWORD", PDF_PASSWORD)
+    inputs = tmp_path / "in"
+    write_pdf(inputs / "Alpha.pdf", [f"Alpha agreement. {DELAWARE}"])
+    write_pdf(inputs / "Bravo.pdf", [f"Bravo agreement. {DELAWARE}"])
+    leaky = write_pdf(tmp_path / "leaky.pdf", [f"Charlie agreement. Access code {PDF_PASSWORD}, key {API_KEY}."])
+    encrypt_pdf(leaky, inputs / "Charlie.pdf", PDF_PASSWORD)
+    out = tmp_path / "out"
+    with FakeServer({"Alpha": ["echo-headers"], "Bravo": ["echo-content"]}) as server:
+        result = CliRunner().invoke(app, ["run", str(inputs), "-o", str(out), "--base-url", server.url,
+                                          "--model", MODEL, "--max-retries", "0", "--log-format", "json", "-v"])
+    assert result.exit_code == 1, result.output
+    # The attack happened: the key went out and came back, in an error body and in a reply.
+    assert {r["headers"].get("Authorization") for r in server.requests} == {f"Bearer {API_KEY}"}
+    results = _results(out)
+    assert "authorization: bearer ***" in " ".join(e["message"] for e in results["Alpha.pdf"]["errors"]).lower()
+    assert "Bearer ***" in results["Bravo.pdf"]["summary"][0]["text"]
+    assert results["Charlie.pdf"]["status"] == "ok"  # opened with the password
+    files = [p for p in out.rglob("*") if p.is_file()]
+    names = {p.name for p in files}
+    assert {"result.json", "summary.md", "pages.json", "report.html", "index.html", "results.jsonl", "clauses.csv",
+            "run_report.json", ".docpipe.sqlite"} <= names
+    for path in files:
+        data = path.read_bytes()
+        for secret in (API_KEY, PDF_PASSWORD):
+            assert secret.encode() not in data and secret.encode("utf-16-le") not in data, (path, secret)
+    assert API_KEY not in result.output and PDF_PASSWORD not in result.output
