@@ -13,7 +13,8 @@ this process, without a time limit. `DocumentReader(config)` raises `ConfigError
 not installed. The worker is a plain `python -m pipeline.ingest.worker` child talking
 over two pipes, so it neither re-imports the caller's `__main__` (as multiprocessing's spawn would) nor forks
 a process that holds threads. It ignores SIGINT (a Ctrl-C reaches the whole process group): the caller
-decides when it stops.
+decides when it stops. Its address space is limited (RLIMIT_AS, from `config.max_document_mb`, see
+`pipeline.ingest.budget`): a document that needs more fails with that cause, the next gets a fresh worker.
 """
 
 from __future__ import annotations
@@ -31,12 +32,14 @@ from types import TracebackType
 
 from pipeline.config import RunConfig
 from pipeline.errors import InputError, PipelineError
+from pipeline.ingest.budget import MB, limit_address_space
 from pipeline.ingest.read import Limits, ingest, require_backend
 from pipeline.models import ChecklistItem, Document, Plan
 
 log = logging.getLogger(__name__)
 
 START_TIMEOUT = 120.0  # seconds the worker may take to start (imports), separate from the per-document limit
+_address_limit: int | None = None  # this process's RLIMIT_AS, when it is a worker that set one
 
 
 class PrepareError(Exception):
@@ -115,8 +118,9 @@ class DocumentReader:
             return conn.recv()  # type: ignore[return-value]
         except (EOFError, OSError):
             code = self._stop()
+            memory = " (out of memory? reader processes are limited by --max-document-mb)" if code and code < 0 else ""
             raise PrepareError(stage, InputError(
-                f"the PDF reader process died (exit code {code}) while working on this file")) from None
+                f"the PDF reader process died (exit code {code}) while working on this file{memory}")) from None
 
     def close(self) -> None:
         self._stop(graceful=True)
@@ -135,7 +139,8 @@ class DocumentReader:
         package_root = str(Path(__file__).resolve().parents[2])  # the child imports this very `pipeline`
         env = {**os.environ, "PYTHONPATH": os.pathsep.join(filter(None, [package_root, os.environ.get("PYTHONPATH")]))}
         self._process = subprocess.Popen(
-            [sys.executable, "-m", "pipeline.ingest.worker", str(child_in), str(child_out)],
+            [sys.executable, "-m", "pipeline.ingest.worker", str(child_in), str(child_out),
+             str(self.limits.max_document_mb)],
             pass_fds=(child_in, child_out), stdin=subprocess.DEVNULL, env=env,
         )
         os.close(child_in)
@@ -237,6 +242,11 @@ def _stage(stage: str, work: Callable[[], object]) -> object:
         return work()
     except PipelineError as exc:
         raise PrepareError(stage, exc) from None
+    except MemoryError:
+        limit = f" of {_address_limit // MB:,} MB (set from --max-document-mb)" if _address_limit else ""
+        raise PrepareError(stage, InputError(
+            f"out of memory {'reading the PDF' if stage == 'ingest' else 'planning'}: over the reader process's "
+            f"address-space limit{limit}")) from None
     except Exception as exc:  # noqa: BLE001 — whatever a hostile file does, it fails that file only
         what = "while reading the PDF" if stage == "ingest" else "while planning"
         raise PrepareError(stage, InputError(f"unexpected {type(exc).__name__} {what}: {exc}")) from None
@@ -251,4 +261,5 @@ if __name__ == "__main__":
     # not __main__.…, which the parent could not unpickle.
     from pipeline.ingest import worker as ingest_worker
 
+    ingest_worker._address_limit = limit_address_space(int(sys.argv[3]))  # after the imports, before any PDF
     ingest_worker._serve(Connection(int(sys.argv[1]), writable=False), Connection(int(sys.argv[2]), readable=False))
