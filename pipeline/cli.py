@@ -45,10 +45,16 @@ TokenizerOpt = Annotated[Optional[str], typer.Option(help="local tokenizer folde
 PasswordOpt = Annotated[Optional[str], typer.Option(envvar="DOCPIPE_PASSWORD", show_envvar=True,
                                                      help="password for encrypted PDFs (better: the env variable)")]
 LogFormatOpt = Annotated[str, typer.Option("--log-format", help="text | json (one JSON object per log line)")]
-MaxPagesOpt = Annotated[int, typer.Option(help="fail a PDF with more pages")]
-MaxPageCharsOpt = Annotated[int, typer.Option(help="fail a PDF with a page of more characters of text")]
-MaxDecompressedOpt = Annotated[int, typer.Option(help="MB one PDF stream may expand to (pypdf's limit)")]
-IngestTimeoutOpt = Annotated[float, typer.Option(help="seconds reading one PDF may take; 0 = no limit")]
+MaxPagesOpt = Annotated[int, typer.Option(envvar="DOCPIPE_MAX_PAGES", help="fail a PDF with more pages")]
+MaxPageCharsOpt = Annotated[int, typer.Option(envvar="DOCPIPE_MAX_PAGE_CHARS",
+                                              help="fail a PDF with a page of more characters of text")]
+MaxDecompressedOpt = Annotated[int, typer.Option(envvar="DOCPIPE_MAX_DECOMPRESSED_MB",
+                                                 help="MB one PDF stream may expand to (pypdf's limit)")]
+MaxDocumentOpt = Annotated[int, typer.Option(envvar="DOCPIPE_MAX_DOCUMENT_MB",
+                                             help="MB all streams of one PDF may decode to; also bounds the "
+                                                  "reader processes' address space")]
+IngestTimeoutOpt = Annotated[float, typer.Option(envvar="DOCPIPE_INGEST_TIMEOUT",
+                                                 help="seconds reading one PDF may take; 0 = no limit")]
 FollowSymlinksOpt = Annotated[bool, typer.Option(help="follow symlinks found in input folders")]
 JobsOpt = Annotated[Optional[int], typer.Option("--jobs", "-j", min=1, envvar="DOCPIPE_JOBS", show_envvar=True,
                                                 help="processes reading and planning PDFs (default: the cores)")]
@@ -129,6 +135,7 @@ def run(
     max_pages: MaxPagesOpt = defaults.MAX_PAGES,
     max_page_chars: MaxPageCharsOpt = defaults.MAX_PAGE_CHARS,
     max_decompressed_mb: MaxDecompressedOpt = defaults.MAX_DECOMPRESSED_MB,
+    max_document_mb: MaxDocumentOpt = defaults.MAX_DOCUMENT_MB,
     ingest_timeout: IngestTimeoutOpt = defaults.INGEST_TIMEOUT,
     follow_symlinks: FollowSymlinksOpt = False,
     jobs: JobsOpt = None,
@@ -168,6 +175,7 @@ def run(
                      batch_documents=batch_documents or (256 if chosen == "vllm" else None),
                      redo="all" if force else "failed" if retry_failed else "changed",
                      max_pages=max_pages, max_page_chars=max_page_chars, max_decompressed_mb=max_decompressed_mb,
+                     max_document_mb=max_document_mb,
                      ingest_timeout=ingest_timeout, follow_symlinks=follow_symlinks, pdf_backend=pdf_backend,
                      server=server, engine_settings=settings, jobs=jobs)
     if chosen == "extractive":  # said on a terminal; a log line (-v) under cron, where it would be noise
@@ -250,6 +258,7 @@ def plan(
     max_pages: MaxPagesOpt = defaults.MAX_PAGES,
     max_page_chars: MaxPageCharsOpt = defaults.MAX_PAGE_CHARS,
     max_decompressed_mb: MaxDecompressedOpt = defaults.MAX_DECOMPRESSED_MB,
+    max_document_mb: MaxDocumentOpt = defaults.MAX_DOCUMENT_MB,
     ingest_timeout: IngestTimeoutOpt = defaults.INGEST_TIMEOUT,
     follow_symlinks: FollowSymlinksOpt = False,
     jobs: JobsOpt = None,
@@ -262,6 +271,7 @@ def plan(
     config = _config(model=model, tasks=tasks, checklist=checklist, password=password,
                      max_context=max_context, window_overlap=window_overlap, tokenizer=tokenizer, max_pages=max_pages,
                      max_page_chars=max_page_chars, max_decompressed_mb=max_decompressed_mb,
+                     max_document_mb=max_document_mb,
                      ingest_timeout=ingest_timeout, follow_symlinks=follow_symlinks, jobs=jobs, pdf_backend=pdf_backend)
     try:
         plans = plan_inputs(inputs, config)

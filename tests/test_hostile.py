@@ -14,11 +14,12 @@ from typer.testing import CliRunner
 
 from pipeline.cli import app
 from pipeline.config import RunConfig
+from pipeline.errors import InputError
 from scripted_engine import ScriptedEngine
 from pipeline.run.core import run
 from pipeline.sanitize import path_text
 from tests.conftest import REPO, SAMPLES, encrypt_pdf, write_pdf
-from tests.hostile_pdfs import raw_pdf, text_stream
+from tests.hostile_pdfs import bomb, many_bombs, raw_pdf, text_stream
 from tests.test_ingest_worker import slow_pdf
 
 DELAWARE = "This Agreement shall be governed by and construed in accordance with the laws of the State of Delaware."
@@ -140,7 +141,8 @@ def test_limits_through_the_cli_fail_only_their_document(tmp_path):
 
 
 def test_invalid_limits_are_usage_errors(tmp_path):
-    for flag, value in (("--max-pages", "0"), ("--ingest-timeout", "-1"), ("--max-decompressed-mb", "0")):
+    for flag, value in (("--max-pages", "0"), ("--ingest-timeout", "-1"), ("--max-decompressed-mb", "0"),
+                        ("--max-document-mb", "0")):
         result = CliRunner().invoke(app, ["run", str(SAMPLES), "-o", str(tmp_path), flag, value])
         assert result.exit_code == 2 and flag.strip("-").replace("-", "_") in result.output
 
@@ -219,3 +221,57 @@ def test_secrets_echoed_by_a_server_or_quoted_by_a_document_reach_no_file(tmp_pa
         for secret in (API_KEY, PDF_PASSWORD):
             assert secret.encode() not in data and secret.encode("utf-16-le") not in data, (path, secret)
     assert API_KEY not in result.output and PDF_PASSWORD not in result.output
+
+
+def _memory(pid: int) -> dict[str, int]:
+    """VmHWM (peak resident), VmRSS and VmSize of a process, in bytes, from /proc."""
+    fields = {}
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        name, _, value = line.partition(":")
+        if name in ("VmHWM", "VmRSS", "VmSize"):
+            fields[name] = int(value.split()[0]) * 1024
+    return fields
+
+
+@pytest.mark.slow
+@pytest.mark.skipif(not Path("/proc/self/status").exists(), reason="needs /proc for the reader's peak RSS")
+def test_forty_streams_of_70_mb_fail_with_the_document_bound_and_the_reader_stays_under_it(tmp_path):
+    """2.7 MB on disk, 40 × 70 MB decoded (each stream under the per-stream limit): it once took 2.9 GB and came
+    back ok. Now the reader stops at --max-document-mb, and its peak RSS grows by little more than that."""
+    from pipeline.config import MAX_DOCUMENT_MB
+    from pipeline.ingest.budget import MB
+    from pipeline.ingest.worker import DocumentReader
+
+    hostile = many_bombs(tmp_path / "bombs.pdf")
+    assert hostile.stat().st_size < 3_000_000
+    with DocumentReader(RunConfig()) as reader:  # the default bound
+        assert "Delaware" in reader.read(write_pdf(tmp_path / "small.pdf", [DELAWARE])).pages[0].text
+        pid = reader._process.pid
+        before = _memory(pid)
+        with pytest.raises(InputError, match=r"more than 256 MB in total \(--max-document-mb\)"):
+            reader.read(hostile)
+        after = _memory(pid)  # the same worker: a failed document does not cost the process
+        assert reader._process.pid == pid
+    growth = after["VmHWM"] - before["VmRSS"]
+    assert MAX_DOCUMENT_MB == 256 and 0.5 * MAX_DOCUMENT_MB * MB < growth < 1.25 * MAX_DOCUMENT_MB * MB, growth
+
+
+def test_reader_processes_have_an_address_space_limit_and_a_breach_fails_that_document(tmp_path):
+    """pdfium decodes in C, outside the decode budget: the reader's RLIMIT_AS stops a 3 GB stream (3 MB on
+    disk), that document fails with its cause and the next one is read by a fresh worker."""
+    pytest.importorskip("pypdfium2")
+    from pipeline.ingest.budget import ADDRESS_SPACE_HEADROOM, MB
+    from pipeline.ingest.worker import DocumentReader
+
+    huge = raw_pdf(tmp_path / "huge.pdf", [bomb(3_000_000_000)])
+    good = write_pdf(tmp_path / "good.pdf", [DELAWARE])
+    with DocumentReader(RunConfig(max_document_mb=10, pdf_backend="pypdfium2")) as reader:
+        reader.read(good)
+        limits = Path(f"/proc/{reader._process.pid}/limits").read_text()
+        (line,) = [row for row in limits.splitlines() if row.startswith("Max address space")]
+        soft = int(line.split()[3])
+        vm_size = _memory(reader._process.pid)["VmSize"]
+        assert vm_size < soft <= vm_size + 4 * 10 * MB + ADDRESS_SPACE_HEADROOM
+        with pytest.raises(InputError, match="out of memory|--max-document-mb"):
+            reader.read(huge)
+        assert "Delaware" in reader.read(good).pages[0].text
