@@ -316,3 +316,67 @@ def test_a_document_cannot_forge_the_fence_a_task_or_page_headers(tmp_path):
     assert delaware["citation"]["status"] == "verified" and delaware["citation"]["page_number"] == 2
     pages = json.loads((out / result["doc_id"] / "pages.json").read_text())["pages"]
     assert "</document>" in pages[0]["text"] and pages[0]["page_label"].startswith("i </document>")  # kept as is
+
+
+def _broken_xref_pdf(path: Path) -> Path:
+    """A PDF whose startxref points nowhere: pypdf, in the reader process, warns and rebuilds the table."""
+    raw_pdf(path, [text_stream([DELAWARE])])
+    data = path.read_bytes()
+    cut = data.rindex(b"startxref\n") + len(b"startxref\n")
+    path.write_bytes(data[:cut] + b"99999\n%%EOF\n")
+    return path
+
+
+def _docpipe(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
+    """docpipe in its own process, as cron runs it: stderr is a pipe, not a terminal."""
+    variables = {**os.environ, "PYTHONPATH": os.pathsep.join([str(REPO), os.environ.get("PYTHONPATH", "")]), **(env or {})}
+    return subprocess.run([sys.executable, "-m", "pipeline", *args], env=variables, capture_output=True, text=True,
+                          timeout=300)
+
+
+def test_logs_for_cron_every_line_json_reader_processes_and_summary_included(tmp_path):
+    inputs = tmp_path / "in"
+    write_pdf(inputs / "good.pdf", [DELAWARE])
+    _broken_xref_pdf(inputs / "broken-xref.pdf")
+    (inputs / "empty.pdf").write_bytes(b"")
+    done = _docpipe("run", str(inputs), "-o", str(tmp_path / "out"), "--log-format", "json")
+    assert done.returncode == 1, done.stderr
+    lines = [json.loads(line) for line in done.stderr.splitlines()]  # every stderr line is JSON
+    assert all(re.fullmatch(r"\d{4}-\d\d-\d\dT[\d:.]+\+00:00", line["time"]) for line in lines)
+    assert any(line["logger"].startswith("pypdf") for line in lines), lines  # from the reader process
+    by_status = {(Path(line["path"]).name, line["status"]) for line in lines if "status" in line}
+    assert {("good.pdf", "ok"), ("broken-xref.pdf", "ok"), ("empty.pdf", "failed")} <= by_status  # without -v
+    (summary,) = [json.loads(line) for line in done.stdout.splitlines()]
+    assert summary["message"].startswith("3 documents: 2 ok") and summary["totals"]["failed"] == 1
+
+
+def test_text_logs_are_timestamped_and_name_the_files_processed_and_failed(tmp_path):
+    inputs = tmp_path / "in"
+    write_pdf(inputs / "good.pdf", [DELAWARE])
+    _broken_xref_pdf(inputs / "broken-xref.pdf")
+    (inputs / "empty.pdf").write_bytes(b"")
+    done = _docpipe("run", str(inputs), "-o", str(tmp_path / "out"))
+    assert done.returncode == 1
+    stamp = r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}\+00:00 "
+    for line in (done.stderr + done.stdout).splitlines():
+        assert re.match(stamp, line), line
+    assert re.search(r"INFO pipeline\.results: good\.pdf: ok", done.stderr)
+    assert re.search(r"WARNING pipeline\.results: empty\.pdf: failed: .*empty file", done.stderr)
+    assert re.search(r"WARNING pypdf\S*: ", done.stderr)  # the reader's own warning, in the same format
+
+
+def test_status_and_other_commands_show_control_characters_of_file_names_as_symbols(tmp_path):
+    inputs = tmp_path / "in"
+    evil = "\x1b]0;owned\x07\x1b[2J evil.pdf"
+    (inputs).mkdir()
+    (inputs / evil).write_bytes(b"")  # fails: so its name is in the status's failed list with its cause
+    write_pdf(inputs / ("ok \x1b[31mred.pdf"), [DELAWARE])
+    out = tmp_path / ("out\x1b[1m")
+    run_ = _docpipe("run", str(inputs), "-o", str(out))
+    status = _docpipe("status", str(out))
+    report = _docpipe("report", str(out))
+    plan = _docpipe("plan", str(inputs / evil))
+    for done in (run_, status, report, plan):
+        assert "\x1b" not in done.stdout + done.stderr and "\x07" not in done.stdout + done.stderr
+    assert "\u241b]0;owned\u2407\u241b[2J evil.pdf: " in status.stdout and "empty file" in status.stdout
+    assert "\u241b[1m" in report.stdout and "\u241b[31mred" in run_.stderr + status.stdout + run_.stdout

@@ -25,7 +25,8 @@ def test_log_format_json_writes_one_json_object_per_stderr_line(tmp_path):
     failure = next(line for line in lines if line.get("status") == "failed")
     assert failure["level"] == "warning" and failure["path"].endswith("empty.pdf") and failure["stage"] == "ingest"
     assert any(line.get("status") == "ok" for line in lines)
-    assert result.stdout.startswith("2 documents: 1 ok")
+    (summary,) = [json.loads(line) for line in result.stdout.splitlines()]  # the closing summary is JSON too
+    assert summary["message"].startswith("2 documents: 1 ok") and summary["totals"]["failed"] == 1
 
 
 def test_bad_log_format_is_a_usage_error(tmp_path):

@@ -24,6 +24,7 @@ import os
 import signal
 import subprocess
 import sys
+import threading
 import time
 from collections.abc import Callable, Sequence
 from multiprocessing.connection import Connection
@@ -34,6 +35,7 @@ from pipeline.config import RunConfig
 from pipeline.errors import InputError, PipelineError
 from pipeline.ingest.budget import MB, limit_address_space
 from pipeline.ingest.read import Limits, ingest, require_backend
+from pipeline.logs import configure_child, forward_child_stderr
 from pipeline.models import ChecklistItem, Document, Plan
 
 log = logging.getLogger(__name__)
@@ -65,6 +67,7 @@ class DocumentReader:
         self._password = config.password.get_secret_value() if config.password else None
         self._process: subprocess.Popen[bytes] | None = None
         self._conn: _Pipes | None = None
+        self._forwarder: threading.Thread | None = None
 
     def read(self, path: Path, sha256: str | None = None) -> Document:
         if not self.timeout:
@@ -141,8 +144,12 @@ class DocumentReader:
         self._process = subprocess.Popen(
             [sys.executable, "-m", "pipeline.ingest.worker", str(child_in), str(child_out),
              str(self.limits.max_document_mb)],
-            pass_fds=(child_in, child_out), stdin=subprocess.DEVNULL, env=env,
+            pass_fds=(child_in, child_out), stdin=subprocess.DEVNULL, stderr=subprocess.PIPE, env=env,
         )
+        assert self._process.stderr is not None
+        # Its log records (JSON lines) and anything else it writes become records of this process's logging:
+        # one format (JSON under --log-format json), timestamps, redaction.
+        self._forwarder = forward_child_stderr(self._process.stderr, "pipeline.ingest.reader")
         os.close(child_in)
         os.close(child_out)
         self._conn = _Pipes(Connection(from_child, writable=False), Connection(to_child, readable=False))
@@ -166,11 +173,15 @@ class DocumentReader:
             return None
         if graceful:
             try:
-                return process.wait(timeout=5)
+                process.wait(timeout=5)
             except subprocess.TimeoutExpired:
                 pass
         process.kill()  # no-op when it has already exited
-        return process.wait()
+        code = process.wait()
+        if self._forwarder is not None:  # its last lines reach the log before the caller goes on
+            self._forwarder.join(timeout=5)
+            self._forwarder = None
+        return code
 
 
 class _Pipes:
@@ -256,7 +267,7 @@ if __name__ == "__main__":
     # Anything printed must not corrupt the pipes (they are separate fds; stdout goes to stderr anyway).
     sys.stdout = sys.stderr
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C is for the caller, who stops this worker itself
-    logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s (reader): %(message)s")
+    configure_child()  # JSON lines on stderr, which the parent turns back into its own log records
     # Through the imported module, so that what it pickles (PrepareError) is named pipeline.ingest.worker.…,
     # not __main__.…, which the parent could not unpickle.
     from pipeline.ingest import worker as ingest_worker
