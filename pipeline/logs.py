@@ -149,13 +149,11 @@ def _forward(line: str, name: str) -> None:
         fields = {k: v for k, v in extra.items() if k not in _STANDARD}
         level = int(data.get("levelno", logging.WARNING))
         record = logging.makeLogRecord({**fields, "name": str(data.get("name")), "levelno": level,
-                                        "levelname": logging.getLevelName(level), "msg": str(data.get("msg")),
-                                        "created": float(data.get("created", 0)) or None})
+                                        "levelname": logging.getLevelName(level), "msg": str(data.get("msg"))})
+        record.created = float(data.get("created") or record.created)  # when the child logged it
     else:
         record = logging.makeLogRecord({"name": name, "levelno": logging.WARNING, "levelname": "WARNING",
                                         "msg": line})
-    if record.created is None:
-        record.created = datetime.now(timezone.utc).timestamp()
     logger = logging.getLogger(record.name)
     if logger.isEnabledFor(record.levelno):
         logger.handle(record)
