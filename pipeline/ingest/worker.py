@@ -254,10 +254,10 @@ def _stage(stage: str, work: Callable[[], object]) -> object:
     except PipelineError as exc:
         raise PrepareError(stage, exc) from None
     except MemoryError:
-        limit = f" of {_address_limit // MB:,} MB (set from --max-document-mb)" if _address_limit else ""
+        where = ": over the reader process's address-space limit of " \
+            f"{_address_limit // MB:,} MB (set from --max-document-mb)" if _address_limit else ""
         raise PrepareError(stage, InputError(
-            f"out of memory {'reading the PDF' if stage == 'ingest' else 'planning'}: over the reader process's "
-            f"address-space limit{limit}")) from None
+            f"out of memory {'reading the PDF' if stage == 'ingest' else 'planning'}{where}")) from None
     except Exception as exc:  # noqa: BLE001 — whatever a hostile file does, it fails that file only
         what = "while reading the PDF" if stage == "ingest" else "while planning"
         raise PrepareError(stage, InputError(f"unexpected {type(exc).__name__} {what}: {exc}")) from None
