@@ -8,7 +8,8 @@ file name), the prompt templates' hashes and the result schema version — and s
 that cannot (password, batch size, ingest jobs, redo policy, data-parallel workers, a server's concurrency,
 timeouts and retries, and server settings for other engines).
 New RunConfig fields are included automatically: forgetting one can only redo too much, never too little.
-The default PDF backend (pypdf) is left out, so that keys made before `--pdf-backend` existed stay valid.
+The default PDF backend (pypdf) and the default `max_document_mb` are left out, so that keys made before
+`--pdf-backend` and `--max-document-mb` existed stay valid.
 """
 
 from __future__ import annotations
@@ -17,7 +18,7 @@ import hashlib
 import json
 from collections.abc import Sequence
 
-from pipeline.config import RunConfig
+from pipeline.config import MAX_DOCUMENT_MB, RunConfig
 from pipeline.models import SCHEMA_VERSION, ChecklistItem
 from pipeline.plan.prompts import template_hashes
 
@@ -39,6 +40,8 @@ def config_key(config: RunConfig, checklist: Sequence[ChecklistItem]) -> str:
         exclude["server"] = True
     if config.pdf_backend == "pypdf":  # what every key meant before the option: an upgrade redoes nothing
         exclude["pdf_backend"] = True
+    if config.max_document_mb == MAX_DOCUMENT_MB:  # likewise for the per-document memory bound
+        exclude["max_document_mb"] = True
     payload = {
         "schema_version": SCHEMA_VERSION,
         "config": config.model_dump(mode="json", exclude=exclude),
