@@ -54,6 +54,10 @@ JobsOpt = Annotated[Optional[int], typer.Option("--jobs", "-j", min=1, envvar="D
                                                 help="processes reading and planning PDFs (default: the cores)")]
 PdfBackendOpt = Annotated[str, typer.Option(help="what extracts PDF text: pypdf | pypdfium2 (faster; "
                                             "pip install 'docpipe[pdfium]')")]
+OcrOpt = Annotated[Optional[str], typer.Option(help="auto: OCR pages without a usable text layer (default when the "
+                                               "OCR extra is installed: pip install 'docpipe[ocr]') | never | always")]
+OcrImagesOpt = Annotated[bool, typer.Option(help="write each OCR'd page's image beside its result, for the review "
+                                            "report")]
 SERVER = "Server engine (each also DOCPIPE_<NAME> env)"
 BaseUrlOpt = Annotated[Optional[str], typer.Option(help="model server, e.g. http://127.0.0.1:8000/v1; implies "
                                                    "--engine server", rich_help_panel=SERVER)]
@@ -98,10 +102,12 @@ def _config(**values: object) -> RunConfig:
         error = exc.errors()[0]
         typer.echo(f"error: invalid configuration: {'.'.join(map(str, error['loc']))}: {error['msg']}", err=True)
         raise typer.Exit(ExitCode.USAGE) from exc
+    from pipeline.ingest.ocr import require_ocr
     from pipeline.ingest.read import require_backend
 
     try:
         require_backend(config.pdf_backend)  # before the inputs are surveyed and hashed
+        require_ocr(config)
     except PipelineError as exc:
         typer.echo(f"error: {exc}", err=True)
         raise typer.Exit(exc.exit_code) from exc
@@ -133,6 +139,8 @@ def run(
     follow_symlinks: FollowSymlinksOpt = False,
     jobs: JobsOpt = None,
     pdf_backend: PdfBackendOpt = "pypdf",
+    ocr: OcrOpt = None,
+    ocr_images: OcrImagesOpt = False,
     data_parallel: Annotated[Optional[int], typer.Option(min=1, help="engine workers on this host, one per GPU (or TP group)")] = None,
     ray: Annotated[Optional[str], typer.Option(help="run on a Ray cluster: its address, or 'auto' / 'local'")] = None,
     base_url: BaseUrlOpt = None, server_kind: KindOpt = None, concurrency: ConcurrencyOpt = None,
@@ -169,7 +177,7 @@ def run(
                      redo="all" if force else "failed" if retry_failed else "changed",
                      max_pages=max_pages, max_page_chars=max_page_chars, max_decompressed_mb=max_decompressed_mb,
                      ingest_timeout=ingest_timeout, follow_symlinks=follow_symlinks, pdf_backend=pdf_backend,
-                     server=server, engine_settings=settings, jobs=jobs)
+                     ocr=ocr, ocr_images=ocr_images, server=server, engine_settings=settings, jobs=jobs)
     if chosen == "extractive":  # said on a terminal; a log line (-v) under cron, where it would be noise
         note = ("note: using the model-free extractive engine (no model configured); for a model run "
                 "`docpipe run DIR --engine vllm --model Qwen/Qwen3-8B` (pip install 'docpipe[vllm]')")
@@ -254,6 +262,7 @@ def plan(
     follow_symlinks: FollowSymlinksOpt = False,
     jobs: JobsOpt = None,
     pdf_backend: PdfBackendOpt = "pypdf",
+    ocr: OcrOpt = None,
 ) -> None:
     """Show pages, exact prompt tokens and the route of each document, without running any engine."""
     _logging(False, "text")
@@ -262,7 +271,8 @@ def plan(
     config = _config(model=model, tasks=tasks, checklist=checklist, password=password,
                      max_context=max_context, window_overlap=window_overlap, tokenizer=tokenizer, max_pages=max_pages,
                      max_page_chars=max_page_chars, max_decompressed_mb=max_decompressed_mb,
-                     ingest_timeout=ingest_timeout, follow_symlinks=follow_symlinks, jobs=jobs, pdf_backend=pdf_backend)
+                     ingest_timeout=ingest_timeout, follow_symlinks=follow_symlinks, jobs=jobs, pdf_backend=pdf_backend,
+                     ocr=ocr)
     try:
         plans = plan_inputs(inputs, config)
     except PipelineError as exc:

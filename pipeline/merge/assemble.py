@@ -5,6 +5,8 @@ failed request becomes an error of the document (status `partial`, or `failed` w
 never a silent gap. `absent` lists checklist categories with no clause, only when the clause task ran
 in every window. Clauses of all windows are merged here (`clause_merge`); summary points of a windowed
 document are all kept, in window order, for `reduce.reduce_summaries` to merge (it needs the engine).
+Pages whose OCR failed are one `ingest`/`ocr_failed` error naming them (status `partial`: the document was
+read only in part); flagged pages are those not `ok` and OCR pages under the confidence threshold.
 """
 
 from __future__ import annotations
@@ -26,7 +28,8 @@ def assemble(
 ) -> DocResult:
     """Parse, cite and merge one document's completions (same order as `plan.requests`)."""
     index = PageIndex(plan.document.pages)
-    errors: list[DocError] = []
+    ocr_errors = _ocr_errors(plan)
+    errors: list[DocError] = list(ocr_errors)
     failed_tasks: set[str] = set()
     summaries: list[list[SummaryPoint]] = []
     clause_sets: list[list[Clause]] = []
@@ -48,17 +51,27 @@ def assemble(
     absent = tuple(i.name for i in checklist if i.name not in found) if clause_task_complete else ()
     return DocResult(
         doc_id=plan.document.doc_id,
-        status=_status(len(plan.requests), len(errors)),
+        status=_status(len(plan.requests), len(errors) - len(ocr_errors), partial=bool(ocr_errors)),
         source=plan.document.source,
         route=plan.route,
         engine=engine,
         summary=tuple(_summary(summaries, summary_points)),
         clauses=tuple(clauses),
         absent=absent,
-        pages_flagged=tuple(p.model_copy(update={"text": ""}) for p in plan.document.pages if p.status != "ok"),
+        pages_flagged=tuple(p.model_copy(update={"text": ""}) for p in plan.document.pages
+                            if p.status != "ok" or p.low_confidence),
         errors=tuple(errors),
         usage=_usage(completions),
     )
+
+
+def _ocr_errors(plan: Plan) -> list[DocError]:
+    failed = [p for p in plan.document.pages if p.source == "ocr" and p.status == "failed"]
+    if not failed:
+        return []
+    pages = ", ".join(str(p.page_number) for p in failed)
+    return [DocError(stage="ingest", kind="ocr_failed",
+                     message=f"OCR failed on page(s) {pages} of {len(plan.document.pages)}: {failed[0].error}")]
 
 
 def _parse(
@@ -86,9 +99,9 @@ def _summary(per_request: list[list[SummaryPoint]], n_points: int) -> list[Summa
     return [point for points in per_request for point in points]
 
 
-def _status(requests: int, failures: int) -> DocStatus:
+def _status(requests: int, failures: int, partial: bool = False) -> DocStatus:
     if failures == 0:
-        return "ok"
+        return "partial" if partial else "ok"
     return "failed" if failures >= requests else "partial"
 
 

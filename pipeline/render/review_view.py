@@ -83,6 +83,7 @@ class DocView:
     pages_flagged: tuple[Page, ...]
     cells: tuple[Cell, ...]
     pages: list[dict[str, object]] | None  # for the page viewer; None when pages.json is missing
+    ocr_pages: tuple[Page, ...] = ()  # pages whose text was recognised from the page image (text omitted)
 
     @property
     def cited(self) -> int:
@@ -112,8 +113,9 @@ def doc_view(result: DocResult, pages: Sequence[Page] | None, categories: Sequen
         citations={s: counts[s] for s in STATUSES}, summary=summary, clauses=clauses,
         absent=result.absent, errors=result.errors, pages_flagged=result.pages_flagged,
         cells=tuple(_cell(result, name) for name in categories),
-        pages=[{"n": p.page_number, "label": p.page_label, "status": p.status, "text": p.text} for p in pages]
-        if pages is not None else None,
+        pages=[{"n": p.page_number, "label": p.page_label, "status": p.status, "text": p.text, "source": p.source}
+               for p in pages] if pages is not None else None,
+        ocr_pages=tuple(p.model_copy(update={"text": ""}) for p in pages or () if p.source == "ocr"),
     )
 
 
