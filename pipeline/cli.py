@@ -56,6 +56,8 @@ PdfBackendOpt = Annotated[str, typer.Option(help="what extracts PDF text: pypdf 
                                             "pip install 'docpipe[pdfium]')")]
 OcrOpt = Annotated[Optional[str], typer.Option(help="auto: OCR pages without a usable text layer (default when the "
                                                "OCR extra is installed: pip install 'docpipe[ocr]') | never | always")]
+OcrMaxPixelsOpt = Annotated[Optional[int], typer.Option(help="per-page limit on the image OCR reads (pixels, "
+                                                       "default 25,000,000); a larger page is rendered coarser")]
 OcrImagesOpt = Annotated[bool, typer.Option(help="write each OCR'd page's image beside its result, for the review "
                                             "report")]
 SERVER = "Server engine (each also DOCPIPE_<NAME> env)"
@@ -141,6 +143,7 @@ def run(
     pdf_backend: PdfBackendOpt = "pypdf",
     ocr: OcrOpt = None,
     ocr_images: OcrImagesOpt = False,
+    ocr_max_pixels: OcrMaxPixelsOpt = None,
     data_parallel: Annotated[Optional[int], typer.Option(min=1, help="engine workers on this host, one per GPU (or TP group)")] = None,
     ray: Annotated[Optional[str], typer.Option(help="run on a Ray cluster: its address, or 'auto' / 'local'")] = None,
     base_url: BaseUrlOpt = None, server_kind: KindOpt = None, concurrency: ConcurrencyOpt = None,
@@ -177,7 +180,7 @@ def run(
                      redo="all" if force else "failed" if retry_failed else "changed",
                      max_pages=max_pages, max_page_chars=max_page_chars, max_decompressed_mb=max_decompressed_mb,
                      ingest_timeout=ingest_timeout, follow_symlinks=follow_symlinks, pdf_backend=pdf_backend,
-                     ocr=ocr, ocr_images=ocr_images, server=server, engine_settings=settings, jobs=jobs)
+                     ocr=ocr, ocr_images=ocr_images, ocr_max_pixels=ocr_max_pixels, server=server, engine_settings=settings, jobs=jobs)
     if chosen == "extractive":  # said on a terminal; a log line (-v) under cron, where it would be noise
         note = ("note: using the model-free extractive engine (no model configured); for a model run "
                 "`docpipe run DIR --engine vllm --model Qwen/Qwen3-8B` (pip install 'docpipe[vllm]')")
