@@ -210,8 +210,12 @@ def _engine(name: str) -> Any:
 
     # One onnxruntime thread: each reader process is one worker; more threads would only fight over the cores.
     threads = {f"EngineConfig.onnxruntime.{k}": 1 for k in ("intra_op_num_threads", "inter_op_num_threads")}
-    # max_side_len: rapidocr shrinks larger images to 2,000 pixels, which would undo a 300 dpi render.
-    return RapidOCR(params={"Global.log_level": "warning", "Global.max_side_len": 4000, **threads})
+    # max_side_len: rapidocr shrinks larger images to 2,000 pixels, which would undo a 300 dpi render for the
+    # recogniser. Detection alone runs on the page shrunk to 1,600 pixels (~145 dpi for a letter page): on a
+    # sample page as accurate as full size (CER 1.4% v 1.5%) at less than half the time and memory. One line
+    # per recognition batch: lines are padded to the widest of a batch, and 6 wide lines took ~1.1 GB (~0.6).
+    return RapidOCR(params={"Global.log_level": "warning", "Global.max_side_len": 4000, "Det.limit_type": "max",
+                            "Det.limit_side_len": 1600, "Rec.rec_batch_num": 1, **threads})
 
 
 def _render(pdf: Any, index: int, dpi: int, max_pixels: int) -> Any:
