@@ -83,6 +83,15 @@ def ocr_installed(engine: str = "rapidocr") -> bool:
     return engine == "rapidocr" and all(importlib.util.find_spec(name) is not None for name in needed)
 
 
+def preload() -> None:
+    """Import what checking pages for OCR needs (pdfium, numpy), so that a reader process pays for it at its
+    start, not inside the first document's time limit. The OCR engine itself loads on the first OCR page."""
+    if importlib.util.find_spec("pypdfium2") is not None:
+        import numpy  # noqa: F401
+
+        import pipeline.ingest.pdfium  # noqa: F401
+
+
 def require_ocr(config: RunConfig) -> None:
     """ConfigError (exit 2) when `--ocr always` cannot run: before any document is read."""
     if config.ocr == "always" and not ocr_installed(config.ocr_engine):

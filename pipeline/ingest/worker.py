@@ -139,7 +139,8 @@ class DocumentReader:
         package_root = str(Path(__file__).resolve().parents[2])  # the child imports this very `pipeline`
         env = {**os.environ, "PYTHONPATH": os.pathsep.join(filter(None, [package_root, os.environ.get("PYTHONPATH")]))}
         self._process = subprocess.Popen(
-            [sys.executable, "-m", "pipeline.ingest.worker", str(child_in), str(child_out)],
+            [sys.executable, "-m", "pipeline.ingest.worker", str(child_in), str(child_out),
+             *(["--ocr"] if self.ocr is not None else [])],
             pass_fds=(child_in, child_out), stdin=subprocess.DEVNULL, env=env,
         )
         os.close(child_in)
@@ -255,5 +256,10 @@ if __name__ == "__main__":
     # Through the imported module, so that what it pickles (PrepareError) is named pipeline.ingest.worker.…,
     # not __main__.…, which the parent could not unpickle.
     from pipeline.ingest import worker as ingest_worker
+
+    if "--ocr" in sys.argv[3:]:  # pages may be checked for OCR: its imports now, not in a document's time limit
+        from pipeline.ingest.ocr import preload
+
+        preload()
 
     ingest_worker._serve(Connection(int(sys.argv[1]), writable=False), Connection(int(sys.argv[2]), readable=False))
