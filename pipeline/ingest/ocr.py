@@ -24,6 +24,7 @@ Imported only by reader processes when OCR may run: `import pipeline` never load
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import functools
 import importlib.metadata
@@ -34,7 +35,7 @@ from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any, BinaryIO
 
 from pipeline.config import RunConfig
-from pipeline.errors import ConfigError
+from pipeline.errors import ConfigError, PipelineError
 from pipeline.models import Page
 
 if TYPE_CHECKING:
@@ -44,6 +45,7 @@ log = logging.getLogger(__name__)
 
 INSTALL_HINT = "pip install 'docpipe[ocr]'"
 INK_DPI = 36  # enough to measure how much of a page is ink; a letter page is 306 x 396 pixels
+INK_MAX_PIXELS = 1_000_000  # a larger page is measured at a lower resolution
 INK_LEVEL = 128  # a pixel darker than this (0-255) is ink
 FEW_CHARS = 200  # pages with at least this many visible characters are trusted to have a text layer
 MIN_INK = 0.005  # a page with less ink than this is blank whatever its text
@@ -137,10 +139,17 @@ def apply_ocr(
     if not options.installed:
         _say_needed(handle, password, pages, name)
         return pages
+    if options.mode == "auto" and not any(needs_ink(p) or unusable(p, None) for p in pages):
+        return pages  # every page has plenty of clean text: pdfium need not even open the file
     from pipeline.ingest.pdfium import open_pdf
 
     out = list(pages)
-    with open_pdf(handle, password) as pdf:
+    with contextlib.ExitStack() as stack:
+        try:
+            pdf = stack.enter_context(open_pdf(handle, password))
+        except PipelineError as exc:  # pypdf read it, pdfium cannot: the pages stay as read, the document lives
+            log.warning("%s: cannot open the PDF for OCR (%s); its pages stay as read", name, exc)
+            return pages
         for index, page in enumerate(pages):
             why = None
             if options.mode == "auto":
@@ -246,7 +255,9 @@ def _ink(pdf: Any, index: int) -> float | None:
     """Share of dark pixels of the page at INK_DPI; None when the page cannot be rendered."""
     page = pdf[index]
     try:
-        bitmap = page.render(scale=INK_DPI / 72, grayscale=True)
+        width, height = page.get_size()
+        scale = min(INK_DPI / 72, (INK_MAX_PIXELS / max(width * height, 1.0)) ** 0.5)  # a poster-sized page too
+        bitmap = page.render(scale=scale, grayscale=True)
         gray = bitmap.to_numpy()
         return float((gray < INK_LEVEL).mean()) if gray.size else 0.0
     except Exception:  # noqa: BLE001 — an unrenderable page: decide on its text alone
