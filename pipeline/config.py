@@ -21,7 +21,7 @@ MAX_PAGE_CHARS = 200_000  # ~20× a dense page of text; such a page alone fills 
 MAX_DECOMPRESSED_MB = 75  # pypdf's own default per stream; never disabled, only moved
 INGEST_TIMEOUT = 600.0  # seconds; pypdf reads ~20 pages/s, so 5,000 pages need ~250 s
 PdfBackend = Literal["pypdf", "pypdfium2"]  # pypdfium2: the optional extra docpipe[pdfium]
-OcrMode = Literal["auto", "never", "always"]  # OCR needs the optional extra docpipe[ocr]
+OcrMode = Literal["auto", "never", "always"]  # OCR needs the optional ocr extra (rapidocr, onnxruntime)
 OcrEngineName = Literal["rapidocr"]
 OCR_DPI = 300  # render resolution for OCR
 OCR_MAX_PIXELS = 25_000_000  # per page: a larger page is rendered at a lower resolution (memory and time bound)
@@ -87,7 +87,7 @@ class RunConfig(BaseModel):
     thinking: bool = False
     thinking_reserve: int = Field(default=4096, description="extra output tokens for reasoning (thinking mode)")
     save_reasoning: bool = Field(default=False, description="keep thinking-mode reasoning in result.json")
-    batch_documents: int = 32
+    batch_documents: int = Field(default=32, description="documents in flight at once in the streaming core")
     jobs: int | None = Field(default=None, ge=1, description="processes reading and planning PDFs; None = the cores")
     redo: Literal["changed", "failed", "all"] = Field(
         default="changed", description="changed: only new/changed documents and retryable failures; "
@@ -100,7 +100,7 @@ class RunConfig(BaseModel):
                                   description="seconds reading one PDF may take (in a worker process); 0 = no limit")
     follow_symlinks: bool = Field(default=False, description="follow symlinks found in input folders")
     pdf_backend: PdfBackend = Field(default="pypdf", description="what extracts the text: pypdf, or pypdfium2 "
-                                    "(faster; pip install 'docpipe[pdfium]'); text can differ, so it is in the key")
+                                    "(faster; needs pypdfium2); text can differ, so it is in the key")
     ocr: OcrMode = Field(default="auto", description="auto: OCR pages without a usable text layer (when the OCR "
                          "extra is installed; else say which pages need it); never; always: every page")
     ocr_engine: OcrEngineName = "rapidocr"
@@ -126,6 +126,6 @@ class RunConfig(BaseModel):
         return self
 
     def reserve(self, task: str) -> int:
-        """Output tokens reserved for one task's reply."""
-        base = self.summary_reserve if task == "summary" else self.clauses_reserve
+        """Output tokens reserved for one task's reply (the summary reduce's reply is a summary)."""
+        base = self.summary_reserve if task in ("summary", "reduce_summary") else self.clauses_reserve
         return base + (self.thinking_reserve if self.thinking else 0)

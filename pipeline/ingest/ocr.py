@@ -36,6 +36,7 @@ from typing import TYPE_CHECKING, Any, BinaryIO
 
 from pipeline.config import RunConfig
 from pipeline.errors import ConfigError, PipelineError
+from pipeline.install import install_hint
 from pipeline.models import Page
 
 if TYPE_CHECKING:
@@ -43,7 +44,6 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 
-INSTALL_HINT = "pip install 'docpipe[ocr]'"
 INK_DPI = 36  # enough to measure how much of a page is ink; a letter page is 306 x 396 pixels
 INK_MAX_PIXELS = 1_000_000  # a larger page is measured at a lower resolution
 INK_LEVEL = 128  # a pixel darker than this (0-255) is ink
@@ -98,7 +98,7 @@ def require_ocr(config: RunConfig) -> None:
     """ConfigError (exit 2) when `--ocr always` cannot run: before any document is read."""
     if config.ocr == "always" and not ocr_installed(config.ocr_engine):
         raise ConfigError(f"--ocr always needs the OCR extra (rapidocr, onnxruntime, pypdfium2), which is not "
-                          f"installed: {INSTALL_HINT}")
+                          f"installed: {install_hint('ocr')}")
 
 
 def ocr_key(config: RunConfig) -> dict[str, object] | None:
@@ -295,6 +295,6 @@ def _say_needed(handle: BinaryIO, password: str | None, pages: Sequence[Page], n
     if not needed:
         return
     listed = ", ".join(f"{n} ({why})" for n, why in needed[:20]) + (" …" if len(needed) > 20 else "")
-    hint = "" if _warned_install else f"; to read them, install the OCR extra: {INSTALL_HINT}"
+    hint = "" if _warned_install else f"; to read them, install the OCR extra: {install_hint('ocr')}"
     _warned_install = True
     log.warning("%s: %d page(s) have no usable text layer and need OCR: %s%s", name, len(needed), listed, hint)
