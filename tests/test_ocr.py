@@ -21,7 +21,7 @@ from pipeline.config import RunConfig
 from pipeline.ingest.ocr import MIN_INK, TOO_LITTLE, OcrOptions, ocr_installed, unusable
 from pipeline.ingest.worker import DocumentReader
 from pipeline.merge.assemble import assemble
-from pipeline.models import Document, EngineInfo, Page, Plan, Route, Source
+from pipeline.models import Document, EngineInfo, Page, Source
 from pipeline.store.key import config_key
 from tests.conftest import SAMPLES
 
@@ -180,15 +180,21 @@ def test_without_the_extra_always_is_a_usage_error_and_auto_names_the_pages(mixe
 
 
 def test_failed_ocr_pages_make_the_document_partial_and_are_named():
-    pages = (Page(page_number=1, page_label="i", text="The parties agree.", source="text"),
+    from pipeline.engines.extractive import ExtractiveEngine
+    from pipeline.plan.routes import plan_document
+    from pipeline.plan.tokens import load_tokenizer, tokenizer_dir
+
+    body = "The Distributor shall pay all invoices within thirty days of receipt. " * 5
+    pages = (Page(page_number=1, page_label="i", text=body, source="text"),
              Page(page_number=2, page_label="ii", status="failed", source="ocr", error="OCR failed: ValueError: x"),
-             Page(page_number=3, page_label="iii", text="Signed.", source="ocr", ocr_confidence=0.5,
+             Page(page_number=3, page_label="iii", text="Signed by both parties.", source="ocr", ocr_confidence=0.5,
                   low_confidence=True))
     document = Document(doc_id="d" * 16, source=Source(path="x.pdf", sha256="d" * 64, page_count=3, size_bytes=1),
                         pages=pages)
-    route = Route(kind="whole", prompt_tokens=1, output_reserve=1, total_tokens=2, context_limit=10)
-    result = assemble(Plan(document=document, route=route, requests=()), [], EngineInfo(name="extractive"), [])
-    assert result.status == "partial"
+    config, engine = RunConfig(tasks=("summary",)), ExtractiveEngine()
+    plan = plan_document(document, config, load_tokenizer(tokenizer_dir(None)), [])
+    result = assemble(plan, engine.generate(plan.requests), EngineInfo(name="extractive"), [])
+    assert result.status == "partial" and result.summary  # the engine's work stands; the reading was partial
     assert [(e.stage, e.kind) for e in result.errors] == [("ingest", "ocr_failed")]
     assert "page(s) 2 of 3" in result.errors[0].message
     assert [p.page_number for p in result.pages_flagged] == [2, 3]  # failed, and low confidence
