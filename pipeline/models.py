@@ -15,6 +15,7 @@ from pipeline.secrets import Redacted
 SCHEMA_VERSION = "1.1"  # 1.1: optional Clause.confidence
 
 PageStatus = Literal["ok", "empty", "failed"]
+PageSource = Literal["text", "ocr"]  # the PDF's text layer, or text recognised from the page image
 RouteKind = Literal["whole", "whole_yarn", "windows"]
 CitationStatus = Literal["verified", "relocated", "unverified"]
 MatchKind = Literal["exact", "normalized", "fuzzy", "none"]
@@ -36,6 +37,14 @@ class Page(Frozen):
     text: str = ""
     status: PageStatus = "ok"
     error: str | None = None
+    source: PageSource = Field(default="text", description='"ocr": text recognised from the page image')
+    ocr_confidence: float | None = Field(default=None, description="OCR pages: mean recognition confidence "
+                                         "(0-1, weighted by characters)")
+    low_confidence: bool = Field(default=False, description="OCR page under the confidence threshold: flagged")
+    image: str | None = Field(default=None, description="OCR pages: the page image beside result.json "
+                              "(e.g. pages/3.png), when images were asked for")
+    # The image itself travels from the reader process to the result writer, never into JSON.
+    image_png: bytes | None = Field(default=None, exclude=True, repr=False)
 
 
 class Source(Frozen):
