@@ -5,7 +5,12 @@ It speaks the OpenAI chat API (`GET /v1/models`, `POST /v1/chat/completions`) an
 marker word (found in the document text of a request) to the steps its requests go through, one per
 attempt (the last step repeats): "ok", an HTTP status (429, 503…), "hang" (no answer until the server
 stops), "drop" (close the connection unanswered), "not-json" (a 200 whose body is not JSON),
-"bad-content" (a valid reply whose message is broken JSON), "length" (cut off at max_tokens).
+"bad-content" (a valid reply whose message is broken JSON), "length" (cut off at max_tokens), "echo-headers"
+(an HTTP 400 whose plain-text body echoes the request's headers, as some proxies and debug servers do),
+"echo-content" (a valid reply whose summary point and quote carry the request's headers), and the
+malformed model outputs seen from real models: "surrogate" (a summary point with the JSON escape backslash-udaba,
+a lone surrogate once decoded), "bad-escape" (an invalid JSON escape, backslash-q), "bad-item" (one item of the
+wrong type beside a good one).
 Every request is recorded: path, headers, body.
 """
 
@@ -85,6 +90,19 @@ def _content(body: dict[str, Any], marker: str) -> str:
     return json.dumps({"clauses": []})
 
 
+def _good_point(marker: str) -> str:
+    return json.dumps({"point": f"about {marker}", "quote": marker, "page_number": 1})
+
+
+MALFORMED = {  # a summary reply's content, as a model may write it
+    "surrogate": lambda marker: '{"points": [%s, {"point": "odd \\udaba text", "quote": "%s", "page_number": 1}]}'
+                                % (_good_point(marker), marker),
+    "bad-escape": lambda marker: '{"points": [{"point": "a \\q b", "quote": "%s", "page_number": 1}]}' % marker,
+    "bad-item": lambda marker: '{"points": [%s, {"point": 7, "quote": ["x"], "page_number": "one"}]}'
+                               % _good_point(marker),
+}
+
+
 def _handler(server: FakeServer) -> type[BaseHTTPRequestHandler]:
     class Handler(BaseHTTPRequestHandler):
         def log_message(self, *args: object) -> None:  # quiet
@@ -129,12 +147,27 @@ def _handler(server: FakeServer) -> type[BaseHTTPRequestHandler]:
             elif step == "drop":
                 self.close_connection = True
                 self.connection.shutdown(2)
+            elif step == "echo-headers":
+                self._raw(400, f"bad request; you sent:\n{self._headers_text()}".encode(), {}, "text/plain")
+            elif step == "echo-content":
+                echoed = self._headers_text()
+                content = json.dumps({"points": [{"point": echoed, "quote": echoed, "page_number": 1}]}
+                                     if _task(body) == "summary" else {"clauses": [
+                                         {"category": "Governing Law", "quote": echoed, "page_number": 1}]})
+                self._json(200, _reply(self.path, content, "stop"))
             elif step == "not-json":
                 self._raw(200, b'{"choices": [{"message": ')
+            elif step in MALFORMED and _task(body) == "summary":
+                self._json(200, _reply(self.path, MALFORMED[step](marker), "stop"))
             else:
                 content = '{"points": [{"point": "cut' if step == "bad-content" else _content(body, marker)
                 finish = "length" if step == "length" else "stop"
                 self._json(200, _reply(self.path, content, finish))
+
+        def _headers_text(self) -> str:
+            # The credentials first: a short error body (docpipe keeps ~300 characters of one) still holds them.
+            ordered = sorted(self.headers.items(), key=lambda kv: kv[0].lower() != "authorization")
+            return "\n".join(f"{name}: {value}" for name, value in ordered)
 
         def _record(self, body: Any) -> None:
             with server.lock:
@@ -143,9 +176,10 @@ def _handler(server: FakeServer) -> type[BaseHTTPRequestHandler]:
         def _json(self, status: int, data: Any, headers: Mapping[str, str] = {}) -> None:
             self._raw(status, json.dumps(data).encode(), headers)
 
-        def _raw(self, status: int, payload: bytes, headers: Mapping[str, str] = {}) -> None:
+        def _raw(self, status: int, payload: bytes, headers: Mapping[str, str] = {},
+                 content_type: str = "application/json") -> None:
             self.send_response(status)
-            self.send_header("Content-Type", "application/json")
+            self.send_header("Content-Type", content_type)
             self.send_header("Content-Length", str(len(payload)))
             for name, value in headers.items():
                 self.send_header(name, value)
