@@ -13,8 +13,9 @@ draws `--quotes` sentences per class with a fixed seed and times `PageIndex(page
 - `number_changed`: a digit changed, claimed on the right page (fuzzy, then refused near the claim: unverified).
 
 It prints one JSON object: wall and CPU seconds per class (best of `--repeat`; on a shared machine CPU time is
-the steadier figure), CPU microseconds per quote, and what the quotes were found as. The quotes depend only on the pages and the seed, so the same command measures any version of
-`pipeline.cite` (point PYTHONPATH at another checkout to compare).
+the steadier figure), CPU microseconds per quote, and what the quotes were found as. The quotes depend only on
+the pages and the seed, so the same command measures any version of `pipeline.cite` (point PYTHONPATH at
+another checkout to compare).
 """
 
 from __future__ import annotations
