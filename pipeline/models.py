@@ -10,7 +10,7 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
-SCHEMA_VERSION = "1.1"  # 1.1: optional Clause.confidence
+SCHEMA_VERSION = "1.2"  # 1.1: optional Clause.confidence; 1.2: DocResult.result_key, RunReport.error
 
 PageStatus = Literal["ok", "empty", "failed"]
 RouteKind = Literal["whole", "whole_yarn", "windows"]
@@ -201,6 +201,8 @@ class DocResult(Frozen):
     )
     seconds: dict[str, float] = Field(default_factory=dict)
     reasoning: dict[str, str] = Field(default_factory=dict, description="request id → reasoning (--save-reasoning)")
+    result_key: str | None = Field(default=None, description="the key of everything that shaped this result "
+                                   "(pipeline.store.key); the run store and eval file results under it")
 
 
 class DocReport(Frozen):
@@ -235,6 +237,7 @@ class RunReport(Frozen):
     documents: tuple[DocReport, ...]
     totals: dict[str, float]
     stopped_by: str | None = Field(default=None, description="signal that stopped the run early (SIGINT, SIGTERM)")
+    error: str | None = Field(default=None, description="what ended the run early (disk full, lock file deleted…)")
 
 
 class Plan(Frozen):
