@@ -48,7 +48,7 @@ from pipeline.store.runstore import RunStore
 # Issue 18 (the output folder tells the truth): the store's side of a run, called at marked call sites.
 from pipeline.ingest.flags import flag_pages
 from pipeline.store.current import refresh_review
-from pipeline.store.failures import output_error, salvage_report
+from pipeline.store.failures import output_error, output_failures, salvage_report
 from pipeline.store.preflight import check_config
 from pipeline.store.reconfigure import check_settings
 from pipeline.plan.tokens import load_tokenizer, tokenizer_dir
@@ -115,7 +115,9 @@ def run(
         output.mkdir(parents=True, exist_ok=True)
     except OSError as exc:
         raise output_error(output, exc) or ConfigError(f"output folder {output}: {exc.strerror or exc}") from exc
-    with output_lock(output) as lock, RunStore(output) as store, stop_on_signals() as stop:
+    # issue 18: output_failures turns disk full / read-only into OutputError, also outside the session
+    with output_failures(output), output_lock(output) as lock, RunStore(output) as store, \
+            stop_on_signals() as stop:
         check_settings(store, parts, config.reconfigure)  # issue 18: refuse another configuration
         store.guard = lock.check  # issue 18: a deleted lock file stops the run before its next record
         for stray in remove_stray_temp_files(output):

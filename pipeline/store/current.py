@@ -5,7 +5,7 @@ and `results.jsonl` from exactly the store's current documents (`RunStore.curren
 input path of the last surveyed run, with its current content's result) whenever the generation recorded
 in `OUT/.docpipe-review.json` is not the store's, or the review is missing; it returns whether it
 rebuilt. The marker is written last, after every review file: a run killed anywhere in between leaves an
-older (or no) marker, and the next run rebuilds. Result folders of content no input holds any more stay
+older (or no) marker, and the next run rebuilds (and so it does when one of `REVIEW_FILES` is missing). Result folders of content no input holds any more stay
 on disk (a file that comes back is reused) until `docpipe prune`.
 """
 
@@ -18,6 +18,7 @@ from pipeline.render.result import write_atomic
 from pipeline.store.runstore import RunStore
 
 MARKER = ".docpipe-review.json"
+REVIEW_FILES = ("index.html", "clauses.csv", "results.jsonl")  # one lost another way is rebuilt too
 
 
 def built_generation(output: Path) -> int | None:
@@ -31,7 +32,7 @@ def built_generation(output: Path) -> int | None:
 def refresh_review(output: Path, store: RunStore) -> bool:
     """Rebuild the review and exports when they do not show the store's latest state (module docstring)."""
     generation = store.generation()
-    if built_generation(output) == generation and (output / "index.html").is_file():
+    if built_generation(output) == generation and all((output / name).is_file() for name in REVIEW_FILES):
         return False
     from pipeline.render.review import write_review  # jinja2 and the templates: only when rebuilding
 
