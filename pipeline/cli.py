@@ -164,7 +164,7 @@ def run(
     _engine_flags_apply(chosen, dict(
         dtype=dtype, quantization=quantization, kv_cache_dtype=kv_cache_dtype, seed=seed, load_format=load_format,
         tensor_parallel_size=tensor_parallel_size, gpu_memory_utilization=gpu_memory_utilization,
-        max_num_seqs=max_num_seqs, enforce_eager=enforce_eager, data_parallel=data_parallel, config=config_file))
+        max_num_seqs=max_num_seqs, enforce_eager=enforce_eager))
     server = _server_settings(base_url=base_url, server_kind=server_kind, concurrency=concurrency,
                               request_timeout=request_timeout, max_retries=max_retries, api_key_env=api_key_env)
     settings = _engine_settings(chosen, config_file, dict(

@@ -55,7 +55,7 @@ def test_another_configuration_exits_2_naming_the_settings_unless_reconfigure(do
     (["--tasks", "summary,sumary"], "tasks must be a non-empty subset"),
     (["--tensor-parallel-size", "2"], "--tensor-parallel-size only apply to --engine vllm"),
     (["--gpu-memory-utilization", "0.5", "--dtype", "bfloat16"], "--dtype, --gpu-memory-utilization only apply"),
-    (["--engine", "keyword", "--data-parallel", "2"], "--data-parallel only apply"),
+    (["--engine", "keyword", "--max-num-seqs", "4"], "--max-num-seqs only apply"),
     (["--engine", "extractive", "--model", "./models/no-such-qwen"], "--model ./models/no-such-qwen: no such folder"),
     (["--checklist", "/no/such/checklist.csv"], "checklist /no/such/checklist.csv: cannot read"),
 ])

@@ -3,7 +3,7 @@
 Contract: `refresh_review(output, store)` rebuilds `index.html`, the per-document reports, `clauses.csv`
 and `results.jsonl` from exactly the store's current documents (`RunStore.current_documents`: one row per
 input path of the last surveyed run, with its current content's result) whenever the generation recorded
-in `OUT/.docpipe-review.json` is not the store's, or the review is missing; it returns whether it
+in `OUT/.docpipe_review.json` is not the store's, or the review is missing; it returns whether it
 rebuilt. The marker is written last, after every review file: a run killed anywhere in between leaves an
 older (or no) marker, and the next run rebuilds (and so it does when one of `REVIEW_FILES` is missing). Result folders of content no input holds any more stay
 on disk (a file that comes back is reused) until `docpipe prune`.
@@ -17,7 +17,7 @@ from pathlib import Path
 from pipeline.render.result import write_atomic
 from pipeline.store.runstore import RunStore
 
-MARKER = ".docpipe-review.json"
+MARKER = ".docpipe_review.json"
 REVIEW_FILES = ("index.html", "clauses.csv", "results.jsonl")  # one lost another way is rebuilt too
 
 
