@@ -114,3 +114,16 @@ def test_how_work_is_spread_or_sent_keeps_the_key():
         update={"concurrency": 32, "max_retries": 0})})) == base
     assert key(server.model_copy(update={"server": ServerSettings(base_url="http://127.0.0.1:9/v1")})) != base
     assert key(RunConfig(server=ServerSettings(base_url="http://x/v1"))) == BASE  # not read
+
+
+def test_each_result_json_records_the_key_the_store_and_eval_use(tmp_path):
+    from pipeline.run.core import run
+    from pipeline.store.runstore import RunStore
+    from tests.conftest import SAMPLES
+
+    config = RunConfig(tasks=("clauses",))
+    report = run([SAMPLES / "cybergy-affiliate-agreement.pdf"], tmp_path / "out", config)
+    doc = json.loads((tmp_path / "out" / report.documents[0].doc_id / "result.json").read_text())
+    with RunStore(tmp_path / "out", create=False) as store:
+        (stored,) = {row[0] for row in store.db.execute("SELECT config_key FROM results")}
+    assert doc["result_key"] == stored == key(config) == run_key(config)
