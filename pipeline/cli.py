@@ -101,10 +101,10 @@ def _config(**values: object) -> RunConfig:
         error = exc.errors()[0]
         typer.echo(f"error: invalid configuration: {'.'.join(map(str, error['loc']))}: {error['msg']}", err=True)
         raise typer.Exit(ExitCode.USAGE) from exc
-    from pipeline.ingest.read import require_backend
+    from pipeline.store.preflight import check_config
 
     try:
-        require_backend(config.pdf_backend)  # before the inputs are surveyed and hashed
+        check_config(config)  # before the inputs are surveyed and hashed: exit 2, nothing touched
     except PipelineError as exc:
         typer.echo(f"error: {exc}", err=True)
         raise typer.Exit(exc.exit_code) from exc
