@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from pipeline.ingest.read import file_sha256, ingest
+from pipeline.render.cells import neutralise
 
 
 def exported(out: Path) -> list[dict[str, Any]]:
@@ -29,9 +30,9 @@ def assert_truthful(out: Path, expected: Iterable[Path]) -> list[dict[str, Any]]
     assert sorted(paths) == sorted(str(p) for p in expected), "results.jsonl: not one row per current input"
     for row in rows:
         _check_row(out, row)
-    clause_rows = list(csv.DictReader(io.StringIO((out / "clauses.csv").read_text("utf-8"))))
-    want = sorted((row["doc_id"], row["source"]["path"], c["category"], c["citation"]["quote"])
-                  for row in rows for c in row["clauses"])
+    clause_rows = list(csv.DictReader(io.StringIO((out / "clauses.csv").read_text("utf-8-sig"))))
+    want = sorted((row["doc_id"], neutralise(row["source"]["path"]), c["category"], neutralise(c["citation"]["quote"]))
+                  for row in rows for c in row["clauses"])  # as the CSV writes cells: formula-safe
     got = sorted((r["doc_id"], r["file"], r["category"], r["quote"]) for r in clause_rows)
     assert got == want, "clauses.csv: not exactly the clauses of the current inputs"
     index = (out / "index.html").read_text("utf-8")

@@ -18,7 +18,7 @@ from pipeline.render.result import write_atomic
 from pipeline.store.runstore import RunStore
 
 MARKER = ".docpipe_review.json"
-REVIEW_FILES = ("index.html", "clauses.csv", "results.jsonl")  # one lost another way is rebuilt too
+REVIEW_FILES = ("index.html", "fields.html", "clauses.csv", "results.jsonl", "results.xlsx")  # one lost another way is rebuilt too
 
 
 def built_generation(output: Path) -> int | None:
