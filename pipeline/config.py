@@ -82,7 +82,7 @@ class RunConfig(BaseModel):
     thinking: bool = False
     thinking_reserve: int = Field(default=4096, description="extra output tokens for reasoning (thinking mode)")
     save_reasoning: bool = Field(default=False, description="keep thinking-mode reasoning in result.json")
-    batch_documents: int = 32
+    batch_documents: int = Field(default=32, description="documents in flight at once in the streaming core")
     jobs: int | None = Field(default=None, ge=1, description="processes reading and planning PDFs; None = the cores")
     redo: Literal["changed", "failed", "all"] = Field(
         default="changed", description="changed: only new/changed documents and retryable failures; "
@@ -114,6 +114,6 @@ class RunConfig(BaseModel):
         return self
 
     def reserve(self, task: str) -> int:
-        """Output tokens reserved for one task's reply."""
-        base = self.summary_reserve if task == "summary" else self.clauses_reserve
+        """Output tokens reserved for one task's reply (the summary reduce's reply is a summary)."""
+        base = self.summary_reserve if task in ("summary", "reduce_summary") else self.clauses_reserve
         return base + (self.thinking_reserve if self.thinking else 0)

@@ -10,12 +10,11 @@ whole text ever being tokenized at once (that costs memory in proportion to the 
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Any
 
 from pipeline.config import RunConfig
 from pipeline.models import ChecklistItem, Document, Plan, Request, Route, RouteKind
+from pipeline.plan.requests import make_request
 from pipeline.plan.prompts import build_messages
-from pipeline.tasks.responses import json_schema
 from pipeline.plan.tokens import Tokenizer
 from pipeline.plan.windows import fixed_cost, page_costs, split_windows
 
@@ -70,9 +69,9 @@ def _windows(
     budget = window_budget(config)
     slices = split_windows(doc, config, tokenizer, checklist, budget, costs)
     requests = tuple(
-        Request(**_common(doc, task, config, checklist), request_id=f"{doc.doc_id}:{task}:w{s.window.index}",
-                route="windows", window=s.window.index, messages=s.messages[task], prompt_tokens=s.tokens[task],
-                pages=s.pages)
+        make_request(config, request_id=f"{doc.doc_id}:{task}:w{s.window.index}", doc_id=doc.doc_id, task=task,
+                     route="windows", window=s.window.index, messages=s.messages[task], prompt_tokens=s.tokens[task],
+                     pages=s.pages, checklist=checklist)
         for s in slices
         for task in config.tasks
     )
@@ -95,19 +94,7 @@ def _whole_requests(
                                controls=tokenizer.control_strings()) for task in config.tasks]
     counts = tokenizer.count_chats(messages, config.thinking)
     return [
-        Request(**_common(doc, task, config, checklist), request_id=f"{doc.doc_id}:{task}", route="whole",
-                messages=m, prompt_tokens=n, pages=doc.pages)
+        make_request(config, request_id=f"{doc.doc_id}:{task}", doc_id=doc.doc_id, task=task, route="whole",
+                     messages=m, prompt_tokens=n, pages=doc.pages, checklist=checklist)
         for task, m, n in zip(config.tasks, messages, counts, strict=True)
     ]
-
-
-def _common(doc: Document, task: str, config: RunConfig, checklist: Sequence[ChecklistItem]) -> dict[str, Any]:
-    """The fields a task's requests share, whole or windowed."""
-    return {
-        "doc_id": doc.doc_id,
-        "task": task,
-        "json_schema": json_schema(task, checklist),
-        "max_tokens": config.reserve(task),
-        "thinking": config.thinking,
-        "checklist": tuple(checklist) if task == "clauses" else (),
-    }
