@@ -19,6 +19,9 @@ YARN_CONTEXT = 131_072  # with static YaRN factor 4.0 over 32,768
 MAX_PAGES = 5_000
 MAX_PAGE_CHARS = 200_000  # ~20× a dense page of text; such a page alone fills a 32k context
 MAX_DECOMPRESSED_MB = 75  # pypdf's own default per stream; never disabled, only moved
+# What all of one PDF's streams may decode to (pypdf keeps them in memory while it reads the file): ~3
+# streams at the per-stream limit; the 60 CUAD dev contracts decode to 0.14 MB (median) and 2.0 MB (largest).
+MAX_DOCUMENT_MB = 256
 INGEST_TIMEOUT = 600.0  # seconds; pypdf reads ~20 pages/s, so 5,000 pages need ~250 s
 PdfBackend = Literal["pypdf", "pypdfium2"]  # pypdfium2: the optional extra docpipe[pdfium]
 
@@ -94,6 +97,9 @@ class RunConfig(BaseModel):
     max_page_chars: int = Field(default=MAX_PAGE_CHARS, ge=1, description="characters of text one page may have")
     max_decompressed_mb: int = Field(default=MAX_DECOMPRESSED_MB, ge=1,
                                      description="MB one PDF stream may expand to (pypdf backend only)")
+    max_document_mb: int = Field(default=MAX_DOCUMENT_MB, ge=1,
+                                 description="MB all of one PDF's streams may decode to (pypdf backend); also "
+                                 "sets the reader processes' address-space limit (both backends)")
     ingest_timeout: float = Field(default=INGEST_TIMEOUT, ge=0,
                                   description="seconds reading one PDF may take (in a worker process); 0 = no limit")
     follow_symlinks: bool = Field(default=False, description="follow symlinks found in input folders")

@@ -10,6 +10,8 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from pipeline.secrets import Redacted
+
 SCHEMA_VERSION = "1.2"  # 1.1: optional Clause.confidence; 1.2: DocResult.result_key, RunReport.error
 
 PageStatus = Literal["ok", "empty", "failed"]
@@ -131,12 +133,12 @@ class Completion(Frozen):
     """An engine's answer to one request; `error` set means the request failed."""
 
     request_id: str
-    text: str = ""
+    text: Redacted = ""  # Redacted: a server or proxy may echo what it was sent (the API key) back
     finish_reason: str | None = None
     prompt_tokens: int | None = None
     output_tokens: int | None = None
-    reasoning: str | None = None
-    error: str | None = None
+    reasoning: Redacted | None = None
+    error: Redacted | None = None
     seconds: float | None = None
     attempts: int = 1
 
@@ -172,7 +174,7 @@ class DocError(Frozen):
 
     stage: str
     kind: str
-    message: str
+    message: Redacted  # every failure's text passes here: server error bodies, exception messages
 
 
 class EngineInfo(Frozen):

@@ -3,7 +3,8 @@
 Contract: `ingest(path)` returns a Document whose pages are in physical order, one per page of the file,
 even when a page's extraction fails or yields no text (that page is flagged, its slot kept). Anything
 that makes the whole file unusable raises `InputError` with a cause a person can act on — and so does a
-PDF over its `Limits` (pages, characters per page, pypdf's decompression limits, which stay on). Only
+PDF over its `Limits` (pages, characters per page, pypdf's decompression limits, which stay on, and the
+total its streams decode to, `pipeline.ingest.budget`). Only
 regular files are read: a FIFO or a device named `x.pdf` is refused without blocking. The file is read
 once (`snapshot`): its bytes are hashed as they are read and the pages are parsed from those same bytes (a
 private copy: in memory up to `SPOOL_BYTES`, beyond in an unlinked temporary file, so a large file is never
@@ -35,8 +36,9 @@ from contextlib import AbstractContextManager
 from pathlib import Path
 from typing import TYPE_CHECKING, BinaryIO, TypeVar
 
-from pipeline.config import MAX_DECOMPRESSED_MB, MAX_PAGE_CHARS, MAX_PAGES, PdfBackend, RunConfig
+from pipeline.config import MAX_DECOMPRESSED_MB, MAX_DOCUMENT_MB, MAX_PAGE_CHARS, MAX_PAGES, PdfBackend, RunConfig
 from pipeline.errors import ChangedError, ConfigError, EncryptedError, InputError
+from pipeline.ingest.budget import MB, decode_budget
 from pipeline.install import install_hint
 from pipeline.models import Document, Page, Source
 from pipeline.sanitize import path_text, valid_unicode
@@ -68,10 +70,11 @@ class Limits:
     max_pages: int = MAX_PAGES
     max_page_chars: int = MAX_PAGE_CHARS
     max_decompressed_mb: int = MAX_DECOMPRESSED_MB
+    max_document_mb: int = MAX_DOCUMENT_MB
 
     @classmethod
     def of(cls, config: RunConfig) -> Limits:
-        return cls(config.max_pages, config.max_page_chars, config.max_decompressed_mb)
+        return cls(config.max_pages, config.max_page_chars, config.max_decompressed_mb, config.max_document_mb)
 
     def pypdf(self) -> AbstractContextManager[object]:
         """pypdf's configuration with these decompression limits, for the current context only."""
@@ -207,9 +210,9 @@ def _pages(handle: BinaryIO, password: str | None, limits: Limits, backend: PdfB
         return tuple(read_pages(handle, password, limits))
     if backend != "pypdf":
         raise ValueError(f"unknown PDF backend {backend!r}")
-    with limits.pypdf():
+    with limits.pypdf(), decode_budget(limits.max_document_mb * MB) as budget:
         reader = _open(handle, password)
-        return tuple(_read_pages(reader, limits))
+        return tuple(_read_pages(reader, limits, budget.check))
 
 
 def snapshot(handle: BinaryIO) -> tuple[BinaryIO, str, int]:
@@ -313,7 +316,7 @@ def try_passwords(password: str | None, attempt: Callable[[str], T | None]) -> T
     raise EncryptedError("encrypted PDF: needs a password (use --password)")
 
 
-def _read_pages(reader: PdfReader, limits: Limits) -> Iterator[Page]:
+def _read_pages(reader: PdfReader, limits: Limits, check_budget: Callable[[], None]) -> Iterator[Page]:
     from pypdf.errors import LimitReachedError
 
     check_page_count(len(reader.pages), limits)
@@ -328,9 +331,13 @@ def _read_pages(reader: PdfReader, limits: Limits) -> Iterator[Page]:
                 f"page {number} is over pypdf's safety limits ({exc}): a decompression bomb? "
                 f"The limit on what one stream may expand to is {limits.max_decompressed_mb} MB (--max-decompressed-mb)"
             ) from exc
+        except InputError:  # over the document's decode budget: the whole document fails
+            raise
         except Exception as exc:  # noqa: BLE001 — one bad page must not lose the document
+            check_budget()  # a breach pypdf caught and turned into another error is still a breach
             yield failed_page(number, label, exc)
             continue
+        check_budget()
         yield text_page(number, label, text, limits)
 
 

@@ -13,7 +13,8 @@ this process, without a time limit. `DocumentReader(config)` raises `ConfigError
 not installed. The worker is a plain `python -m pipeline.ingest.worker` child talking
 over two pipes, so it neither re-imports the caller's `__main__` (as multiprocessing's spawn would) nor forks
 a process that holds threads. It ignores SIGINT (a Ctrl-C reaches the whole process group): the caller
-decides when it stops.
+decides when it stops. Its address space is limited (RLIMIT_AS, from `config.max_document_mb`, see
+`pipeline.ingest.budget`): a document that needs more fails with that cause, the next gets a fresh worker.
 """
 
 from __future__ import annotations
@@ -23,6 +24,7 @@ import os
 import signal
 import subprocess
 import sys
+import threading
 import time
 from collections.abc import Callable, Sequence
 from multiprocessing.connection import Connection
@@ -31,12 +33,15 @@ from types import TracebackType
 
 from pipeline.config import RunConfig
 from pipeline.errors import InputError, PipelineError
+from pipeline.ingest.budget import MB, limit_address_space
 from pipeline.ingest.read import Limits, ingest, require_backend
+from pipeline.logs import configure_child, forward_child_stderr
 from pipeline.models import ChecklistItem, Document, Plan
 
 log = logging.getLogger(__name__)
 
 START_TIMEOUT = 120.0  # seconds the worker may take to start (imports), separate from the per-document limit
+_address_limit: int | None = None  # this process's RLIMIT_AS, when it is a worker that set one
 
 
 class PrepareError(Exception):
@@ -62,6 +67,7 @@ class DocumentReader:
         self._password = config.password.get_secret_value() if config.password else None
         self._process: subprocess.Popen[bytes] | None = None
         self._conn: _Pipes | None = None
+        self._forwarder: threading.Thread | None = None
 
     def read(self, path: Path, sha256: str | None = None) -> Document:
         if not self.timeout:
@@ -115,8 +121,9 @@ class DocumentReader:
             return conn.recv()  # type: ignore[return-value]
         except (EOFError, OSError):
             code = self._stop()
+            memory = " (out of memory? reader processes are limited by --max-document-mb)" if code and code < 0 else ""
             raise PrepareError(stage, InputError(
-                f"the PDF reader process died (exit code {code}) while working on this file")) from None
+                f"the PDF reader process died (exit code {code}) while working on this file{memory}")) from None
 
     def close(self) -> None:
         self._stop(graceful=True)
@@ -135,9 +142,14 @@ class DocumentReader:
         package_root = str(Path(__file__).resolve().parents[2])  # the child imports this very `pipeline`
         env = {**os.environ, "PYTHONPATH": os.pathsep.join(filter(None, [package_root, os.environ.get("PYTHONPATH")]))}
         self._process = subprocess.Popen(
-            [sys.executable, "-m", "pipeline.ingest.worker", str(child_in), str(child_out)],
-            pass_fds=(child_in, child_out), stdin=subprocess.DEVNULL, env=env,
+            [sys.executable, "-m", "pipeline.ingest.worker", str(child_in), str(child_out),
+             str(self.limits.max_document_mb)],
+            pass_fds=(child_in, child_out), stdin=subprocess.DEVNULL, stderr=subprocess.PIPE, env=env,
         )
+        assert self._process.stderr is not None
+        # Its log records (JSON lines) and anything else it writes become records of this process's logging:
+        # one format (JSON under --log-format json), timestamps, redaction.
+        self._forwarder = forward_child_stderr(self._process.stderr, "pipeline.ingest.reader")
         os.close(child_in)
         os.close(child_out)
         self._conn = _Pipes(Connection(from_child, writable=False), Connection(to_child, readable=False))
@@ -161,11 +173,15 @@ class DocumentReader:
             return None
         if graceful:
             try:
-                return process.wait(timeout=5)
+                process.wait(timeout=5)
             except subprocess.TimeoutExpired:
                 pass
         process.kill()  # no-op when it has already exited
-        return process.wait()
+        code = process.wait()
+        if self._forwarder is not None:  # its last lines reach the log before the caller goes on
+            self._forwarder.join(timeout=5)
+            self._forwarder = None
+        return code
 
 
 class _Pipes:
@@ -237,6 +253,11 @@ def _stage(stage: str, work: Callable[[], object]) -> object:
         return work()
     except PipelineError as exc:
         raise PrepareError(stage, exc) from None
+    except MemoryError:
+        where = ": over the reader process's address-space limit of " \
+            f"{_address_limit // MB:,} MB (set from --max-document-mb)" if _address_limit else ""
+        raise PrepareError(stage, InputError(
+            f"out of memory {'reading the PDF' if stage == 'ingest' else 'planning'}{where}")) from None
     except Exception as exc:  # noqa: BLE001 — whatever a hostile file does, it fails that file only
         what = "while reading the PDF" if stage == "ingest" else "while planning"
         raise PrepareError(stage, InputError(f"unexpected {type(exc).__name__} {what}: {exc}")) from None
@@ -246,9 +267,10 @@ if __name__ == "__main__":
     # Anything printed must not corrupt the pipes (they are separate fds; stdout goes to stderr anyway).
     sys.stdout = sys.stderr
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C is for the caller, who stops this worker itself
-    logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s (reader): %(message)s")
+    configure_child()  # JSON lines on stderr, which the parent turns back into its own log records
     # Through the imported module, so that what it pickles (PrepareError) is named pipeline.ingest.worker.…,
     # not __main__.…, which the parent could not unpickle.
     from pipeline.ingest import worker as ingest_worker
 
+    ingest_worker._address_limit = limit_address_space(int(sys.argv[3]))  # after the imports, before any PDF
     ingest_worker._serve(Connection(int(sys.argv[1]), writable=False), Connection(int(sys.argv[2]), readable=False))

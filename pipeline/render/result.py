@@ -22,6 +22,7 @@ from typing import TYPE_CHECKING
 from pipeline.models import DocResult, Document, RunReport
 from pipeline.render.items import engine_label, is_model_free
 from pipeline.sanitize import printable
+from pipeline.secrets import redact
 
 if TYPE_CHECKING:
     import jinja2
@@ -30,7 +31,9 @@ SAFE_DOC_ID = re.compile(r"[0-9A-Za-z][0-9A-Za-z_-]{0,63}")  # hex digest, or `p
 
 
 def write_atomic(path: Path, text: str) -> None:
-    """Replace `path` with `text` in one step."""
+    """Replace `path` with `text` in one step, known secrets redacted (the last-line check: whatever a
+    document or a server slipped past the data model's `Redacted` fields never reaches the disk)."""
+    text = redact(text)
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
     try:

@@ -4,7 +4,7 @@ Contract: `key_parts(config, checklist, task_hashes)` is the JSON-able dict of e
 a result, and `result_key(parts)` its hash; the run store, eval and every `result.json` use this one key.
 In the parts:
 - `config`: the RunConfig — engine and its settings, rope/context limits, thinking, tasks, reserves,
-  windows, summary points, the ingest settings (pages, characters per page, decompression, timeout,
+  windows, summary points, the ingest settings (pages, characters per page, decompression, memory per document, timeout,
   `follow_symlinks`, the PDF backend) — without what cannot change a result: password, batch size, ingest
   jobs, redo policy, `--reconfigure`, data-parallel workers, a server's transport knobs (concurrency,
   timeouts, retries), server settings for other engines, and paths (the checklist, a local model or
