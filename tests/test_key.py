@@ -28,7 +28,7 @@ BASE = key(RunConfig())
     {"model": "Qwen/Qwen3-8B"}, {"engine": "vllm"}, {"max_context": 32_768}, {"thinking": True},
     {"tasks": ("summary",)}, {"summary_points": 5}, {"clauses_reserve": 1000}, {"window_overlap": 0.2},
     {"max_pages": 10}, {"max_page_chars": 1000}, {"max_decompressed_mb": 1}, {"ingest_timeout": 5.0},
-    {"follow_symlinks": True}, {"pdf_backend": "pypdfium2"}, {"save_reasoning": True},
+    {"follow_symlinks": True}, {"pdf_backend": "pypdfium2"}, {"save_reasoning": True}, {"max_document_mb": 10},
 ])
 def test_what_shapes_results_changes_the_key(change):
     assert key(RunConfig(**change)) != BASE
