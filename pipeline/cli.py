@@ -134,6 +134,13 @@ KeyEnvOpt = Annotated[Optional[str], typer.Option(metavar="VARIABLE", help="serv
                                                   "holding the API key (default DOCPIPE_API_KEY, else OPENAI_API_KEY)")]
 VerboseOpt = Annotated[bool, typer.Option("--verbose", "-v", help="log each document as it finishes, and what the "
                                           "engine does (INFO level; default: warnings and errors only)")]
+OcrOpt = Annotated[Optional[str], typer.Option(metavar="MODE", help="auto: OCR pages without a usable text layer "
+                                               "(the default; needs the ocr extra: " + install_hint("ocr") + "), "
+                                               "never, or always (every page)")]
+OcrMaxPixelsOpt = Annotated[Optional[int], typer.Option(metavar="PIXELS", help="per-page limit on the image OCR "
+                                                       "reads (default 25,000,000); a larger page is rendered coarser")]
+OcrImagesOpt = Annotated[bool, typer.Option(help="write each OCR'd page's image beside its result, for the review "
+                                            "report")]
 
 
 def _server_settings(**values: object) -> ServerSettings:
@@ -177,10 +184,12 @@ def _config(**values: object) -> RunConfig:
         error = exc.errors()[0]
         _say(f"error: invalid configuration: {'.'.join(map(str, error['loc']))}: {error['msg']}", err=True)
         raise typer.Exit(ExitCode.USAGE) from exc
+    from pipeline.ingest.ocr import require_ocr
     from pipeline.store.preflight import check_config
 
     try:
         check_config(config)  # before the inputs are surveyed and hashed: exit 2, nothing touched
+        require_ocr(config)
     except PipelineError as exc:
         _say(f"error: {exc}", err=True)
         raise typer.Exit(exc.exit_code) from exc
@@ -217,6 +226,9 @@ def run(
     follow_symlinks: FollowSymlinksOpt = False,
     jobs: JobsOpt = None,
     pdf_backend: PdfBackendOpt = "pypdf",
+    ocr: OcrOpt = None,
+    ocr_images: OcrImagesOpt = False,
+    ocr_max_pixels: OcrMaxPixelsOpt = None,
     data_parallel: Annotated[Optional[int], typer.Option(min=1, metavar="WORKERS", help="engine workers on this "
                                                          "host, one per GPU (or tensor-parallel group)")] = None,
     ray: Annotated[Optional[str], typer.Option(metavar="ADDRESS", help="run on a Ray cluster: its address, or auto "
@@ -270,7 +282,7 @@ def run(
                      max_pages=max_pages, max_page_chars=max_page_chars, max_decompressed_mb=max_decompressed_mb,
                      max_document_mb=max_document_mb,
                      ingest_timeout=ingest_timeout, follow_symlinks=follow_symlinks, pdf_backend=pdf_backend,
-                     server=server, engine_settings=settings, jobs=jobs)
+                     ocr=ocr, ocr_images=ocr_images, ocr_max_pixels=ocr_max_pixels, server=server, engine_settings=settings, jobs=jobs)
     if chosen == "extractive":  # said on a terminal; a log line (-v) under cron, where it would be noise
         note = ("note: using the extractive engine, a model-free baseline (no model configured); "
                 "for a model run "
@@ -297,7 +309,9 @@ def run(
     message = (f"{int(t['documents'])} documents: {int(t['ok'])} ok, {int(t['partial'])} partial, "
                f"{int(t['failed'])} failed ({int(t.get('processed', t['documents']))} processed, "
                f"{int(t.get('reused', 0))} unchanged, {int(t.get('duplicates', 0))} duplicates); "
-               f"{cited}results in {output}")
+               + cited + (f"{int(t['claims_unsupported'])} points with unsupported numbers; "
+                          if t.get("claims_unsupported") else "")
+               + f"results in {output}")
     typer.echo(summary_line(message, totals=t, output=path_text(output)))
     raise typer.Exit(exit_code(t))
 
@@ -402,6 +416,7 @@ def plan(
     follow_symlinks: FollowSymlinksOpt = False,
     jobs: JobsOpt = None,
     pdf_backend: PdfBackendOpt = "pypdf",
+    ocr: OcrOpt = None,
 ) -> None:
     """Show pages, exact prompt tokens and the route of each document, without running any engine.
 
@@ -417,7 +432,8 @@ def plan(
                      max_context=max_context, window_overlap=window_overlap, tokenizer=tokenizer, max_pages=max_pages,
                      max_page_chars=max_page_chars, max_decompressed_mb=max_decompressed_mb,
                      max_document_mb=max_document_mb,
-                     ingest_timeout=ingest_timeout, follow_symlinks=follow_symlinks, jobs=jobs, pdf_backend=pdf_backend)
+                     ingest_timeout=ingest_timeout, follow_symlinks=follow_symlinks, jobs=jobs, pdf_backend=pdf_backend,
+                     ocr=ocr)
     try:
         plans = plan_inputs(inputs, config)
     except PipelineError as exc:

@@ -24,6 +24,11 @@ MAX_DECOMPRESSED_MB = 75  # pypdf's own default per stream; never disabled, only
 MAX_DOCUMENT_MB = 256
 INGEST_TIMEOUT = 600.0  # seconds; pypdf reads ~20 pages/s, so 5,000 pages need ~250 s
 PdfBackend = Literal["pypdf", "pypdfium2"]  # pypdfium2: the optional extra docpipe[pdfium]
+OcrMode = Literal["auto", "never", "always"]  # OCR needs the optional ocr extra (rapidocr, onnxruntime)
+OcrEngineName = Literal["rapidocr"]
+OCR_DPI = 300  # render resolution for OCR
+OCR_MAX_PIXELS = 25_000_000  # per page: a larger page is rendered at a lower resolution (memory and time bound)
+OCR_MIN_CONFIDENCE = 0.80  # an OCR page whose mean confidence is lower is flagged
 
 
 class ServerSettings(BaseSettings):
@@ -105,6 +110,16 @@ class RunConfig(BaseModel):
     follow_symlinks: bool = Field(default=False, description="follow symlinks found in input folders")
     pdf_backend: PdfBackend = Field(default="pypdf", description="what extracts the text: pypdf, or pypdfium2 "
                                     "(faster; needs pypdfium2); text can differ, so it is in the key")
+    ocr: OcrMode = Field(default="auto", description="auto: OCR pages without a usable text layer (when the OCR "
+                         "extra is installed; else say which pages need it); never; always: every page")
+    ocr_engine: OcrEngineName = "rapidocr"
+    ocr_dpi: int = Field(default=OCR_DPI, ge=50, le=600, description="resolution pages are rendered at for OCR")
+    ocr_max_pixels: int = Field(default=OCR_MAX_PIXELS, ge=1_000_000,
+                                description="per-page limit on the rendered image; a larger page gets a lower dpi")
+    ocr_min_confidence: float = Field(default=OCR_MIN_CONFIDENCE, ge=0, le=1,
+                                      description="OCR pages below this mean confidence are flagged")
+    ocr_images: bool = Field(default=False, description="write each OCR page's image beside its result "
+                             "(OUT/<doc-id>/pages/N.png), shown in the review report")
     engine_settings: EngineSettings = Field(default_factory=EngineSettings)
     server: ServerSettings = Field(default_factory=ServerSettings)
 

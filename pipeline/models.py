@@ -12,12 +12,15 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from pipeline.secrets import Redacted
 
-SCHEMA_VERSION = "1.2"  # 1.1: optional Clause.confidence; 1.2: DocResult.result_key, RunReport.error
+SCHEMA_VERSION = "1.2"  # 1.1: optional Clause.confidence; 1.2: optional SummaryPoint.claim_check,
+# DocResult.result_key, RunReport.error
 
 PageStatus = Literal["ok", "empty", "failed"]
+PageSource = Literal["text", "ocr"]  # the PDF's text layer, or text recognised from the page image
 RouteKind = Literal["whole", "whole_yarn", "windows"]
 CitationStatus = Literal["verified", "relocated", "unverified"]
 MatchKind = Literal["exact", "normalized", "fuzzy", "none"]
+ClaimStatus = Literal["supported", "unsupported"]
 DocStatus = Literal["ok", "partial", "failed"]
 Role = Literal["system", "user", "assistant"]
 
@@ -36,6 +39,14 @@ class Page(Frozen):
     text: str = ""
     status: PageStatus = "ok"
     error: str | None = None
+    source: PageSource = Field(default="text", description='"ocr": text recognised from the page image')
+    ocr_confidence: float | None = Field(default=None, description="OCR pages: mean recognition confidence "
+                                         "(0-1, weighted by characters)")
+    low_confidence: bool = Field(default=False, description="OCR page under the confidence threshold: flagged")
+    image: str | None = Field(default=None, description="OCR pages: the page image beside result.json "
+                              "(e.g. pages/3.png), when images were asked for")
+    # The image itself travels from the reader process to the result writer, never into JSON.
+    image_png: bytes | None = Field(default=None, exclude=True, repr=False)
 
 
 class Source(Frozen):
@@ -157,9 +168,21 @@ class Citation(Frozen):
     char_end: int | None = None
 
 
+class ClaimCheck(Frozen):
+    """Whether the numbers and dates a claim states (in the model's own words) appear in its quote or on
+    its cited page, as computed by `cite.facts`. `unsupported` keeps the claim and lists what is missing."""
+
+    status: ClaimStatus
+    numbers: tuple[str, ...] = Field(default=(), description="the claim's numbers and dates found in neither, "
+                                     "as the claim writes them")
+    checked: int = Field(default=0, description="how many numbers and dates the claim states")
+
+
 class SummaryPoint(Frozen):
     text: str
     citation: Citation
+    claim_check: ClaimCheck | None = Field(default=None, description="the numbers and dates of `text` checked "
+                                           "against the quote and the cited page (None: not checked)")
 
 
 class Clause(Frozen):
@@ -221,6 +244,7 @@ class DocReport(Frozen):
     reduce_depth: int = 0
     seconds: dict[str, float] = Field(default_factory=dict)
     citations: dict[str, int] = Field(default_factory=dict)
+    claims: dict[str, int] = Field(default_factory=dict, description="claim checks: checked, unsupported")
     usage: dict[str, int] = Field(default_factory=dict, description="the result's usage")
     errors: tuple[DocError, ...] = ()
     cached: bool = Field(default=False, description="result reused from an earlier run (file and config unchanged)")

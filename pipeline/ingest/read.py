@@ -46,6 +46,8 @@ from pipeline.sanitize import path_text, valid_unicode
 if TYPE_CHECKING:
     from pypdf import PdfReader
 
+    from pipeline.ingest.ocr import OcrOptions
+
 # pypdf is imported where it is used: a run whose documents are all unchanged never needs it, and
 # importing it is a third of such a run's start-up time.
 
@@ -177,11 +179,12 @@ def require_backend(backend: PdfBackend) -> None:
 
 def ingest(
     path: Path, password: str | None = None, limits: Limits = Limits(), sha256: str | None = None,  # noqa: B008
-    backend: PdfBackend = "pypdf",
+    backend: PdfBackend = "pypdf", ocr: OcrOptions | None = None,
 ) -> Document:
     """Read one PDF into a Document. Raises `InputError` when the file cannot be used at all, `ChangedError`
     when its bytes are not those of `sha256` (what the caller's survey saw; None: no expectation),
-    `ConfigError` when `backend` is not installed.
+    `ConfigError` when `backend` is not installed. `ocr` (None: `--ocr never`) replaces pages without a
+    usable text layer by their OCR text (`pipeline.ingest.ocr.apply_ocr`), read from the same bytes.
     """
     try:
         with _open_input(path, surveyed=sha256 is not None) as handle:
@@ -197,7 +200,11 @@ def ingest(
             raise InputError("empty file (0 bytes)")
         _check_bytes(data, size)
         pages = _pages(data, password, limits, backend)
-    _check_text(pages)
+        if ocr is not None:
+            from pipeline.ingest.ocr import apply_ocr
+
+            pages = apply_ocr(data, password, pages, ocr, limits, path_text(path))
+    _check_text(pages, ocr)
     source = Source(path=path_text(path), sha256=sha, page_count=len(pages), size_bytes=size)
     return Document(doc_id=sha[:DOC_ID_LENGTH], source=source, pages=pages)
 
@@ -262,7 +269,7 @@ def _check_bytes(handle: BinaryIO, size: int) -> None:
     handle.seek(0)
 
 
-def _check_text(pages: tuple[Page, ...]) -> None:
+def _check_text(pages: tuple[Page, ...], ocr: OcrOptions | None = None) -> None:
     if not pages:
         raise InputError("the PDF has zero pages")
     if any(page.status == "ok" for page in pages):
@@ -272,7 +279,13 @@ def _check_text(pages: tuple[Page, ...]) -> None:
         where = f"all {len(pages)} pages" if len(failed) == len(pages) else \
             f"{len(failed)} of its {len(pages)} pages (the others have no text)"
         raise InputError(f"text extraction failed on {where}: page {failed[0].page_number}: {failed[0].error}")
-    raise InputError(f"no text layer on any of its {len(pages)} pages (a scan?); docpipe does not do OCR")
+    if ocr is None:
+        how = "OCR is off (--ocr never)"
+    elif not ocr.installed:
+        how = "OCR reads such pages once its extra is installed: " + install_hint("ocr")
+    else:
+        how = "OCR recognised no text on them either"
+    raise InputError(f"no text layer on any of its {len(pages)} pages (a scan?); {how}")
 
 
 def _open(stream: BinaryIO, password: str | None) -> PdfReader:

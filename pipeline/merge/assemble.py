@@ -3,11 +3,14 @@
 Contract: every reply is parsed with its task's response model, item by item (`items.parse_items`): an
 invalid item is left out and recorded in `errors` (kind `invalid_item`), the reply's other items stay (a
 reply with items but none valid is an `invalid_reply`: its task failed); every quote is located by `cite`;
+the numbers and dates of every summary point are checked against its quote and page (`cite.facts`);
 a failed request becomes an error of the document (status `partial`, or `failed` when nothing succeeded),
 never a silent gap. Items with a `point` are summary points, the others clauses. `absent` lists checklist
 categories with no clause, only when the clause task ran in every window. Clauses of all windows are merged
 here (`clause_merge`); summary points of a windowed document are all kept, in window order, for the reduce
 (`reduce.Reduction`, which needs the engine) to merge.
+Pages whose OCR failed are one `ingest`/`ocr_failed` error naming them (status `partial`: the document was
+read only in part); flagged pages are those not `ok` and OCR pages under the confidence threshold.
 """
 
 from __future__ import annotations
@@ -15,6 +18,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
+from pipeline.cite.facts import check_points
 from pipeline.cite.locate import PageIndex
 from pipeline.merge.clauses import merge_clauses
 from pipeline.merge.items import parse_items
@@ -31,7 +35,7 @@ def assemble(
 ) -> DocResult:
     """Parse, cite and merge one document's completions (same order as `plan.requests`)."""
     index = PageIndex(plan.document.pages)
-    errors: list[DocError] = []
+    errors: list[DocError] = _ocr_errors(plan)  # with no other error: `partial`
     failed_tasks: set[str] = set()
     summaries: list[list[SummaryPoint]] = []
     clause_sets: list[list[Clause]] = []
@@ -59,13 +63,23 @@ def assemble(
         source=plan.document.source,
         route=plan.route,
         engine=engine,
-        summary=tuple(_summary(summaries, summary_points)),
+        summary=check_points(_summary(summaries, summary_points), plan.document.pages),
         clauses=tuple(clauses),
         absent=absent,
-        pages_flagged=tuple(p.model_copy(update={"text": ""}) for p in plan.document.pages if p.status != "ok"),
+        pages_flagged=tuple(p.model_copy(update={"text": ""}) for p in plan.document.pages
+                            if p.status != "ok" or p.low_confidence),
         errors=tuple(errors),
         usage=_usage(completions),
     )
+
+
+def _ocr_errors(plan: Plan) -> list[DocError]:
+    failed = [p for p in plan.document.pages if p.source == "ocr" and p.status == "failed"]
+    if not failed:
+        return []
+    pages = ", ".join(str(p.page_number) for p in failed)
+    return [DocError(stage="ingest", kind="ocr_failed",
+                     message=f"OCR failed on page(s) {pages} of {len(plan.document.pages)}: {failed[0].error}")]
 
 
 def _parse(

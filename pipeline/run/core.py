@@ -25,6 +25,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
 
+from pipeline.cite.facts import claim_counts
 from pipeline.tasks.checklist import load_checklist
 from pipeline.config import RunConfig
 from pipeline.engines.base import Engine, create_engine, engine_info, open_for_planning
@@ -293,6 +294,7 @@ def doc_report(result: DocResult, outcome: _Outcome) -> DocReport:
         output_tokens=result.usage.get("output_tokens"), windows=len(route.windows) if route else 0,
         window_spans=route.windows if route else (),
         reduce_depth=route.reduce_depth if route else 0, seconds=result.seconds, citations=counts,
+        claims=claim_counts(result),
         usage=result.usage, errors=result.errors,
     )
 
@@ -309,4 +311,6 @@ def totals(reports: Sequence[DocReport]) -> dict[str, float]:
     cited = sum(out[f"citations_{k}"] for k in ("verified", "relocated", "unverified"))
     if cited:  # issue 18: with no citation at all, no ratio is claimed
         out["citations_found_ratio"] = (out["citations_verified"] + out["citations_relocated"]) / cited
+    for key in ("checked", "unsupported"):
+        out[f"claims_{key}"] = sum(r.claims.get(key, 0) for r in reports)
     return out

@@ -15,7 +15,8 @@ In the parts:
 - `checklist` (its contents), `clause_patterns` (the curated pattern file's hash), `sampling` (the
   sampling parameters model engines send), `prompts` (the templates' hashes), `tasks` (the task
   definitions' hashes, given by the task registry), `schema_version`, `docpipe_version`.
-Log format, output and input paths are not in it: they are not in the config at all.
+`ocr`: OCR's block (`pipeline.ingest.ocr.ocr_key`: mode, settings, rapidocr/onnxruntime/pypdfium2
+versions), only when OCR can run. Log format, output and input paths are not in it: they are not in the config at all.
 `USER_PARTS` names the parts a person chooses (the rest change with docpipe itself): a folder made with
 other user parts is refused unless `--reconfigure` (see `store.reconfigure`).
 """
@@ -31,11 +32,13 @@ from typing import Any
 
 from pipeline import __version__
 from pipeline.config import RunConfig
+from pipeline.ingest.ocr import ocr_key
 from pipeline.models import SCHEMA_VERSION, ChecklistItem
 from pipeline.plan.prompts import template_hashes
 
 KEY_LENGTH = 16
 NOT_IN_KEY = {"password", "batch_documents", "jobs", "redo", "reconfigure", "checklist"}
+OCR_FIELDS = {"ocr", "ocr_engine", "ocr_dpi", "ocr_max_pixels", "ocr_min_confidence", "ocr_images"}  # see ocr_key
 ENGINES_WITHOUT_SETTINGS = {"extractive", "keyword"}  # engines that read none of EngineSettings
 MODEL_ENGINES = {"vllm", "server", "scripted"}  # engines that sample from a model
 # How work is spread or sent, not what it yields: worker count, and a server's transport knobs.
@@ -52,7 +55,7 @@ def key_parts(
 ) -> dict[str, Any]:
     """Everything that shapes a result under `config` (see the module docstring). `task_hashes`: name → hash
     of each task definition used (the task registry's; None while tasks are built into the code)."""
-    exclude: dict[str, object] = {name: True for name in NOT_IN_KEY} | dict(NOT_IN_KEY_SETTINGS)
+    exclude: dict[str, object] = {name: True for name in NOT_IN_KEY | OCR_FIELDS} | dict(NOT_IN_KEY_SETTINGS)
     if config.engine in ENGINES_WITHOUT_SETTINGS:
         exclude["engine_settings"] = True
     if config.engine != "server":
@@ -64,7 +67,7 @@ def key_parts(
     if tokenizer is not None:
         dumped["tokenizer"] = "<local folder>"
     clauses = "clauses" in config.tasks
-    return {
+    parts = {
         "schema_version": SCHEMA_VERSION,
         "docpipe_version": __version__,
         "config": dumped,
@@ -76,6 +79,9 @@ def key_parts(
         "prompts": template_hashes(),
         "tasks": dict(sorted(task_hashes.items())) if task_hashes else None,
     }
+    if (ocr := ocr_key(config)) is not None:
+        parts["ocr"] = ocr
+    return parts
 
 
 def result_key(parts: Mapping[str, Any]) -> str:
