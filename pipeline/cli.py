@@ -1,8 +1,10 @@
 """The `docpipe` command: parse arguments, build a RunConfig, call one library function, exit with a code.
 
-Exit codes: 0 every document succeeded; 1 some documents failed; 2 usage or configuration error;
-3 engine unavailable; 4 another run holds the output folder's lock; 130/143 stopped by SIGINT/SIGTERM
-(what finished is recorded; the next run does the rest).
+Exit codes: 0 every document succeeded (or no PDFs were found); 1 some documents failed; 2 usage or
+configuration error (nothing touched); 3 engine unavailable; 4 another run holds the output folder's lock;
+5 no document failed but some are partial (failed or empty pages, a failed task); 6 the output folder
+failed (disk full, read-only, its lock file deleted); 130/143 stopped by SIGINT/SIGTERM (what finished is
+recorded; the next run does the rest).
 """
 
 from __future__ import annotations
@@ -32,9 +34,10 @@ if TYPE_CHECKING:
     from rich.console import Console
 
 EXIT_CODES_HELP = (
-    "Exit codes: 0 all documents ok; 1 some documents failed; 2 usage/config error; "
-    "3 engine unavailable; 4 another run holds the lock; 130/143 stopped by SIGINT/SIGTERM "
-    "(finished documents recorded, the rest left for the next run)."
+    "Exit codes: 0 all documents ok (or no PDFs found); 1 some documents failed; 2 usage/config error "
+    "(nothing touched); 3 engine unavailable; 4 another run holds the lock; 5 some documents partial, none "
+    "failed; 6 output folder failed (disk full, read-only, lock file deleted); 130/143 stopped by "
+    "SIGINT/SIGTERM (finished documents recorded, the rest left for the next run)."
 )
 app = typer.Typer(add_completion=False, no_args_is_help=True, rich_markup_mode=None, help=f"""docpipe: cited summaries
 and clause extractions from folders of PDFs; every claim cites its page, and every citation is checked.
@@ -182,10 +185,10 @@ def _config(**values: object) -> RunConfig:
         _say(f"error: invalid configuration: {'.'.join(map(str, error['loc']))}: {error['msg']}", err=True)
         raise typer.Exit(ExitCode.USAGE) from exc
     from pipeline.ingest.ocr import require_ocr
-    from pipeline.ingest.read import require_backend
+    from pipeline.store.preflight import check_config
 
     try:
-        require_backend(config.pdf_backend)  # before the inputs are surveyed and hashed
+        check_config(config)  # before the inputs are surveyed and hashed: exit 2, nothing touched
         require_ocr(config)
     except PipelineError as exc:
         _say(f"error: {exc}", err=True)
@@ -212,6 +215,8 @@ def run(
     force: Annotated[bool, typer.Option("--force", help="redo every document, even unchanged ones")] = False,
     retry_failed: Annotated[bool, typer.Option("--retry-failed", help="also redo documents that failed before "
                                                "(default: only new or changed ones)")] = False,
+    reconfigure: Annotated[bool, typer.Option("--reconfigure", help="use an output folder made with other "
+                                              "settings (their results are redone); else such a run exits 2")] = False,
     log_format: LogFormatOpt = "text",
     max_pages: MaxPagesOpt = defaults.MAX_PAGES,
     max_page_chars: MaxPageCharsOpt = defaults.MAX_PAGE_CHARS,
@@ -259,6 +264,10 @@ def run(
     from pipeline.run.core import run as run_pipeline
 
     chosen = engine or ("server" if base_url else "vllm" if model else "extractive")
+    _engine_flags_apply(chosen, dict(
+        dtype=dtype, quantization=quantization, kv_cache_dtype=kv_cache_dtype, seed=seed, load_format=load_format,
+        tensor_parallel_size=tensor_parallel_size, gpu_memory_utilization=gpu_memory_utilization,
+        max_num_seqs=max_num_seqs, enforce_eager=enforce_eager))
     server = _server_settings(base_url=base_url, server_kind=server_kind, concurrency=concurrency,
                               request_timeout=request_timeout, max_retries=max_retries, api_key_env=api_key_env)
     settings = _engine_settings(chosen, config_file, dict(
@@ -269,7 +278,7 @@ def run(
                      max_context=max_context, window_overlap=window_overlap, tokenizer=tokenizer,
                      summary_points=summary_points, thinking=thinking, save_reasoning=save_reasoning,
                      batch_documents=batch_documents or (256 if chosen == "vllm" else None),
-                     redo="all" if force else "failed" if retry_failed else "changed",
+                     redo="all" if force else "failed" if retry_failed else "changed", reconfigure=reconfigure,
                      max_pages=max_pages, max_page_chars=max_page_chars, max_decompressed_mb=max_decompressed_mb,
                      max_document_mb=max_document_mb,
                      ingest_timeout=ingest_timeout, follow_symlinks=follow_symlinks, pdf_backend=pdf_backend,
@@ -291,15 +300,37 @@ def run(
         log.error("%s", exc, extra={"exit_code": int(exc.exit_code)})
         raise typer.Exit(exc.exit_code) from exc
     t = report.totals
+    if not t["documents"]:
+        message = f"no PDFs found under {', '.join(map(str, inputs))}; results in {output} list none"
+        typer.echo(summary_line(message, totals=t, output=path_text(output)))
+        raise typer.Exit(ExitCode.OK)
+    cited = f"citations verified/relocated {t['citations_found_ratio']:.0%}; " if "citations_found_ratio" in t \
+        else "no citations; "
     message = (f"{int(t['documents'])} documents: {int(t['ok'])} ok, {int(t['partial'])} partial, "
                f"{int(t['failed'])} failed ({int(t.get('processed', t['documents']))} processed, "
                f"{int(t.get('reused', 0))} unchanged, {int(t.get('duplicates', 0))} duplicates); "
-               f"citations verified/relocated {t['citations_found_ratio']:.0%}; "
-               + (f"{int(t['claims_unsupported'])} points with unsupported numbers; "
-                  if t.get("claims_unsupported") else "")
+               + cited + (f"{int(t['claims_unsupported'])} points with unsupported numbers; "
+                          if t.get("claims_unsupported") else "")
                + f"results in {output}")
     typer.echo(summary_line(message, totals=t, output=path_text(output)))
-    raise typer.Exit(ExitCode.OK if t["ok"] == t["documents"] else ExitCode.SOME_FAILED)
+    raise typer.Exit(exit_code(t))
+
+
+def exit_code(totals: dict[str, float]) -> ExitCode:
+    """0 all ok, 1 any failed, 5 none failed but some partial (see ExitCode)."""
+    if totals["failed"]:
+        return ExitCode.SOME_FAILED
+    return ExitCode.PARTIAL if totals["partial"] else ExitCode.OK
+
+
+def _engine_flags_apply(engine: str, flags: dict[str, object]) -> None:
+    """Exit 2 when engine flags are given to an engine that reads none of them (a typo'd engine, or flags
+    that would silently do nothing)."""
+    given = [f"--{name.replace('_', '-')}" for name, value in flags.items() if value is not None]
+    if given and engine in ("extractive", "keyword"):
+        typer.echo(f"error: {', '.join(given)} only apply to --engine vllm (or server); the {engine} engine "
+                   "runs no model", err=True)
+        raise typer.Exit(ExitCode.USAGE)
 
 
 def _engine_settings(engine: str, config_file: Path | None, flags: dict[str, object]) -> EngineSettings:
@@ -348,6 +379,8 @@ def status(
       docpipe status out/
       docpipe status out/ --json
     """
+    import sqlite3
+
     from pipeline.store.status import format_status, run_status
 
     try:
@@ -355,6 +388,9 @@ def status(
     except FileNotFoundError as exc:
         _say(f"error: {exc}", err=True)
         raise typer.Exit(ExitCode.USAGE) from exc
+    except (OSError, sqlite3.Error) as exc:
+        typer.echo(for_terminal(f"error: cannot read the run store of {output}: {exc}"), err=True)
+        raise typer.Exit(ExitCode.OUTPUT_FAILED) from exc
     if as_json:  # JSON escapes control characters itself
         typer.echo(json.dumps(state, indent=2))
     else:
@@ -428,19 +464,52 @@ def report(
       docpipe report out/ && xdg-open out/index.html
     """
     _logging(False, "text")
+    import sqlite3
+
     from pipeline.render.review import write_review
+    from pipeline.store.current import current_documents
+    from pipeline.store.failures import output_error
 
     try:
-        files = write_review(output)
+        files = write_review(output, documents=current_documents(output) if output.is_dir() else None)
     except PipelineError as exc:
         _say(f"error: {exc}", err=True)
         raise typer.Exit(exc.exit_code) from exc
+    except (OSError, sqlite3.Error) as exc:
+        error = output_error(output, exc)
+        typer.echo(for_terminal(f"error: {error or exc}"), err=True)
+        raise typer.Exit(ExitCode.OUTPUT_FAILED) from exc
     if not files.reports:
         _say(f"error: no results (*/result.json) in {output}", err=True)
         raise typer.Exit(ExitCode.USAGE)
     _say(f"{len(files.reports)} document reports; open {files.index} (or {files.fields.name}); "
          f"exports {files.xlsx.name}, {files.clauses_csv.name}, {files.results_jsonl.name}")
     raise typer.Exit(ExitCode.SOME_FAILED if files.skipped else ExitCode.OK)
+
+
+@app.command()
+def prune(
+    output: Annotated[Path, typer.Argument(help="an output folder written by `docpipe run`")],
+    dry_run: Annotated[bool, typer.Option("--dry-run", help="only list what would be removed")] = False,
+) -> None:
+    """Remove OUTPUT's result folders that no input of the last run holds any more (superseded by a changed
+    file, or of a file that is gone), listing each first. The review and exports never show them."""
+    _logging(False, "text")
+    from pipeline.store.prune import prune as prune_folders
+
+    try:
+        stale = prune_folders(output, dry_run=dry_run)
+    except FileNotFoundError as exc:
+        typer.echo(f"error: {exc}", err=True)
+        raise typer.Exit(ExitCode.USAGE) from exc
+    except PipelineError as exc:
+        typer.echo(for_terminal(f"error: {exc}"), err=True)
+        raise typer.Exit(exc.exit_code) from exc
+    verb = "would remove" if dry_run else "removed"
+    for item in stale:
+        typer.echo(for_terminal(f"{verb} {item.folder}/ (last seen as {item.last_path or '?'}, "
+                                f"{item.status or 'no stored result'})"))
+    typer.echo(f"{len(stale)} result folder(s) no current input needs: {verb}")
 
 
 def _plan_row(item: Plan | DocResult) -> dict[str, object]:

@@ -95,6 +95,9 @@ class RunConfig(BaseModel):
     redo: Literal["changed", "failed", "all"] = Field(
         default="changed", description="changed: only new/changed documents and retryable failures; "
         "failed: also every failed one; all: everything (--force). Not part of the config key")
+    reconfigure: bool = Field(default=False, description="let this run use an output folder made with other "
+                              "settings (its results are redone); without it such a run stops with exit code 2. "
+                              "Not part of the result key")
     max_pages: int = Field(default=MAX_PAGES, ge=1, description="pages one PDF may have")
     max_page_chars: int = Field(default=MAX_PAGE_CHARS, ge=1, description="characters of text one page may have")
     max_decompressed_mb: int = Field(default=MAX_DECOMPRESSED_MB, ge=1,

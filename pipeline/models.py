@@ -12,7 +12,8 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from pipeline.secrets import Redacted
 
-SCHEMA_VERSION = "1.2"  # 1.1: optional Clause.confidence; 1.2: optional SummaryPoint.claim_check
+SCHEMA_VERSION = "1.2"  # 1.1: optional Clause.confidence; 1.2: optional SummaryPoint.claim_check,
+# DocResult.result_key, RunReport.error
 
 PageStatus = Literal["ok", "empty", "failed"]
 PageSource = Literal["text", "ocr"]  # the PDF's text layer, or text recognised from the page image
@@ -225,6 +226,8 @@ class DocResult(Frozen):
     )
     seconds: dict[str, float] = Field(default_factory=dict)
     reasoning: dict[str, str] = Field(default_factory=dict, description="request id → reasoning (--save-reasoning)")
+    result_key: str | None = Field(default=None, description="the key of everything that shaped this result "
+                                   "(pipeline.store.key); the run store and eval file results under it")
 
 
 class DocReport(Frozen):
@@ -260,6 +263,7 @@ class RunReport(Frozen):
     documents: tuple[DocReport, ...]
     totals: dict[str, float]
     stopped_by: str | None = Field(default=None, description="signal that stopped the run early (SIGINT, SIGTERM)")
+    error: str | None = Field(default=None, description="what ended the run early (disk full, lock file deleted…)")
 
 
 class Plan(Frozen):

@@ -12,6 +12,7 @@ from pydantic import SecretStr
 
 from pipeline.config import RunConfig
 from pipeline.engines.extractive import ExtractiveEngine
+from pipeline.errors import ConfigError
 from scripted_engine import ScriptedEngine
 from pipeline.models import Completion
 from pipeline.run.core import run
@@ -74,10 +75,13 @@ def test_a_changed_config_redoes_everything_and_force_too(tmp_path):
     checklist = tmp_path / "mine.csv"
     checklist.write_text("name,description\nGoverning Law,which law governs\n")
     changed = CONFIG.model_copy(update={"checklist": checklist})
+    with pytest.raises(ConfigError, match="other settings: checklist"):  # refused: nothing is touched
+        _run(folder, out, changed)
+    changed = changed.model_copy(update={"reconfigure": True})
     assert _run(folder, out, changed)[0].totals["processed"] == 2
     assert _run(folder, out, changed)[0].totals["processed"] == 0
     # Back to the first config: its results were overwritten, so they are redone, not wrongly reused.
-    assert _run(folder, out)[0].totals["processed"] == 2
+    assert _run(folder, out, CONFIG.model_copy(update={"reconfigure": True}))[0].totals["processed"] == 2
     forced, engine = _run(folder, out, CONFIG.model_copy(update={"redo": "all"}))
     assert forced.totals["processed"] == 2 and len(engine.doc_ids) == 2
     assert {r[3] for r in _rows(out).values()} == {2}  # attempts: the first run of this config, and --force

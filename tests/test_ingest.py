@@ -6,7 +6,7 @@ import tracemalloc
 import pypdf
 import pytest
 
-from pipeline.errors import InputError
+from pipeline.errors import ChangedError, InputError
 from pipeline.ingest.read import Limits, file_sha256, find_pdfs, ingest
 from tests.conftest import SAMPLES, encrypt_pdf, with_attachment
 from tests.hostile_pdfs import bomb, raw_pdf, text_stream, to_unicode
@@ -108,10 +108,15 @@ def test_links_named_on_the_command_line_say_what_is_wrong(make_pdf, tmp_path):
         ingest(tmp_path / "dangling.pdf")
 
 
-def test_a_known_sha256_is_used_not_recomputed(make_pdf):
+def test_the_sha256_is_of_the_bytes_read_and_another_expected_one_is_a_change(make_pdf):
     pdf = make_pdf("a.pdf", ["Governing law: Delaware."])
-    assert ingest(pdf).source.sha256 == file_sha256(pdf)
-    assert ingest(pdf, sha256="ab" * 32).doc_id == "ab" * 8
+    sha = file_sha256(pdf)
+    assert ingest(pdf).source.sha256 == sha and ingest(pdf, sha256=sha).doc_id == sha[:16]
+    with pytest.raises(ChangedError, match="changed while the run was reading it"):
+        ingest(pdf, sha256="ab" * 32)  # what a survey saw before the file was overwritten
+    pdf.unlink()
+    with pytest.raises(ChangedError, match="vanished"):
+        ingest(pdf, sha256=sha)
 
 
 def test_too_many_pages_is_a_clear_error(tmp_path):

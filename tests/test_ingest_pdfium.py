@@ -254,7 +254,9 @@ def test_run_with_pypdfium2_cites_the_samples_and_is_its_own_configuration(tmp_p
         assert "\r" not in json.dumps(pages)  # pdfium's line breaks were normalised
     again = CliRunner().invoke(app, ["run", str(SAMPLES), "-o", str(out), "--pdf-backend", PDFIUM])
     assert json.loads((out / "run_report.json").read_text())["totals"]["processed"] == 0, again.output
-    with_pypdf = CliRunner().invoke(app, ["run", str(SAMPLES), "-o", str(out)])
+    refused = CliRunner().invoke(app, ["run", str(SAMPLES), "-o", str(out)])  # another configuration: exit 2
+    assert refused.exit_code == 2 and "pdf_backend: pypdfium2 → pypdf" in refused.output
+    with_pypdf = CliRunner().invoke(app, ["run", str(SAMPLES), "-o", str(out), "--reconfigure"])
     assert json.loads((out / "run_report.json").read_text())["totals"]["processed"] == len(SAMPLE_PDFS), \
         with_pypdf.output  # another backend, another configuration: every document is done again
 

@@ -22,7 +22,7 @@ from pipeline.ingest.ocr import MIN_INK, TOO_LITTLE, OcrOptions, ocr_installed, 
 from pipeline.ingest.worker import DocumentReader
 from pipeline.merge.assemble import assemble
 from pipeline.models import Document, EngineInfo, Page, Source
-from pipeline.store.key import config_key
+from pipeline.store.key import key_parts, result_key
 from tests.conftest import SAMPLES
 
 REPO = Path(__file__).resolve().parents[1]
@@ -156,10 +156,13 @@ def test_reader_process_ocr_always_rereads_text_pages(mixed_pdf):
 def test_ocr_never_keeps_todays_behaviour(mixed_pdf, tmp_path):
     out = tmp_path / "out"
     done = _cli(["run", str(mixed_pdf.parent), "-o", str(out), "--engine", "extractive", "--ocr", "never"])
-    assert done.returncode == 0, done.stderr
+    assert done.returncode == 5, done.stderr  # issue 18: the page left without text makes it partial (exit 5)
     result = json.loads(next(out.glob("*/result.json")).read_text())
     assert [(p["page_number"], p["status"], p["source"]) for p in result["pages_flagged"]] == [(1, "empty", "text")]
     assert "need OCR" not in done.stderr
+    def config_key(config, checklist):
+        return result_key(key_parts(config, checklist))
+
     assert config_key(RunConfig(ocr="never"), []) == config_key(RunConfig(ocr="never", ocr_dpi=200), [])
     if ocr_installed():  # auto with the extra: OCR may change the text, so the key is another
         assert config_key(RunConfig(ocr="auto"), []) != config_key(RunConfig(ocr="never"), [])
@@ -172,7 +175,7 @@ def test_without_the_extra_always_is_a_usage_error_and_auto_names_the_pages(mixe
     assert refused.returncode == 2, refused.stderr
     assert "rapidocr==3.10.0" in refused.stderr and not out.exists()  # refused before any work
     done = _cli(["run", str(mixed_pdf.parent), "-o", str(out), "--engine", "extractive"], hide="rapidocr", tmp=tmp_path)
-    assert done.returncode == 0, done.stderr
+    assert done.returncode == 5, done.stderr  # issue 18: partial, the page without text is named
     assert re.search(r"1 page\(s\) have no usable text layer and need OCR: 1 \(no text\)", done.stderr), done.stderr
     assert done.stderr.count("docpipe's ocr extra") == 1  # the install hint, once
     result = json.loads(next(out.glob("*/result.json")).read_text())

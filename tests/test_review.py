@@ -139,6 +139,9 @@ def test_unreadable_result_is_reported_not_fatal(tmp_path):
     output, doc_id = reviewed_contract(tmp_path)
     (output / "broken").mkdir()
     (output / "broken" / "result.json").write_text("{not json")
+    assert CliRunner().invoke(app, ["report", str(output)]).exit_code == 0  # no input of the store's: not shown
+    assert "broken" not in (output / "index.html").read_text()
+    (output / ".docpipe.sqlite").unlink()  # a folder without a run store: every result folder is shown
     (output / doc_id / "pages.json").unlink()  # an older run's results: no page texts
     result = CliRunner().invoke(app, ["report", str(output)])
     assert result.exit_code == 1

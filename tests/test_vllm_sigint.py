@@ -86,6 +86,6 @@ def test_sigint_to_the_process_group_is_a_clean_stop(tmp_path):
     assert not leftovers, f"engine processes outlived docpipe: {leftovers}"
     # the next run reuses every recorded document and does the rest
     again = subprocess.run(command, env=env, capture_output=True, text=True, timeout=600)
-    assert again.returncode in (0, 1), again.stderr[-3000:]
+    assert again.returncode in (0, 1, 5), again.stderr[-3000:]  # 5: partial documents only (random weights)
     totals = json.loads((out / "run_report.json").read_text())["totals"]
     assert totals["reused"] == len(done) and totals["documents"] == 24

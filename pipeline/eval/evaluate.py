@@ -16,10 +16,8 @@ import hashlib
 import json
 import logging
 from collections.abc import Sequence
-from importlib import resources
 from pathlib import Path
 
-from pipeline import __version__
 from pipeline.tasks.checklist import load_checklist
 from pipeline.config import RunConfig
 from pipeline.engines.base import Engine
@@ -30,8 +28,8 @@ from pipeline.eval.score import GoldSpan, Item, Predicted
 from pipeline.eval.split import Split, select
 from pipeline.ingest.read import DOC_ID_LENGTH, file_sha256, ingest
 from pipeline.models import DocResult, EngineInfo
-from pipeline.plan.prompts import template_hashes
 from pipeline.render.result import doc_dir, write_atomic
+from pipeline.store.key import key_parts, result_key
 from pipeline.run.core import Progress, run
 
 log = logging.getLogger(__name__)
@@ -46,7 +44,8 @@ def evaluate_cuad(
 ) -> EvalReport:
     """Run (or reuse) the clause task on the folder's contracts and score it; see the module docstring.
     `split`: score only that half of the contracts (`pipeline.eval.split`)."""
-    config = RunConfig.model_validate({**config.model_dump(), "tasks": ("clauses",)})
+    # Eval decides reuse itself, by the result key: a different config runs the engine again (reconfigure).
+    config = RunConfig.model_validate({**config.model_dump(), "tasks": ("clauses",), "reconfigure": True})
     docs, missing_pdfs = load_cuad(folder)
     if split != "all":
         kept = set(select([d.pdf.name for d in docs], split))
@@ -85,16 +84,9 @@ def evaluate_cuad(
 
 
 def run_key(config: RunConfig) -> str:
-    """What decides whether existing results can be scored again instead of rerunning the engine."""
-    patterns = resources.files("pipeline.engines").joinpath("clause_patterns.json").read_bytes()
-    parts = {
-        "config": config.model_dump(mode="json"),
-        "checklist": [item.model_dump() for item in load_checklist(config.checklist)],
-        "prompts": template_hashes(),
-        "clause_patterns": hashlib.sha256(patterns).hexdigest(),
-        "docpipe": __version__,
-    }
-    return hashlib.sha256(json.dumps(parts, sort_keys=True).encode()).hexdigest()
+    """What decides whether existing results can be scored again instead of rerunning the engine: the
+    run store's own result key (`pipeline.store.key`), the one each result.json records."""
+    return result_key(key_parts(config, load_checklist(config.checklist)))
 
 
 def _result_path(output: Path, sha: str) -> Path:

@@ -6,8 +6,13 @@ that makes the whole file unusable raises `InputError` with a cause a person can
 PDF over its `Limits` (pages, characters per page, pypdf's decompression limits, which stay on, and the
 total its streams decode to, `pipeline.ingest.budget`). Only
 regular files are read: a FIFO or a device named `x.pdf` is refused without blocking. The file is read
-through one open handle (never held whole in memory) and hashed once: a caller that has hashed it already
-passes `sha256`. A file without `%%EOF` near its end is reported as truncated.
+once (`snapshot`): its bytes are hashed as they are read and the pages are parsed from those same bytes (a
+private copy: in memory up to `SPOOL_BYTES`, beyond in an unlinked temporary file, so a large file is never
+held whole in memory), so the Document's sha256
+always names the content its text came from. A caller that surveyed the file passes the sha256 it saw; when
+the bytes read differ — the file was overwritten, truncated or deleted in between — `ChangedError` is raised
+(not a property of any content: the next run reads it again). A file without `%%EOF` near its end is
+reported as truncated.
 
 Two backends read the pages: pypdf (the default) and pypdfium2 (`backend="pypdfium2"`, several times faster;
 the optional extra `docpipe[pdfium]`, see `pipeline.ingest.pdfium`). Everything above is common to both, and
@@ -21,16 +26,18 @@ import dataclasses
 import errno
 import hashlib
 import importlib.util
+import io
 import logging
 import os
 import stat
+import tempfile
 from collections.abc import Callable, Iterable, Iterator
 from contextlib import AbstractContextManager
 from pathlib import Path
 from typing import TYPE_CHECKING, BinaryIO, TypeVar
 
 from pipeline.config import MAX_DECOMPRESSED_MB, MAX_DOCUMENT_MB, MAX_PAGE_CHARS, MAX_PAGES, PdfBackend, RunConfig
-from pipeline.errors import ConfigError, EncryptedError, InputError
+from pipeline.errors import ChangedError, ConfigError, EncryptedError, InputError
 from pipeline.ingest.budget import MB, decode_budget
 from pipeline.install import install_hint
 from pipeline.models import Document, Page, Source
@@ -48,6 +55,8 @@ log = logging.getLogger(__name__)
 T = TypeVar("T")
 
 DOC_ID_LENGTH = 16  # hex digits of the sha256: 64 bits, collision-free for any real archive
+SPOOL_BYTES = 1 << 20  # a snapshot up to this size stays in memory; a larger one goes to a temporary file
+CHUNK_BYTES = 256 << 10
 TAIL_BYTES = 32 * 1024  # where %%EOF must be: pypdf tolerates some trailing junk, so do we
 # pypdf's limits on what one stream may expand to; all of them are set to `Limits.max_decompressed_mb`.
 _DECOMPRESSION_LIMITS = (
@@ -172,27 +181,29 @@ def ingest(
     path: Path, password: str | None = None, limits: Limits = Limits(), sha256: str | None = None,  # noqa: B008
     backend: PdfBackend = "pypdf", ocr: OcrOptions | None = None,
 ) -> Document:
-    """Read one PDF into a Document. Raises `InputError` when the file cannot be used at all, `ConfigError`
-    when `backend` is not installed.
-
-    `sha256`, when the caller has already hashed the file, saves reading it twice. `ocr` (None: `--ocr never`)
-    replaces pages without a usable text layer by their OCR text (`pipeline.ingest.ocr.apply_ocr`).
+    """Read one PDF into a Document. Raises `InputError` when the file cannot be used at all, `ChangedError`
+    when its bytes are not those of `sha256` (what the caller's survey saw; None: no expectation),
+    `ConfigError` when `backend` is not installed. `ocr` (None: `--ocr never`) replaces pages without a
+    usable text layer by their OCR text (`pipeline.ingest.ocr.apply_ocr`), read from the same bytes.
     """
     try:
-        with _open_input(path) as handle:
-            size = os.fstat(handle.fileno()).st_size
-            if size == 0:
-                raise InputError("empty file (0 bytes)")
-            _check_bytes(handle, size)
-            sha = sha256 or _digest(handle)
-            handle.seek(0)
-            pages = _pages(handle, password, limits, backend)
-            if ocr is not None:
-                from pipeline.ingest.ocr import apply_ocr
-
-                pages = apply_ocr(handle, password, pages, ocr, limits, path_text(path))
+        with _open_input(path, surveyed=sha256 is not None) as handle:
+            data, sha, size = snapshot(handle)
     except OSError as exc:
         raise InputError(f"cannot read file: {exc.strerror or exc}") from exc
+    with data:
+        if sha256 is not None and sha != sha256:
+            raise ChangedError(f"the file changed while the run was reading it (now {size:,} bytes, sha256 "
+                               f"{sha[:DOC_ID_LENGTH]}, surveyed as {sha256[:DOC_ID_LENGTH]}): not processed; "
+                               "the next run reads it again")
+        if size == 0:
+            raise InputError("empty file (0 bytes)")
+        _check_bytes(data, size)
+        pages = _pages(data, password, limits, backend)
+        if ocr is not None:
+            from pipeline.ingest.ocr import apply_ocr
+
+            pages = apply_ocr(data, password, pages, ocr, limits, path_text(path))
     _check_text(pages, ocr)
     source = Source(path=path_text(path), sha256=sha, page_count=len(pages), size_bytes=size)
     return Document(doc_id=sha[:DOC_ID_LENGTH], source=source, pages=pages)
@@ -211,8 +222,28 @@ def _pages(handle: BinaryIO, password: str | None, limits: Limits, backend: PdfB
         return tuple(_read_pages(reader, limits, budget.check))
 
 
-def _open_input(path: Path) -> BinaryIO:
-    """`open_regular`, with symlink loops and dangling links named as such."""
+def snapshot(handle: BinaryIO) -> tuple[BinaryIO, str, int]:
+    """Read `handle` to its end once: (a private copy of the bytes read, positioned at 0; their sha256; their
+    count). Whatever happens to the file afterwards, the copy is what was hashed."""
+    digest, size = hashlib.sha256(), 0
+    big = os.fstat(handle.fileno()).st_size > SPOOL_BYTES
+    copy: BinaryIO = tempfile.TemporaryFile() if big else io.BytesIO()  # unlinked at once: nothing left behind
+    for chunk in iter(lambda: handle.read(CHUNK_BYTES), b""):
+        digest.update(chunk)
+        size += len(chunk)
+        if size > SPOOL_BYTES and isinstance(copy, io.BytesIO):
+            spilled = tempfile.TemporaryFile()  # the file grew while it was read
+            spilled.write(copy.getbuffer())
+            copy.close()
+            copy = spilled  # type: ignore[assignment]
+        copy.write(chunk)
+    copy.seek(0)
+    return copy, digest.hexdigest(), size
+
+
+def _open_input(path: Path, surveyed: bool = False) -> BinaryIO:
+    """`open_regular`, with symlink loops and dangling links named as such; a surveyed file that is gone
+    is `ChangedError` (it vanished under the run)."""
     try:
         return open_regular(path)
     except OSError as exc:
@@ -220,6 +251,8 @@ def _open_input(path: Path) -> BinaryIO:
             raise InputError("symlink loop: too many levels of symbolic links") from exc
         if exc.errno == errno.ENOENT and path.is_symlink():
             raise InputError(f"dangling symlink: its target {os.readlink(path)!r} does not exist") from exc
+        if exc.errno == errno.ENOENT and surveyed:
+            raise ChangedError("the file vanished while the run was reading it; not processed") from exc
         raise InputError(f"cannot read file: {exc.strerror or exc}") from exc
 
 

@@ -8,7 +8,9 @@ field — a clause category, or the summary — across all documents, filterable
 highlighted, and a link to that page of the PDF when the PDF is reachable from the report),
 `OUT/clauses.csv`, `OUT/results.jsonl` (see `exports`) and `OUT/results.xlsx` (see `xlsx`). Unreadable
 result files are skipped, logged and returned in `ReviewFiles.skipped`. Results of a model-free engine are
-labelled "model-free baseline" wherever they appear.
+labelled "model-free baseline" wherever they appear. With `documents` ((input path, doc_id) pairs: the run store's current
+inputs, see `store.current`) exactly those are shown, one row per input path (its own path, its
+content's result); without, every result folder under `output`.
 
 The HTML is self-contained (inline CSS and JS, no network, works from file://) and rendered by an
 autoescaping jinja2 environment: document text reaches a page only as escaped text, or as HTML-safe JSON
@@ -22,6 +24,7 @@ import functools
 import hashlib
 import logging
 from collections import Counter
+from collections.abc import Sequence
 from dataclasses import dataclass
 from importlib import resources
 from pathlib import Path
@@ -68,15 +71,15 @@ class ReviewFiles:
     skipped: tuple[str, ...] = ()
 
 
-def write_review(output: Path) -> ReviewFiles:
+def write_review(output: Path, documents: Sequence[tuple[str, str]] | None = None) -> ReviewFiles:
     """Rebuild the review report and exports of the output folder `output`; see the module docstring."""
     if not output.is_dir():
         raise ConfigError(f"not an output folder: {output}")
-    stored, skipped = load_stored(output)
+    stored, skipped = load_stored(output, documents)
     run = _run_report(output)
     categories = matrix_categories([s.result for s in stored])
     views = [doc_view(s.result, s.pages, categories, output / s.result.doc_id) for s in stored]
-    reports = tuple(_write_doc_report(output, view) for view in views)
+    reports = tuple({view.doc_id: _write_doc_report(output, view) for view in views}.values())  # duplicates: one
     index = output / "index.html"
     found = [sum(1 for view in views if view.cells[i].count) for i in range(len(categories))]
     write_atomic(index, _render("index.html.j2", docs=views, categories=categories, found=found, run=run,
@@ -91,17 +94,24 @@ def write_review(output: Path) -> ReviewFiles:
     return ReviewFiles(index, reports, csv_path, jsonl_path, output / FIELDS_FILE, xlsx_path, tuple(skipped))
 
 
-def load_stored(output: Path) -> tuple[list[Stored], list[str]]:
-    """Every readable `*/result.json` under `output`, sorted by file name; and the unreadable ones."""
+def load_stored(
+    output: Path, documents: Sequence[tuple[str, str]] | None = None
+) -> tuple[list[Stored], list[str]]:
+    """The readable results — of `documents` ((path, doc_id): each shown under its own input path), else
+    every `*/result.json` under `output` — sorted by file name; and the unreadable ones."""
     stored: list[Stored] = []
     skipped: list[str] = []
-    for path in sorted(output.glob("*/result.json")):
+    wanted = [(output / doc_id / "result.json", path) for path, doc_id in documents] if documents is not None \
+        else [(path, None) for path in sorted(output.glob("*/result.json"))]
+    for path, input_path in wanted:
         try:
             result = DocResult.model_validate_json(path.read_bytes())
         except (OSError, ValidationError) as exc:
             log.warning("%s: unreadable result, left out of the report: %s", path, _first_line(exc))
             skipped.append(f"{path.parent.name}/{path.name}")
             continue
+        if input_path is not None and result.source is not None:
+            result = result.model_copy(update={"source": result.source.model_copy(update={"path": input_path})})
         stored.append(Stored(result, _pages(path.parent / PAGES_FILE, result.doc_id)))
     stored.sort(key=lambda s: (_file_name(s.result).lower(), s.result.doc_id))
     return stored, skipped

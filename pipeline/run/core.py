@@ -9,8 +9,8 @@ input: processed, reused and duplicate. A document that fails at any stage gets 
 its cause; the others go on. PDFs are read and planned in killable reader processes (`prepare`,
 `ingest_worker`, under the ingest limits), ahead of the engine. The readers and the engine are started only
 when there is work for them, the engine at once (`start`, where it has one), while the first documents are read.
-Each result also gets its `pages.json`, and when this run processed any document (or there is no report
-yet) the review report and exports of `output` are rebuilt (`review.write_review`).
+Each result also gets its `pages.json`, and whenever the review report and exports of `output` are not of
+the run store's latest state they are rebuilt from its current inputs (`store.current.refresh_review`).
 SIGINT/SIGTERM stop the run cleanly (`stopping.py`) with `Interrupted`.
 """
 
@@ -30,9 +30,9 @@ from pipeline.tasks.checklist import load_checklist
 from pipeline.config import RunConfig
 from pipeline.engines.base import Engine, create_engine, engine_info, open_for_planning
 from pipeline.errors import ConfigError
-from pipeline.store.key import config_key
+from pipeline.store.key import key_parts, result_key
 from pipeline.store.survey import Survey, doc_key, is_final, survey
-from pipeline.ingest.read import DOC_ID_LENGTH, file_sha256, find_pdfs
+from pipeline.ingest.read import DOC_ID_LENGTH, find_pdfs
 from pipeline.store.lock import output_lock
 from pipeline.models import (
     ChecklistItem, DocError, DocReport, DocResult, EngineInfo, Plan, RunReport, Source,
@@ -46,6 +46,12 @@ from pipeline.render.result import remove_stray_temp_files, write_result, write_
 from pipeline.sanitize import path_text
 from pipeline.run.stopping import StopFlag, stop_on_signals
 from pipeline.store.runstore import RunStore
+# Issue 18 (the output folder tells the truth): the store's side of a run, called at marked call sites.
+from pipeline.ingest.flags import flag_pages
+from pipeline.store.current import refresh_review
+from pipeline.store.failures import output_error, output_failures, salvage_report
+from pipeline.store.preflight import check_config
+from pipeline.store.reconfigure import check_settings
 
 log = logging.getLogger(__name__)
 
@@ -72,6 +78,7 @@ class _Session:
 
     def finish(self, result: DocResult, outcome: _Outcome, attempts: int) -> None:
         """Write a document's files, then record it in the store (in that order: a row means durable files)."""
+        result = flag_pages(result).model_copy(update={"result_key": self.key})  # issue 18
         result = write_sound(self.output, result, outcome)
         report = doc_report(result, outcome)
         final = is_final(report, outcome.sha256, attempts + 1)
@@ -92,26 +99,51 @@ def run(
     missing = [str(p) for p in inputs if not os.path.lexists(p)]
     if missing:
         raise ConfigError(f"input not found: {', '.join(missing)}")
+    check_config(config)  # issue 18: every configuration error before anything is touched
     checklist = load_checklist(config.checklist) if "clauses" in config.tasks else ()
-    key = config_key(config, checklist)
+    parts = key_parts(config, checklist)
+    key = result_key(parts)
     try:
         output.mkdir(parents=True, exist_ok=True)
     except OSError as exc:
-        raise ConfigError(f"output folder {output}: {exc.strerror or exc}") from exc
-    with output_lock(output), RunStore(output) as store, stop_on_signals() as stop:
+        raise output_error(output, exc) or ConfigError(f"output folder {output}: {exc.strerror or exc}") from exc
+    # issue 18: output_failures turns disk full / read-only into OutputError, also outside the session
+    with output_failures(output), output_lock(output) as lock, RunStore(output) as store, \
+            stop_on_signals() as stop:
+        check_settings(store, parts, config.reconfigure)  # issue 18: refuse another configuration
+        store.guard = lock.check  # issue 18: a deleted lock file stops the run before its next record
         for stray in remove_stray_temp_files(output):
             log.info("removed %s, left behind by a run that was killed", stray)
-        session = _Session(output, config, checklist, key, store, store.begin_run(key), stop, on_result, progress)
+        session = _Session(output, config, checklist, key, store, store.begin_run(key, parts), stop, on_result,
+                           progress)
         try:
             report = _run_locked(session, inputs, engine)
-        except BaseException:
-            store.end_run(session.run_id, "abandoned")
+        except BaseException as exc:
+            _abandon(session, exc)  # issue 18: disk full, read-only, lock lost → OutputError and a report
             raise
         store.end_run(session.run_id, "interrupted" if stop.requested else "finished", report.totals)
     if stop.requested:
         raise stop.error(f"{len(session.reports)} documents done in this run and recorded; "
                          f"{int(report.totals['pending'])} left for the next run")
     return report
+
+
+def _abandon(s: _Session, exc: BaseException) -> None:
+    """Mark the run abandoned; when the output folder failed, raise that as OutputError after writing what
+    is known to run_report.json (where the folder still takes it)."""
+    error = output_error(s.output, exc)
+    try:
+        s.store.end_run(s.run_id, "abandoned")
+    except Exception:  # noqa: BLE001 — the store may be on the full disk too; the first error is the one to tell
+        log.debug("could not mark run %d abandoned", s.run_id, exc_info=True)
+    if error is None:
+        return
+    now = datetime.now(timezone.utc).isoformat()
+    salvage_report(s.output, RunReport(
+        started_at=now, finished_at=now, engine=EngineInfo(name=s.config.engine, model=s.config.model),
+        tasks=s.config.tasks, prompt_hashes=template_hashes(), documents=tuple(s.reports),
+        totals=totals(s.reports) | {"processed": len(s.reports)}, error=str(error)))
+    raise error from exc
 
 
 def _run_locked(s: _Session, inputs: Sequence[Path], engine: Engine | None) -> RunReport:
@@ -139,10 +171,8 @@ def _run_locked(s: _Session, inputs: Sequence[Path], engine: Engine | None) -> R
         stopped_by=s.stop.name,
     )
     write_run_report(s.output, report)
-    if s.reports or not (s.output / "index.html").is_file():
-        from pipeline.render.review import write_review  # jinja2 and the HTML templates: not for a run with nothing new
-
-        write_review(s.output)
+    s.store.guard()
+    refresh_review(s.output, s.store)  # issue 18: whenever the review is not of the store's latest state
     return report
 
 
@@ -189,12 +219,14 @@ def _start_engine(prepared: Iterator[Prepared], engine: Engine, stop: StopFlag) 
 
 def outcome_of(prepared: Prepared, info: EngineInfo) -> _Outcome:
     """The runner's record of a prepared document; a failure becomes its failed result."""
-    outcome = _Outcome(path=prepared.path, sha256=prepared.sha256, plan=prepared.plan,
+    # Issue 18: a file that changed while it was read has no known content: its failure goes under its path.
+    changed = prepared.error is not None and prepared.error[1] == "ChangedError"
+    outcome = _Outcome(path=prepared.path, sha256=None if changed else prepared.sha256, plan=prepared.plan,
                        seconds=dict(prepared.seconds))
     if prepared.error is not None:
         stage, kind, message = prepared.error
         log.debug("%s: %s failed: %s", path_text(prepared.path), stage, message)
-        outcome.failure = failed_result(prepared.path, stage, kind, message, info, prepared.sha256)
+        outcome.failure = failed_result(prepared.path, stage, kind, message, info, outcome.sha256)
     return outcome
 
 
@@ -243,12 +275,8 @@ def failed_result(
     path: Path, stage: str, kind: str, message: str, info: EngineInfo, sha256: str | None = None
 ) -> DocResult:
     """A `failed` DocResult for a file that could not be processed (its source recorded when readable)."""
-    try:
-        # Only a regular file is hashed here: opening a FIFO would block.
-        sha = sha256 or (file_sha256(path) if path.is_file() else "")
-        size = path.stat().st_size if sha else 0
-    except OSError:
-        sha, size = "", 0
+    # Issue 18: never hashed again here: a second read could name other content than the one that failed.
+    sha, size = sha256 or "", 0
     doc_id = sha[:DOC_ID_LENGTH] or "path-" + hashlib.sha256(os.fsencode(path)).hexdigest()[: DOC_ID_LENGTH - 5]
     source = Source(path=path_text(path), sha256=sha, page_count=0, size_bytes=size)
     error = DocError(stage=stage, kind=kind, message=f"{path_text(Path(path.name))}: {message}")
@@ -281,7 +309,8 @@ def totals(reports: Sequence[DocReport]) -> dict[str, float]:
     for key in ("verified", "relocated", "unverified"):
         out[f"citations_{key}"] = sum(r.citations.get(key, 0) for r in reports)
     cited = sum(out[f"citations_{k}"] for k in ("verified", "relocated", "unverified"))
-    out["citations_found_ratio"] = (out["citations_verified"] + out["citations_relocated"]) / cited if cited else 1.0
+    if cited:  # issue 18: with no citation at all, no ratio is claimed
+        out["citations_found_ratio"] = (out["citations_verified"] + out["citations_relocated"]) / cited
     for key in ("checked", "unsupported"):
         out[f"claims_{key}"] = sum(r.claims.get(key, 0) for r in reports)
     return out

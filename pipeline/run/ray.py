@@ -29,12 +29,15 @@ from pipeline.engines.base import create_engine, engine_info
 from pipeline.engines.parallel import single
 from pipeline.errors import ConfigError, EngineError
 from pipeline.install import install_hint
-from pipeline.ingest.read import find_pdfs
+from pipeline.ingest.read import file_sha256, find_pdfs
 from pipeline.ingest.worker import DocumentReader
 from pipeline.models import DocReport, DocResult, EngineInfo, Plan, RunReport
 from pipeline.run.prepare import prepare_one
 from pipeline.plan.prompts import template_hashes
 from pipeline.render.result import write_run_report
+from pipeline.ingest.flags import flag_pages
+from pipeline.store.key import key_parts, result_key
+from pipeline.store.preflight import check_config
 from pipeline.render.review import write_review
 from pipeline.run.batch import stream
 from pipeline.run.core import Progress, _Outcome, doc_report, failure_of, outcome_of, totals, write_sound
@@ -55,6 +58,8 @@ def run_ray(
     missing = [str(p) for p in inputs if not p.exists()]
     if missing:
         raise ConfigError(f"input not found: {', '.join(missing)}")
+    check_config(config)  # issue 18: configuration errors before any document
+    key = result_key(key_parts(config, load_checklist(config.checklist) if "clauses" in config.tasks else ()))
     paths = find_pdfs(inputs, config.follow_symlinks)
     output.mkdir(parents=True, exist_ok=True)
     owned = not ray.is_initialized()
@@ -65,6 +70,7 @@ def run_ray(
     try:
         for row in _dataset(ray, paths, config, actors).iter_rows() if paths else ():  # streamed, not held
             result = DocResult.model_validate_json(row["result"])
+            result = flag_pages(result).model_copy(update={"result_key": key})  # issue 18, as run.core does
             plan = Plan.model_validate_json(row["plan"]) if row["plan"] else None
             result = write_sound(output, result, _Outcome(path=Path(row["path"]), plan=plan))
             reports[int(row["index"])] = doc_report(result, _Outcome(path=Path(row["path"])))
@@ -121,11 +127,20 @@ def ingest_and_plan(batch: Batch, config: RunConfig) -> Batch:
     plans, failures, seconds = [], [], []
     with DocumentReader(config) as reader:
         for path in batch["path"]:
-            outcome = outcome_of(prepare_one(reader, Path(path), None, checklist), info)
+            outcome = outcome_of(prepare_one(reader, Path(path), _surveyed(Path(path)), checklist), info)
             plans.append(outcome.plan.model_dump_json() if outcome.plan else "")
             failures.append(outcome.failure.model_dump_json() if outcome.failure else "")
             seconds.append(json.dumps(outcome.seconds))
     return {"index": batch["index"], "path": batch["path"], "plan": plans, "failure": failures, "seconds": seconds}
+
+
+def _surveyed(path: Path) -> str | None:
+    """The file's sha256 before it is read, as the run store's survey sees it (issue 18: the read must find
+    the same bytes, else the document is `ChangedError`, not a result of other content); None: unreadable."""
+    try:
+        return file_sha256(path)
+    except OSError:
+        return None
 
 
 class EngineActor:

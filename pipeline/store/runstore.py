@@ -3,11 +3,17 @@
 Tables: `runs` (one row per run: times, state, config key, totals); `files` (each input path as last
 seen: size, mtime, ctime, inode and its document key, so an unchanged file is not hashed again);
 `results` (one row per document key and config key: status, cause, DocReport, run, time, attempts).
-A document key is the file's sha256, or `path:<path>` for a file that could not be read at all.
+A document key is the file's sha256, or `path:<path>` for a file that could not be read at all (or that
+changed while it was read: its content is unknown). `runs.config` holds each run's key parts
+(`store.key.key_parts`), so that a later run can say which settings differ.
 
 Contract: `record` is called only after the document's result files are on disk, so a row means a
-finished, durable result. The database runs in WAL mode: `docpipe status` reads while a run writes.
-Only the holder of the output lock (`lock.py`) writes.
+finished, durable result; it first calls `guard` (the lock's check). `generation` counts every change of what
+the exports show (a result recorded, a different set of inputs): the review records the generation it
+was built from, and a run rebuilds it whenever they differ (`store.current`). `current_documents` is what
+the exports list: one (path, doc_id) per input of the last run that has a result.
+The database runs in WAL mode: `docpipe status` reads while a run writes. Only the holder of the output
+lock (`lock.py`) writes; `RunStore(output, create=False)` opens read-only (works on a read-only folder).
 """
 
 from __future__ import annotations
@@ -15,9 +21,10 @@ from __future__ import annotations
 import json
 import os
 import sqlite3
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timezone
+from typing import Any
 from pathlib import Path
 
 from pipeline.models import DocReport
@@ -36,7 +43,12 @@ CREATE TABLE IF NOT EXISTS results (
     prompt_tokens INTEGER, output_tokens INTEGER, seconds REAL, run_id INTEGER NOT NULL,
     finished_at TEXT NOT NULL, attempts INTEGER NOT NULL,
     PRIMARY KEY (doc_key, config_key));
+CREATE TABLE IF NOT EXISTS meta (name TEXT PRIMARY KEY, value TEXT NOT NULL);
 """
+# The last run that surveyed its inputs (an older store without the row: the last run that saw any file).
+INPUTS_RUN = ("COALESCE((SELECT CAST(value AS INTEGER) FROM meta WHERE name = 'inputs_run'), "
+              "(SELECT MAX(run_id) FROM files))")
+MIGRATIONS = (("runs", "config", "ALTER TABLE runs ADD COLUMN config TEXT"),)  # added after the first release
 FileSig = tuple[int, int, int, int]  # size, mtime_ns, ctime_ns, inode: any change means "hash again"
 
 
@@ -64,12 +76,19 @@ class RunStore:
 
     def __init__(self, output: Path, create: bool = True) -> None:
         path = store_path(output)
-        if not create and not path.is_file():
-            raise FileNotFoundError(f"no run store in {output} (no docpipe run has used this folder)")
+        self.guard: Callable[[], None] = lambda: None  # the runner sets the lock's check here
+        if not create:
+            if not path.is_file():
+                raise FileNotFoundError(f"no run store in {output} (no docpipe run has used this folder)")
+            self.db = _open_read_only(path)
+            return
         self.db = sqlite3.connect(path, timeout=30, isolation_level=None)  # autocommit; explicit transactions
         self.db.execute("PRAGMA journal_mode=WAL")
         self.db.execute("PRAGMA synchronous=NORMAL")  # WAL + NORMAL: consistent after any crash
         self.db.executescript(SCHEMA)
+        for table, column, statement in MIGRATIONS:
+            if column not in {row[1] for row in self.db.execute(f"PRAGMA table_info({table})")}:
+                self.db.execute(statement)
 
     def __enter__(self) -> RunStore:
         return self
@@ -80,12 +99,32 @@ class RunStore:
     def close(self) -> None:
         self.db.close()
 
-    def begin_run(self, config_key: str) -> int:
+    def begin_run(self, config_key: str, parts: dict[str, Any] | None = None) -> int:
         # Called under the output lock: a run still marked running has died without ending (SIGKILL, power).
         self.db.execute("UPDATE runs SET state = 'killed' WHERE state = 'running'")
-        cur = self.db.execute("INSERT INTO runs (started_at, state, pid, config_key) VALUES (?, 'running', ?, ?)",
-                              (now(), os.getpid(), config_key))
+        cur = self.db.execute(
+            "INSERT INTO runs (started_at, state, pid, config_key, config) VALUES (?, 'running', ?, ?, ?)",
+            (now(), os.getpid(), config_key, json.dumps(parts, sort_keys=True) if parts is not None else None))
         return int(cur.lastrowid or 0)
+
+    def last_config(self) -> tuple[str, dict[str, Any] | None] | None:
+        """(config key, key parts or None when an older docpipe made it) of the last surveyed run."""
+        row = self.db.execute(f"SELECT config_key, config FROM runs WHERE run_id = {INPUTS_RUN}").fetchone()
+        return None if row is None else (row[0], json.loads(row[1]) if row[1] else None)
+
+    def inputs_run(self) -> tuple[int, str] | None:
+        """(run id, config key) of the last run that surveyed its inputs."""
+        row = self.db.execute(f"SELECT run_id, config_key FROM runs WHERE run_id = {INPUTS_RUN}").fetchone()
+        return None if row is None else (int(row[0]), str(row[1]))
+
+    def generation(self) -> int:
+        """How many times what the exports show has changed (see the module docstring)."""
+        row = self.db.execute("SELECT value FROM meta WHERE name = 'generation'").fetchone()
+        return int(row[0]) if row else 0
+
+    def _bump(self) -> None:  # inside a transaction
+        self.db.execute("INSERT INTO meta VALUES ('generation', '1') "
+                        "ON CONFLICT (name) DO UPDATE SET value = CAST(value AS INTEGER) + 1")
 
     def end_run(self, run_id: int, state: str, totals: dict[str, float] | None = None) -> None:
         self.db.execute("UPDATE runs SET finished_at = ?, state = ?, totals = ? WHERE run_id = ?",
@@ -97,10 +136,34 @@ class RunStore:
         return {r[0]: ((r[1], r[2], r[3], r[4]), r[5]) for r in rows}
 
     def note_files(self, run_id: int, files: Iterable[tuple[str, FileSig | None, str]]) -> None:
-        """Record the paths this run saw: (path, signature or None, document key)."""
+        """Record the paths this run saw: (path, signature or None, document key). The generation moves when
+        they are not the same paths and keys as the previous run's."""
         rows = [(path, *(sig or (None, None, None, None)), key, run_id) for path, sig, key in files]
         with self._transaction():
+            before = set(self._inputs())
             self.db.executemany("INSERT OR REPLACE INTO files VALUES (?, ?, ?, ?, ?, ?, ?)", rows)
+            self.db.execute("INSERT OR REPLACE INTO meta VALUES ('inputs_run', ?)", (str(run_id),))
+            if before != {(row[0], row[5]) for row in rows}:
+                self._bump()
+
+    def _inputs(self) -> list[tuple[str, str]]:
+        """(path, document key) of every file the last surveyed run saw."""
+        return self.db.execute(f"SELECT path, doc_key FROM files WHERE run_id = {INPUTS_RUN}").fetchall()
+
+    def current_documents(self) -> list[tuple[str, str]]:
+        """(path, doc_id) for each input of the last surveyed run that has a result under that run's config,
+        sorted by path: exactly what the exports list."""
+        return self.db.execute(
+            "SELECT f.path, r.doc_id FROM files f JOIN runs u ON u.run_id = f.run_id JOIN results r "
+            "ON r.doc_key = f.doc_key AND r.config_key = u.config_key "
+            f"WHERE f.run_id = {INPUTS_RUN} ORDER BY f.path").fetchall()
+
+    def forget(self, doc_ids: Iterable[str]) -> None:
+        """Drop the results stored for these doc_ids (their folders were pruned) and the paths no longer
+        among the inputs."""
+        with self._transaction():
+            self.db.executemany("DELETE FROM results WHERE doc_id = ?", [(d,) for d in doc_ids])
+            self.db.execute(f"DELETE FROM files WHERE run_id != {INPUTS_RUN}")
 
     def results(self, config_key: str) -> dict[str, StoredResult]:
         rows = self.db.execute("SELECT doc_key, report, final, attempts, run_id, finished_at FROM results "
@@ -112,7 +175,11 @@ class RunStore:
         other configs go: its folder now holds this config's result, not theirs. Known secrets are redacted
         from what is stored (the last-line check, as for result files)."""
         error = redact("; ".join(f"{e.stage}/{e.kind}: {e.message}" for e in report.errors)) or None
+        self.guard()
         with self._transaction():
+            self._bump()
+            # The path now stands for this key (a file that changed while it was read: its path key).
+            self.db.execute("UPDATE files SET doc_key = ? WHERE path = ? AND run_id = ?", (doc_key, report.path, run_id))
             self.db.execute("DELETE FROM results WHERE doc_key = ? AND config_key != ?", (doc_key, config_key))
             self.db.execute(
                 "INSERT INTO results VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 1) "
@@ -146,3 +213,15 @@ class RunStore:
         # `with connection:` commits or rolls back, but opens no transaction in autocommit mode: begin one.
         self.db.execute("BEGIN IMMEDIATE")
         return self.db
+
+
+def _open_read_only(path: Path) -> sqlite3.Connection:
+    """The store opened for reading only. A WAL database needs its `-shm` file; in a read-only folder
+    where none can be made, it is opened as immutable (no run can be writing there anyway)."""
+    uri = path.resolve().as_uri()
+    try:
+        db = sqlite3.connect(f"{uri}?mode=ro", uri=True, timeout=30, isolation_level=None)
+        db.execute("SELECT count(*) FROM sqlite_master").fetchone()
+        return db
+    except sqlite3.OperationalError:
+        return sqlite3.connect(f"{uri}?immutable=1", uri=True, isolation_level=None)

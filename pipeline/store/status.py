@@ -1,7 +1,9 @@
-"""`docpipe status OUT`: what the run store knows, without touching the run (read only, no lock taken).
+"""`docpipe status OUT`: what the run store knows, without touching the run (read only, no lock taken;
+works on a read-only output folder).
 
 Contract: `run_status(output)` returns a JSON-able dict — the last run (state, times, config key,
-totals), and for each file that run saw, under that run's config: `done` (ok), `failed` and `partial`
+totals), and for each input of the last run that surveyed its inputs, under that run's config (what the
+exports list): `done` (ok), `failed` and `partial`
 (with their causes), `pending` (no result yet: new, changed, or left by a stopped or killed run) and
 `duplicates` (same content as another file). `format_status` renders it for people.
 """
@@ -23,7 +25,8 @@ def run_status(output: Path) -> dict[str, Any]:
             return {"output": str(output), "last_run": None, "documents": {}}
         if last["state"] == "running" and not _alive(int(last["pid"])):
             last["state"] = "killed"  # no clean end; the next run marks it so, and resumes
-        files = store.files_of_run(int(last["run_id"]), str(last["config_key"]))
+        surveyed = store.inputs_run()  # the last run may have stopped before its survey (disk full, lock lost)
+        files = store.files_of_run(*surveyed) if surveyed else []
     docs: dict[str, list[Any]] = {"done": [], "partial": [], "failed": [], "pending": [], "duplicates": []}
     first: dict[str, str] = {}
     for path, key, status, error in files:

@@ -7,8 +7,9 @@ Contract: `survey(paths, store, run_id, key, output, redo)` sorts the input file
 - `duplicates`: files whose content equals an earlier file of this run (processed once, under the first).
 A file is hashed only when its size, mtime, ctime or inode differ from what the store saw last time.
 A failure is final — not retried until the file or the config changes, or `redo` says so — when the
-file's own bytes caused it (corrupt, not a PDF, no text…; not a missing password), or after
-`MAX_ATTEMPTS` tries.
+content's own bytes caused it (corrupt, not a PDF, a bomb, no text layer, failed or empty pages…), or after
+`MAX_ATTEMPTS` tries; never when the path vanished or changed under the run (`ChangedError`: recorded under
+the path's key, not under any content) or a password is missing.
 """
 
 from __future__ import annotations
@@ -24,7 +25,8 @@ from pipeline.sanitize import path_text
 from pipeline.store.runstore import FileSig, RunStore, StoredResult
 
 MAX_ATTEMPTS = 3
-RETRYABLE_INPUT_KINDS = {"EncryptedError"}  # a password may be given next time
+# A password may be given next time; a file that changed while it was read is read again.
+RETRYABLE_INPUT_KINDS = {"EncryptedError", "ChangedError"}
 
 
 @dataclass(frozen=True)
@@ -104,9 +106,8 @@ def is_final(report: DocReport, sha256: str | None, attempts: int) -> bool:
     `attempts` counts this one."""
     if report.status == "ok":
         return True
+    if any(e.kind in RETRYABLE_INPUT_KINDS for e in report.errors):
+        return False  # the path's state at one moment, or a password: never the content's fault
     if attempts >= MAX_ATTEMPTS:
         return True
-    caused_by_file = bool(report.errors) and all(
-        e.stage == "ingest" and e.kind not in RETRYABLE_INPUT_KINDS for e in report.errors
-    )
-    return report.status == "failed" and sha256 is not None and caused_by_file
+    return sha256 is not None and bool(report.errors) and all(e.stage == "ingest" for e in report.errors)
