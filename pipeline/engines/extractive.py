@@ -19,7 +19,8 @@ from dataclasses import dataclass
 
 from pipeline.engines.clause_patterns import load_matchers
 from pipeline.models import ChecklistItem, Completion, Page, PointRef, Request
-from pipeline.tasks.responses import ReduceItem, ReduceSummaryReply, SummaryItem, SummaryReply, response_model
+from pipeline.tasks.registry import BUILTIN
+from pipeline.tasks.responses import ReduceItem, ReduceSummaryReply, Reply, response_model
 from pipeline.plan.sentences import sentence_spans
 
 MIN_SUMMARY_CHARS = 40
@@ -32,6 +33,9 @@ _STOP = frozenset(
     "party parties agreement hereof hereto herein thereof each under upon into than then there their "
     "was were but per also can our you your".split()
 )
+
+
+BUILTIN_TASKS = frozenset(BUILTIN)
 
 
 @dataclass(frozen=True)
@@ -52,6 +56,7 @@ class ExtractiveEngine:
 
     name = "extractive"
     model: str | None = None
+    tasks: frozenset[str] | None = BUILTIN_TASKS  # the tasks it knows how to do without a model
 
     def __init__(self, summary_points: int = 8) -> None:
         self.summary_points = summary_points
@@ -84,15 +89,15 @@ class ExtractiveEngine:
                           prompt_tokens=request.prompt_tokens, seconds=time.perf_counter() - started)
 
 
-def summarize(pages: Sequence[Page], n_points: int) -> SummaryReply:
-    """The `n_points` most central sentences, in reading order."""
+def summarize(pages: Sequence[Page], n_points: int) -> Reply:
+    """The `n_points` most central sentences, in reading order (the summary task's reply)."""
     candidates = [s for s in sentences(pages) if _summary_worthy(s.text)]
     points = [
-        SummaryItem(point=" ".join(candidates[i].text.split()), quote=candidates[i].text,
-                    page_number=candidates[i].page_number)
+        {"point": " ".join(candidates[i].text.split()), "quote": candidates[i].text,
+         "page_number": candidates[i].page_number}
         for i in central([c.text for c in candidates], n_points)
     ]
-    return SummaryReply(points=points)
+    return response_model("summary").model_validate({"points": points})
 
 
 def reduce_points(items: Sequence[PointRef], n_points: int) -> ReduceSummaryReply:

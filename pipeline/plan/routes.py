@@ -15,7 +15,8 @@ from typing import Any
 from pipeline.config import RunConfig
 from pipeline.models import ChecklistItem, Document, Plan, Request, Route, RouteKind
 from pipeline.plan.prompts import build_messages
-from pipeline.tasks.responses import json_schema
+from pipeline.tasks.registry import TaskDef, load_tasks, task_reserve
+from pipeline.tasks.schema import reply_schema
 from pipeline.plan.tokens import Tokenizer
 from pipeline.plan.windows import fixed_cost, page_costs, split_windows
 
@@ -70,11 +71,11 @@ def _windows(
     budget = window_budget(config)
     slices = split_windows(doc, config, tokenizer, checklist, budget, costs)
     requests = tuple(
-        Request(**_common(doc, task, config, checklist), request_id=f"{doc.doc_id}:{task}:w{s.window.index}",
-                route="windows", window=s.window.index, messages=s.messages[task], prompt_tokens=s.tokens[task],
-                pages=s.pages)
+        Request(**_common(doc, task, config, checklist), request_id=f"{doc.doc_id}:{task.name}:w{s.window.index}",
+                route="windows", window=s.window.index, messages=s.messages[task.name],
+                prompt_tokens=s.tokens[task.name], pages=s.pages)
         for s in slices
-        for task in config.tasks
+        for task in load_tasks(config.tasks)
     )
     route = Route(
         kind="windows", prompt_tokens=max(r.prompt_tokens for r in requests), output_reserve=_reserve(config),
@@ -84,30 +85,32 @@ def _windows(
 
 
 def _reserve(config: RunConfig) -> int:
-    return max(config.reserve(task) for task in config.tasks)
+    return max(task_reserve(config, task) for task in load_tasks(config.tasks))
+
 
 
 def _whole_requests(
     doc: Document, config: RunConfig, tokenizer: Tokenizer, checklist: Sequence[ChecklistItem]
 ) -> list[Request]:
     """One request per task over the whole document; the document part they share is counted once."""
+    tasks = load_tasks(config.tasks)
     messages = [build_messages(task, doc.pages, len(doc.pages), checklist, n_points=config.summary_points,
-                               controls=tokenizer.control_strings()) for task in config.tasks]
+                               controls=tokenizer.control_strings()) for task in tasks]
     counts = tokenizer.count_chats(messages, config.thinking)
     return [
-        Request(**_common(doc, task, config, checklist), request_id=f"{doc.doc_id}:{task}", route="whole",
+        Request(**_common(doc, task, config, checklist), request_id=f"{doc.doc_id}:{task.name}", route="whole",
                 messages=m, prompt_tokens=n, pages=doc.pages)
-        for task, m, n in zip(config.tasks, messages, counts, strict=True)
+        for task, m, n in zip(tasks, messages, counts, strict=True)
     ]
 
 
-def _common(doc: Document, task: str, config: RunConfig, checklist: Sequence[ChecklistItem]) -> dict[str, Any]:
-    """The fields a task's requests share, whole or windowed."""
+def _common(doc: Document, task: TaskDef, config: RunConfig, checklist: Sequence[ChecklistItem]) -> dict[str, Any]:
+    """The fields a task's requests share, whole or windowed; the schema bounds pages by the document's."""
     return {
         "doc_id": doc.doc_id,
-        "task": task,
-        "json_schema": json_schema(task, checklist),
-        "max_tokens": config.reserve(task),
+        "task": task.name,
+        "json_schema": reply_schema(task, checklist, len(doc.pages)),
+        "max_tokens": task_reserve(config, task),
         "thinking": config.thinking,
-        "checklist": tuple(checklist) if task == "clauses" else (),
+        "checklist": tuple(checklist) if any(f.values_from for f in task.fields) else (),
     }
