@@ -110,7 +110,7 @@ class RunConfig(BaseModel):
             raise ValueError("window_overlap must be between 0 and 0.5 (a share of the window)")
         return self
 
-    def reserve(self, task: str, default: int) -> int:
+    def reserve(self, task: str, default: int = 2048) -> int:
         """Output tokens reserved for one task's reply: `default` (the task file's `reserve`), except for
         the built-ins, whose reserves are settings of their own."""
         base = {"summary": self.summary_reserve, "clauses": self.clauses_reserve}.get(task, default)

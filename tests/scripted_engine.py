@@ -23,6 +23,7 @@ Reply = Union[str, dict, Completion, Callable[[Request], object]]
 
 class ScriptedEngine:
     name = "scripted"
+    tasks: frozenset[str] | None = None  # answers any task it has a reply for
 
     def __init__(self, replies: Mapping[str, Reply], model: str | None = "scripted", validate: bool = True) -> None:
         self.replies = dict(replies)

@@ -52,8 +52,28 @@ def test_a_changed_prompt_template_changes_the_key(tmp_path, monkeypatch):
     shutil.copytree(prompts_dir(), copy)
     monkeypatch.setenv("DOCPIPE_PROMPTS", str(copy))
     assert config_key(RunConfig(), CUAD) == BASE
-    (copy / "clauses.j2").write_text((copy / "clauses.j2").read_text() + "\nBe precise.\n")
+    (copy / "document.j2").write_text((copy / "document.j2").read_text() + "\nBe precise.\n")
     assert config_key(RunConfig(), CUAD) != BASE
+
+
+def test_a_changed_task_definition_changes_the_key(tmp_path, monkeypatch):
+    copy = tmp_path / "prompts"
+    shutil.copytree(prompts_dir(), copy)
+    monkeypatch.setenv("DOCPIPE_PROMPTS", str(copy))
+    assert config_key(RunConfig(), CUAD) == BASE
+    task = copy / "tasks" / "clauses.toml"
+    task.write_text(task.read_text().replace("reserve = 4096", "reserve = 4000"))
+    assert config_key(RunConfig(), CUAD) != BASE
+    # a task from a file: its contents count, not its path
+    other = tmp_path / "elsewhere" / "terms.toml"
+    other.parent.mkdir()
+    shutil.copy(copy / "tasks" / "contract_terms.toml", other)
+    same = tmp_path / "again" / "terms.toml"
+    same.parent.mkdir()
+    shutil.copy(other, same)
+    assert config_key(RunConfig(tasks=(str(other),)), ()) == config_key(RunConfig(tasks=(str(same),)), ())
+    same.write_text(same.read_text().replace('reserve = 2048', 'reserve = 1024'))
+    assert config_key(RunConfig(tasks=(str(other),)), ()) != config_key(RunConfig(tasks=(str(same),)), ())
 
 
 def test_how_work_is_spread_or_sent_keeps_the_key():

@@ -48,7 +48,7 @@ def test_an_obeyed_injection_never_yields_a_verified_citation(tmp_path):
         ]}
 
     out = tmp_path / "out"
-    report = run([pdf], out, RunConfig(engine="scripted"), engine=ScriptedEngine({"*": obedient_model}))
+    report = run([pdf], out, RunConfig(), engine=ScriptedEngine({"*": obedient_model}))
     result = _results(out)["contract.pdf"]
     citations = [p["citation"] for p in result["summary"]] + [c["citation"] for c in result["clauses"]]
     for citation in citations:
@@ -75,7 +75,7 @@ def test_template_syntax_in_documents_and_names_comes_out_verbatim(tmp_path):
         return {"clauses": [{"category": "Price Restrictions", "quote": quote, "page_number": 1}]}
 
     out = tmp_path / "out"
-    run([pdf], out, RunConfig(engine="scripted"), engine=ScriptedEngine({"*": copying_model}))
+    run([pdf], out, RunConfig(), engine=ScriptedEngine({"*": copying_model}))
     result = _results(out)[pdf.name]
     (point,) = result["summary"]
     assert " ".join(point["citation"]["quote"].split()) == jinja and point["citation"]["status"] == "verified"

@@ -24,6 +24,7 @@ log = logging.getLogger(__name__)
 class Engine(Protocol):
     name: str
     model: str | None
+    tasks: frozenset[str] | None  # the task names it can run; None: any task (a model answering its schema)
 
     def generate(self, requests: Sequence[Request]) -> list[Completion]:
         """Completions for `requests`, in the same order."""
@@ -32,6 +33,18 @@ class Engine(Protocol):
     def close(self) -> None:
         """Free the engine's resources (GPU memory, processes, connections)."""
         ...
+
+
+def engine_tasks(config: RunConfig, engine: Engine | None) -> frozenset[str] | None:
+    """The task names an engine runs (None: any task, from its schema), known before it is built: the
+    model-free engines run the built-ins only."""
+    if engine is not None:
+        return engine.tasks
+    if config.engine in ("extractive", "keyword"):
+        from pipeline.engines.extractive import BUILTIN_TASKS
+
+        return BUILTIN_TASKS
+    return None
 
 
 def engine_info(engine: Engine) -> EngineInfo:

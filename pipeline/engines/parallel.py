@@ -19,7 +19,7 @@ from collections.abc import Callable, Sequence
 from multiprocessing.connection import Connection, wait
 
 from pipeline.config import RunConfig
-from pipeline.engines.base import Engine, create_engine
+from pipeline.engines.base import Engine, create_engine, engine_tasks
 from pipeline.errors import EngineError
 from pipeline.models import Completion, Request
 
@@ -140,6 +140,7 @@ class DataParallelEngine:
             self.close()
             raise
         self.name, self.model = names[0]
+        self.tasks = engine_tasks(config, None)  # what its workers' engine runs
 
     def generate(self, requests: Sequence[Request]) -> list[Completion]:
         workers = self._alive()

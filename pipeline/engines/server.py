@@ -38,6 +38,7 @@ BAD_REPLY = (KeyError, IndexError, TypeError, AttributeError, ValueError)
 
 class ServerEngine:
     name = "server"
+    tasks: frozenset[str] | None = None  # any task: replies constrained to its JSON schema
     model: str | None
 
     def __init__(self, config: RunConfig) -> None:

@@ -67,6 +67,7 @@ class VLLMEngine:
     """Holds at most one `vllm.LLM` at a time; `builds`, `calls` and `submitted` record what it did."""
 
     name = "vllm"
+    tasks: frozenset[str] | None = None  # any task: replies constrained to its JSON schema
 
     def __init__(self, config: RunConfig) -> None:
         if not config.model:

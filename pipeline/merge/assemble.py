@@ -3,7 +3,8 @@
 Contract: every reply is parsed with its task's response model; every quote is located by `cite`; a
 failed request becomes an error of the document (status `partial`, or `failed` when nothing succeeded),
 never a silent gap. `absent` lists checklist categories with no clause, only when the clause task ran
-in every window. Clauses of all windows are merged here (`clause_merge`); summary points of a windowed
+in every window. Clauses of all windows are merged here (`merge.clauses`), the items of tasks from task
+files too (`merge.items`); summary points of a windowed
 document are all kept, in window order, for `reduce.reduce_summaries` to merge (it needs the engine).
 """
 
@@ -15,8 +16,10 @@ from pipeline.cite.locate import PageIndex
 from pipeline.merge.clauses import merge_clauses
 from pipeline.models import (
     ChecklistItem, Clause, Completion, DocError, DocResult, DocStatus, EngineInfo, Plan, Request,
-    SummaryPoint,
+    SummaryPoint, TaskItem,
 )
+from pipeline.merge.items import cite_items, merge_items
+from pipeline.tasks.registry import task_named
 from pipeline.tasks.responses import Reply, ReplyError, parse_reply, response_model
 
 
@@ -30,6 +33,7 @@ def assemble(
     failed_tasks: set[str] = set()
     summaries: list[list[SummaryPoint]] = []
     clause_sets: list[list[Clause]] = []
+    item_sets: dict[str, list[list[TaskItem]]] = {}  # tasks from task files: their items per window
     for request, completion in zip(plan.requests, completions, strict=True):
         reply = _parse(request, completion, checklist, errors)
         if reply is None:
@@ -38,10 +42,12 @@ def assemble(
         if request.task == "summary":
             summaries.append([SummaryPoint(text=p.point, citation=index.locate(p.quote, p.page_number))
                               for p in reply.points])  # type: ignore[attr-defined]
-        else:
+        elif request.task == "clauses":
             clause_sets.append([Clause(category=c.category, citation=index.locate(c.quote, c.page_number),
                                        confidence=c.confidence)
                                 for c in reply.clauses])  # type: ignore[attr-defined]
+        else:
+            item_sets.setdefault(request.task, []).append(cite_items(task_named(request.task), reply, index))
     clauses = merge_clauses(clause_sets)
     clause_task_complete = "clauses" in {r.task for r in plan.requests} and "clauses" not in failed_tasks
     found = {c.category for c in clauses}
@@ -55,6 +61,7 @@ def assemble(
         summary=tuple(_summary(summaries, summary_points)),
         clauses=tuple(clauses),
         absent=absent,
+        extractions={name: merge_items(task_named(name), windows) for name, windows in item_sets.items()},
         pages_flagged=tuple(p.model_copy(update={"text": ""}) for p in plan.document.pages if p.status != "ok"),
         errors=tuple(errors),
         usage=_usage(completions),

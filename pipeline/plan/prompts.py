@@ -19,7 +19,7 @@ from typing import TYPE_CHECKING
 
 from pipeline.models import ChecklistItem, Message, Page, PagePart, Window
 from pipeline.sanitize import neutralizer
-from pipeline.tasks.registry import TaskDef
+from pipeline.tasks.registry import TaskDef, task_named
 
 if TYPE_CHECKING:
     import jinja2
@@ -69,7 +69,7 @@ def template_hashes(folder: Path | None = None) -> dict[str, str]:
 
 
 def build_messages(
-    task: TaskDef,
+    task: TaskDef | str,
     pages: Sequence[Page],
     page_count: int,
     checklist: Sequence[ChecklistItem] = (),
@@ -82,7 +82,9 @@ def build_messages(
     prefix (`document.j2`), then the task's instructions (its file's template). `parts`, aligned with
     `pages`, marks the pages a window holds only part of (their Page then carries that part's text).
     `controls`: the tokenizer's control strings (`Tokenizer.control_strings()`), neutralised in everything
-    the templates print from their data; None means the bundled Qwen3 tokenizer's."""
+    the templates print from their data; None means the bundled Qwen3 tokenizer's. `task`: its definition,
+    or the name of a task loaded or bundled."""
+    task = task_named(task) if isinstance(task, str) else task
     env = environment(prompts_dir(), tuple(default_controls() if controls is None else controls))
     user = _task_template(env, task.instructions).render(
         task=task, pages=pages, page_count=page_count, checklist=checklist, window=window, n_points=n_points,

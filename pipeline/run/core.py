@@ -27,8 +27,9 @@ from pathlib import Path
 
 from pipeline.merge.assemble import assemble
 from pipeline.tasks.checklist import load_checklist
+from pipeline.tasks.registry import load_tasks, require_engine_runs, uses_checklist
 from pipeline.config import RunConfig
-from pipeline.engines.base import Engine, create_engine, engine_info, open_for_planning
+from pipeline.engines.base import Engine, create_engine, engine_info, engine_tasks, open_for_planning
 from pipeline.errors import ConfigError
 from pipeline.store.key import config_key
 from pipeline.store.survey import Survey, doc_key, is_final, survey
@@ -100,7 +101,10 @@ def run(
     missing = [str(p) for p in inputs if not os.path.lexists(p)]
     if missing:
         raise ConfigError(f"input not found: {', '.join(missing)}")
-    checklist = load_checklist(config.checklist) if "clauses" in config.tasks else ()
+    tasks = load_tasks(config.tasks)  # every task file checked before any document is touched
+    if engine is not None or config.engine in ("extractive", "keyword"):
+        require_engine_runs(config.engine if engine is None else engine.name, engine_tasks(config, engine), tasks)
+    checklist = load_checklist(config.checklist) if uses_checklist(tasks) else ()
     key = config_key(config, checklist)
     try:
         output.mkdir(parents=True, exist_ok=True)
@@ -266,7 +270,7 @@ def _map(
 
 def plan_inputs(inputs: Sequence[Path], config: RunConfig) -> list[Plan | DocResult]:
     """Ingest and plan every PDF under `inputs` without any engine: a Plan, or a failed DocResult."""
-    checklist = load_checklist(config.checklist) if "clauses" in config.tasks else ()
+    checklist = load_checklist(config.checklist) if uses_checklist(load_tasks(config.tasks)) else ()
     info = EngineInfo(name="none")
     with Preparer(config, checklist) as preparer:
         paths = find_pdfs(inputs, config.follow_symlinks)
@@ -303,7 +307,7 @@ def failed_result(
 
 def doc_report(result: DocResult, outcome: _Outcome) -> DocReport:
     counts = {"verified": 0, "relocated": 0, "unverified": 0}
-    for citation in [p.citation for p in result.summary] + [c.citation for c in result.clauses]:
+    for citation in result.all_citations():
         counts[citation.status] += 1
     route = result.route
     return DocReport(

@@ -25,6 +25,7 @@ from typing import Any
 
 from pipeline.merge.assemble import assemble
 from pipeline.tasks.checklist import load_checklist
+from pipeline.tasks.registry import load_tasks, uses_checklist
 from pipeline.config import RunConfig
 from pipeline.engines.base import create_engine, engine_info
 from pipeline.engines.parallel import single
@@ -116,7 +117,7 @@ def _dataset(ray: Any, paths: Sequence[Path], config: RunConfig, actors: int | N
 
 def ingest_and_plan(batch: Batch, config: RunConfig) -> Batch:
     """CPU stage: each path's Plan (as JSON), or its failed result."""
-    checklist = load_checklist(config.checklist) if "clauses" in config.tasks else ()
+    checklist = load_checklist(config.checklist) if uses_checklist(load_tasks(config.tasks)) else ()
     info = EngineInfo(name=config.engine, model=config.model)
     plans, failures, seconds = [], [], []
     with DocumentReader(config) as reader:
@@ -153,7 +154,7 @@ class EngineActor:
 
 def parse_and_cite(batch: Batch, config: RunConfig) -> Batch:
     """CPU stage: each document's DocResult (as JSON), from its plan and completions."""
-    checklist = load_checklist(config.checklist) if "clauses" in config.tasks else ()
+    checklist = load_checklist(config.checklist) if uses_checklist(load_tasks(config.tasks)) else ()
     results = []
     for raw, failure, answers, timing, info in zip(
         batch["plan"], batch["failure"], batch["completions"], batch["seconds"], batch["engine"]

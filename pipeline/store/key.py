@@ -4,7 +4,7 @@ Contract: `config_key(config, checklist)` changes when anything that can change 
 model, engine and its settings, rope/context limits, sampling and thinking, tasks, reserves, windows,
 summary points, the ingest limits (pages, characters per page, decompression, timeout),
 `follow_symlinks` and the PDF backend (pypdfium2's text is not pypdf's), the checklist's contents (not its
-file name), the prompt templates' hashes and the result schema version — and stays the same for options
+file name), the task definitions (each task file's contents, not its name or path), the prompt templates' hashes and the result schema version — and stays the same for options
 that cannot (password, batch size, ingest jobs, redo policy, data-parallel workers, a server's concurrency,
 timeouts and retries, and server settings for other engines).
 New RunConfig fields are included automatically: forgetting one can only redo too much, never too little.
@@ -20,9 +20,10 @@ from collections.abc import Sequence
 from pipeline.config import RunConfig
 from pipeline.models import SCHEMA_VERSION, ChecklistItem
 from pipeline.plan.prompts import template_hashes
+from pipeline.tasks.registry import load_tasks, uses_checklist
 
 KEY_LENGTH = 16
-NOT_IN_KEY = {"password", "batch_documents", "jobs", "redo", "checklist"}  # checklist: its contents count, below
+NOT_IN_KEY = {"password", "batch_documents", "jobs", "redo", "checklist", "tasks"}  # their contents count, below
 ENGINES_WITHOUT_SETTINGS = {"extractive", "keyword"}  # engines that read none of EngineSettings
 # How work is spread or sent, not what it yields: worker count, and a server's transport knobs.
 NOT_IN_KEY_SETTINGS = {"engine_settings": {"data_parallel_size"},
@@ -32,6 +33,7 @@ NOT_IN_KEY_SETTINGS = {"engine_settings": {"data_parallel_size"},
 
 def config_key(config: RunConfig, checklist: Sequence[ChecklistItem]) -> str:
     """The key under which results made with `config` are stored (see the module docstring)."""
+    tasks = load_tasks(config.tasks)  # their definitions count, not the names or paths they were given by
     exclude: dict[str, object] = {name: True for name in NOT_IN_KEY} | dict(NOT_IN_KEY_SETTINGS)
     if config.engine in ENGINES_WITHOUT_SETTINGS:
         exclude["engine_settings"] = True
@@ -42,8 +44,9 @@ def config_key(config: RunConfig, checklist: Sequence[ChecklistItem]) -> str:
     payload = {
         "schema_version": SCHEMA_VERSION,
         "config": config.model_dump(mode="json", exclude=exclude),
-        "checklist": [item.model_dump() for item in checklist] if "clauses" in config.tasks else [],
+        "checklist": [item.model_dump() for item in checklist] if uses_checklist(tasks) else [],
         "prompts": template_hashes(),
+        "tasks": {task.name: task.digest() for task in tasks},
     }
     text = json.dumps(payload, sort_keys=True, separators=(",", ":"))
     return hashlib.sha256(text.encode("utf-8")).hexdigest()[:KEY_LENGTH]

@@ -122,6 +122,21 @@ class TaskDef(_Strict):
         return hashlib.sha256(text.encode("utf-8")).hexdigest()
 
 
+def uses_checklist(tasks: Iterable[TaskDef]) -> bool:
+    """Whether any of `tasks` has a field whose values are the clause checklist's names."""
+    return any(f.values_from == "checklist" for task in tasks for f in task.fields)
+
+
+def require_engine_runs(engine: str, supported: frozenset[str] | None, tasks: Sequence[TaskDef]) -> None:
+    """ConfigError (exit 2) when an engine that runs only some tasks (`supported`; None: any) is given
+    others, naming them: checked before any document is read."""
+    refused = [task.name for task in tasks if supported is not None and task.name not in supported]
+    if refused:
+        raise ConfigError(f"the {engine} engine runs only the built-in tasks ({', '.join(sorted(supported or ()))}); "
+                          f"it cannot run: {', '.join(refused)}. Tasks from task files need a model: --engine vllm "
+                          f"--model M, or --base-url URL (server engine)")
+
+
 def task_reserve(config: RunConfig, task: TaskDef) -> int:
     """Output tokens reserved for one reply of `task` (the built-ins' are run settings; thinking adds)."""
     return config.reserve(task.name, task.reserve)

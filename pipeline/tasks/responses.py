@@ -68,6 +68,16 @@ def response_model(task: str, checklist: Sequence[ChecklistItem] = ()) -> type[R
     return reply_model(task_named(task), checklist)
 
 
+def json_schema(task: str, checklist: Sequence[ChecklistItem] = (), page_count: int | None = None) -> dict:
+    """The bounded JSON schema of a task's reply, by name (`tasks.schema.reply_schema`)."""
+    if task == "reduce_summary":
+        return ReduceSummaryReply.model_json_schema()
+    from pipeline.tasks.registry import task_named
+    from pipeline.tasks.schema import reply_schema
+
+    return reply_schema(task_named(task), checklist, page_count)
+
+
 def parse_reply(model: type[Reply], text: str) -> Reply:
     # strict=False: constrained decoders let raw control characters (tabs from PDF text) into strings.
     try:
