@@ -4,7 +4,7 @@ Contract: `write_review(output)` reads every `OUT/<doc-id>/result.json` (with it
 texts citations point into, when there) and `OUT/run_report.json` (when there), and writes
 `OUT/index.html` (every document, and the documents × categories clause matrix), `OUT/<doc-id>/report.html`
 (summary and clauses, each with a citation that opens its page with the quote highlighted),
-`OUT/clauses.csv` and `OUT/results.jsonl` (see `exports`). Unreadable result files are skipped, logged
+`OUT/clauses.csv`, `OUT/results.jsonl` and, per task from a task file, `OUT/<task>.csv` (see `exports`). Unreadable result files are skipped, logged
 and returned in `ReviewFiles.skipped`.
 
 The HTML is self-contained (inline CSS and JS, no network, works from file://) and rendered by an
@@ -29,10 +29,10 @@ from pydantic import ValidationError
 
 from pipeline import __version__
 from pipeline.errors import ConfigError
-from pipeline.render.exports import clauses_csv, results_jsonl
+from pipeline.render.exports import clauses_csv, results_jsonl, task_csv
 from pipeline.models import Citation, DocResult, Document, Page, RunReport
 from pipeline.render.result import PAGES_FILE, write_atomic
-from pipeline.render.review_view import DocView, doc_view, matrix_categories
+from pipeline.render.review_view import DocView, doc_view, matrix_categories, task_columns
 
 log = logging.getLogger(__name__)
 
@@ -71,11 +71,13 @@ def write_review(output: Path) -> ReviewFiles:
     index = output / "index.html"
     found = [sum(1 for view in views if view.cells[i].count) for i in range(len(categories))]
     write_atomic(index, _render("index.html.j2", docs=views, categories=categories, found=found, run=run,
-                                totals=_totals(views), skipped=skipped))
+                                totals=_totals(views), skipped=skipped, task_columns=task_columns(views)))
     results = [s.result for s in stored]
     csv_path, jsonl_path = output / "clauses.csv", output / "results.jsonl"
     write_atomic(csv_path, clauses_csv(results))
     write_atomic(jsonl_path, results_jsonl(results))
+    for name in dict.fromkeys(name for r in results for name in r.extractions):
+        write_atomic(output / f"{name}.csv", task_csv(name, results))
     return ReviewFiles(index, reports, csv_path, jsonl_path, tuple(skipped))
 
 

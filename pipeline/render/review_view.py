@@ -5,6 +5,8 @@ converted to UTF-16 code units (what JavaScript string offsets count), and one m
 `conflict` (a clause of that category is marked conflicting), `found`, `absent` (the clause task looked and
 found nothing) or `unchecked` (the clause task did not run or failed for it). `matrix_categories(results)`
 orders the categories: the bundled CUAD checklist's order for its names, then others as first seen.
+Tasks from task files become `TaskView`s (values as text, `shown`); `task_columns(views)` gives the one-item
+tasks' fields for the index's documents × fields tables.
 """
 
 from __future__ import annotations
@@ -17,7 +19,7 @@ from typing import Literal
 
 from pipeline.tasks.checklist import load_checklist
 from pipeline.cite.locate import normalize
-from pipeline.models import Citation, DocError, DocResult, Page
+from pipeline.models import Citation, DocError, DocResult, Page, TaskItem
 
 CellState = Literal["conflict", "found", "absent", "unchecked"]
 CELL_RANK = {"conflict": 3, "found": 2, "absent": 1, "unchecked": 0}
@@ -51,6 +53,27 @@ class ClauseView:
 
 
 @dataclass(frozen=True)
+class ItemView:
+    """One item of a task from a task file: its values shown as text, and its citations."""
+
+    values: dict[str, str]
+    cite: CiteView | None  # items = "many": the item's quote
+    cites: dict[str, CiteView]  # items = "one": each field's quote
+    conflicts: tuple[str, ...]
+    unsupported: tuple[str, ...]
+
+
+@dataclass(frozen=True)
+class TaskView:
+    """A task from a task file in one document: its fields (in the items' order) and items."""
+
+    name: str
+    one: bool  # one item per document, each field cited: shown as fields × values, and in the index table
+    fields: tuple[str, ...]
+    items: tuple[ItemView, ...]
+
+
+@dataclass(frozen=True)
 class Cell:
     category: str
     state: CellState
@@ -78,6 +101,7 @@ class DocView:
     citations: dict[str, int]
     summary: tuple[PointView, ...]
     clauses: tuple[ClauseView, ...]
+    tasks: tuple[TaskView, ...]
     absent: tuple[str, ...]
     errors: tuple[DocError, ...]
     pages_flagged: tuple[Page, ...]
@@ -99,7 +123,9 @@ def doc_view(result: DocResult, pages: Sequence[Page] | None, categories: Sequen
     summary = tuple(PointView(p.text, _cite(f"s{i}", p.citation, texts)) for i, p in enumerate(result.summary, 1))
     clauses = tuple(ClauseView(c.category, c.conflict, _cite(f"c{i}", c.citation, texts))
                     for i, c in enumerate(result.clauses, 1))
+    tasks = tuple(_task_view(k, name, items, texts) for k, (name, items) in enumerate(result.extractions.items(), 1))
     cites = [p.cite for p in summary] + [c.cite for c in clauses]
+    cites += [c for t in tasks for i in t.items for c in ([i.cite] if i.cite else []) + list(i.cites.values())]
     counts: Counter[str] = Counter(cite.citation.status for cite in cites)
     source, route = result.source, result.route
     engine = result.engine.name + (f" ({result.engine.model})" if result.engine.model else "")
@@ -109,12 +135,45 @@ def doc_view(result: DocResult, pages: Sequence[Page] | None, categories: Sequen
         status=result.status, route=route.kind if route else None, windows=len(route.windows) if route else 0,
         page_count=source.page_count if source else None, prompt_tokens=route.prompt_tokens if route else None,
         output_tokens=result.usage.get("output_tokens"), engine=engine,
-        citations={s: counts[s] for s in STATUSES}, summary=summary, clauses=clauses,
+        citations={s: counts[s] for s in STATUSES}, summary=summary, clauses=clauses, tasks=tasks,
         absent=result.absent, errors=result.errors, pages_flagged=result.pages_flagged,
         cells=tuple(_cell(result, name) for name in categories),
         pages=[{"n": p.page_number, "label": p.page_label, "status": p.status, "text": p.text} for p in pages]
         if pages is not None else None,
     )
+
+
+def _task_view(k: int, name: str, items: Sequence[TaskItem], texts: dict[int, str]) -> TaskView:
+    fields = tuple(dict.fromkeys(f for item in items for f in item.values))
+    views = tuple(
+        ItemView(values={f: shown(item.values.get(f)) for f in fields},
+                 cite=_cite(f"t{k}i{i}", item.citation, texts) if item.citation else None,
+                 cites={f: _cite(f"t{k}i{i}{f}", c, texts) for f, c in item.citations.items()},
+                 conflicts=item.conflicts, unsupported=item.unsupported)
+        for i, item in enumerate(items, 1)
+    )
+    return TaskView(name, any(item.citations for item in items), fields, views)
+
+
+def shown(value: object) -> str:
+    """A typed value as text: lists joined by '; ', booleans yes/no, nothing as ''."""
+    if value is None:
+        return ""
+    if isinstance(value, bool):
+        return "yes" if value else "no"
+    if isinstance(value, list):
+        return "; ".join(shown(v) for v in value)
+    return str(value)
+
+
+def task_columns(views: Sequence[DocView]) -> dict[str, tuple[str, ...]]:
+    """The one-item tasks of any document, each with its fields: the index's documents × fields tables."""
+    columns: dict[str, dict[str, None]] = {}
+    for view in views:
+        for task in view.tasks:
+            if task.one:
+                columns.setdefault(task.name, {}).update(dict.fromkeys(task.fields))
+    return {name: tuple(fields) for name, fields in columns.items()}
 
 
 def matrix_categories(results: Sequence[DocResult]) -> tuple[str, ...]:
