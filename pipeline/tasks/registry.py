@@ -218,30 +218,29 @@ def parse_task(text: str, path: Path) -> TaskDef:
 
 
 def _explain(exc: ValidationError, data: dict) -> str:
-    """The first problem, as 'key <path>: <what is wrong>; allowed: ...'."""
+    """The first problem, as "key '<path>': <what is wrong>" with what is allowed."""
     error = exc.errors()[0]
     loc = error["loc"]
-    key = ".".join(_loc_text(part, loc[:i], data) for i, part in enumerate(loc)) or "(top level)"
+    key = "".join(_loc_text(part, loc[i - 1] if i else None, data) for i, part in enumerate(loc)).lstrip(".")
     message = error["msg"].removeprefix("Value error, ")
     if error["type"] == "extra_forbidden":
         model = FieldDef if "fields" in loc else TaskDef
-        allowed = ", ".join(k for k in model.model_fields if k != "source")
-        message = f"unknown key; allowed keys: {allowed}"
+        message = f"unknown key; allowed keys: {', '.join(k for k in model.model_fields if k != 'source')}"
     elif error["type"] == "missing":
         message = "missing (required)"
-    elif loc and loc[-1] == "type":
-        message += f" (allowed types: {', '.join(FIELD_TYPES)})"
     elif loc and loc[-1] == "name":
         message += " (lower-case letters, digits and '_', starting with a letter)"
-    return f"key {key!r}: {message}"
+    return f"key {key or '(top level)'!r}: {message}"
 
 
-def _loc_text(part: object, before: Sequence[object], data: dict) -> str:
-    """`fields.3` → `fields[3]` (with the field's name when it has one)."""
-    if isinstance(part, int) and before and before[-1] == "fields":
-        name = (data.get("fields") or [{}] * (part + 1))[part].get("name") if isinstance(data.get("fields"), list) else None
-        return f"[{part}]" + (f" ({name})" if name else "")
-    return str(part)
+def _loc_text(part: object, before: object, data: dict) -> str:
+    """One step of an error's location: `.key`, or `[3] (its name)` for the fourth of the fields."""
+    if not isinstance(part, int):
+        return f".{part}"
+    fields = data.get("fields")
+    entry = fields[part] if before == "fields" and isinstance(fields, list) and part < len(fields) else None
+    name = entry.get("name") if isinstance(entry, dict) else None
+    return f"[{part}]" + (f" ({name})" if name else "")
 
 
 def available_tasks() -> list[tuple[str, str]]:
