@@ -9,7 +9,8 @@ Contract: `run_folder(inputs, output, tasks=..., config=..., engine=..., **optio
 runs — same run store (an unchanged document is reused), same files in `output` — and returns `RunResults`:
 the run report and every input's `DocResult` (reused ones included), in the report's order. `inputs` and
 `output` take str or Path; `tasks` takes names, paths of task files or `TaskDef`s (default: summary and
-clauses); `options` are `RunConfig` fields (`engine="server"`, `model=...`, `max_context=...`), over
+clauses); `engine` an engine's name ("extractive", "vllm", "server", …) or an engine object built by the
+caller (kept open: the caller closes it); `options` are `RunConfig` fields (`engine="server"`, `model=...`, `max_context=...`), over
 `config` when given. A bad option or task file raises `ConfigError` before any document is read; other
 run-wide failures raise the `PipelineError` the CLI maps to its exit codes. Importing this module loads
 no engine.
@@ -78,7 +79,7 @@ def run_folder(
     output: PathLike,
     tasks: Sequence[TaskRef] | None = None,
     config: RunConfig | None = None,
-    engine: Engine | None = None,
+    engine: str | Engine | None = None,
     on_result: Callable[[DocResult], None] | None = None,
     progress: RunProgress | None = None,
     **options: Any,
@@ -87,6 +88,8 @@ def run_folder(
     from pipeline.run.core import run
 
     paths = [Path(inputs)] if isinstance(inputs, (str, os.PathLike)) else [Path(p) for p in inputs]
+    if isinstance(engine, str):  # a name: the configured engine (RunConfig.engine), built by the run
+        options["engine"], engine = engine, None
     made = make_config(tasks, config, **options)
     report = run(paths, Path(output), made, engine=engine, on_result=on_result, progress=progress)
     return RunResults(report, read_results(Path(output), report))
