@@ -15,10 +15,10 @@ from typing import Any
 from pipeline.config import RunConfig
 from pipeline.models import ChecklistItem, Document, Plan, Request, Route, RouteKind
 from pipeline.plan.prompts import build_messages
-from pipeline.tasks.registry import TaskDef, load_tasks, task_reserve
-from pipeline.tasks.schema import reply_schema
 from pipeline.plan.tokens import Tokenizer
 from pipeline.plan.windows import fixed_cost, page_costs, split_windows
+from pipeline.tasks.registry import TaskDef, load_tasks, task_reserve
+from pipeline.tasks.schema import reply_schema
 
 LONG_CHARS_PER_TOKEN = 2  # beyond this many characters per context token, count page by page first
 JOIN_SLACK = 4  # tokens one page join may save when pages are tokenized together rather than one by one
