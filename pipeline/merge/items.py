@@ -25,7 +25,8 @@ from pipeline.tasks.responses import Reply
 
 _RANK = {"verified": 0, "relocated": 1, "unverified": 2}
 _NUMBER = re.compile(r"\d[\d,]*(?:\.\d+)?")
-_WORDS = {w: i for i, w in enumerate(["zero", "one", "two", "three", "four", "five", "six", "seven", "eight", "nine", "ten", "eleven", "twelve"])}
+_WORDS = {w: i for i, w in enumerate(["zero", "one", "two", "three", "four", "five", "six", "seven", "eight", "nine",
+                                      "ten", "eleven", "twelve"])}
 _WORDS |= {"fifteen": 15, "twenty": 20, "thirty": 30, "forty": 40, "forty-five": 45, "sixty": 60, "ninety": 90,
            "hundred": 100}
 
