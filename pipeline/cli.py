@@ -214,7 +214,9 @@ def run(
     raise typer.Exit(ExitCode.OK if t["ok"] == t["documents"] else ExitCode.SOME_FAILED)
 
 
-def _execute(inputs: list[Path], output: Path, config: RunConfig, ray: str | None, console: Console | None) -> RunReport:
+def _execute(
+    inputs: list[Path], output: Path, config: RunConfig, ray: str | None, console: Console | None
+) -> RunReport:
     """The library call: `api.run_folder`, or the same contract on a Ray cluster (no run store there)."""
     if ray:
         from pipeline.run.ray import run_ray

@@ -174,9 +174,11 @@ class TaskItem(Frozen):
     every field carries its own quote, located in `citations` (a field the document does not state has
     value None and no citation)."""
 
-    values: dict[str, JsonValue] = Field(description="field → typed value (dates as YYYY-MM-DD); quote and page apart")
+    values: dict[str, JsonValue] = Field(description="field → typed value (dates as YYYY-MM-DD), quote and page "
+                                         "fields left out")
     citation: Citation | None = Field(default=None, description='items = "many": where the item\'s quote is')
-    citations: dict[str, Citation] = Field(default_factory=dict, description='items = "one": where each field\'s quote is')
+    citations: dict[str, Citation] = Field(default_factory=dict,
+                                           description='items = "one": where each field\'s quote is')
     conflicts: tuple[str, ...] = Field(default=(), description="fields to which windows gave different values")
     unsupported: tuple[str, ...] = Field(default=(), description="number or date fields whose value its quote "
                                          "does not state (checked against the located quote)")

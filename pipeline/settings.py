@@ -58,7 +58,8 @@ def read_run_options(path: Path) -> dict[str, Any]:
     """The run options of a --config file (`RUN_KEYS`): `tasks`, a list of task names or task-file paths
     (a relative path is taken from the config file's folder)."""
     read_settings_file(path)  # the whole file is checked, engine settings included
-    data = tomllib.loads(path.read_text("utf-8")) if path.suffix.lower() == ".toml" else json.loads(path.read_text("utf-8"))
+    text = path.read_text("utf-8")
+    data = tomllib.loads(text) if path.suffix.lower() == ".toml" else json.loads(text)
     tasks = data.get("tasks")
     if tasks is None:
         return {}

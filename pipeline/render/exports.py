@@ -48,12 +48,14 @@ def task_csv(task: str, results: Sequence[DocResult]) -> str:
     fields = list(dict.fromkeys(f for _, item in items for f in item.values))
     one = any(item.citations for _, item in items)
     header = ["doc_id", "file", *fields]
-    header += [f"{f}_{c}" for f in fields for c in ("page_number", "status", "quote")] if one else list(CITATION_COLUMNS)
+    per_field = [f"{f}_{c}" for f in fields for c in ("page_number", "status", "quote")]
+    header += per_field if one else list(CITATION_COLUMNS)
     buffer = io.StringIO()
     writer = csv.writer(buffer)
     writer.writerow([*header, "conflicts", "unsupported"])
     for result, item in items:
-        row = [result.doc_id, result.source.path if result.source else "", *(_value(item.values.get(f)) for f in fields)]
+        path = result.source.path if result.source else ""
+        row = [result.doc_id, path, *(_value(item.values.get(f)) for f in fields)]
         if one:
             for f in fields:
                 c = item.citations.get(f)

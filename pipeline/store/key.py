@@ -4,7 +4,8 @@ Contract: `config_key(config, checklist)` changes when anything that can change 
 model, engine and its settings, rope/context limits, sampling and thinking, tasks, reserves, windows,
 summary points, the ingest limits (pages, characters per page, decompression, timeout),
 `follow_symlinks` and the PDF backend (pypdfium2's text is not pypdf's), the checklist's contents (not its
-file name), the task definitions (each task file's contents, not its name or path), the prompt templates' hashes and the result schema version — and stays the same for options
+file name), the task definitions (each task file's contents, not its name or path), the prompt templates'
+hashes and the result schema version — and stays the same for options
 that cannot (password, batch size, ingest jobs, redo policy, data-parallel workers, a server's concurrency,
 timeouts and retries, and server settings for other engines).
 New RunConfig fields are included automatically: forgetting one can only redo too much, never too little.

@@ -87,4 +87,5 @@ def parse_reply(model: type[Reply], text: str) -> Reply:
     try:
         return model.model_validate(data)
     except ValidationError as exc:
-        raise ReplyError(f"reply does not match the schema: {exc.error_count()} error(s): {exc.errors()[0]['msg']}") from exc
+        first = exc.errors()[0]["msg"]
+        raise ReplyError(f"reply does not match the schema: {exc.error_count()} error(s): {first}") from exc

@@ -17,6 +17,7 @@ from __future__ import annotations
 import datetime
 import functools
 from collections.abc import Sequence
+from dataclasses import dataclass
 from typing import Annotated, Any, Literal
 
 from pydantic import AfterValidator, Field, create_model
@@ -29,24 +30,34 @@ from pipeline.tasks.responses import Reply
 DATE_PATTERN = r"^[0-9]{4}-[0-9]{2}-[0-9]{2}$"
 
 
+@dataclass(frozen=True)
+class _Shape:
+    """What one reply model is made for: the task, the checklist's names, the document's pages, bounded or open."""
+
+    task: TaskDef
+    names: tuple[str, ...]
+    page_count: int | None
+    bounded: bool
+
+
 @functools.cache
-def _model(task: TaskDef, names: tuple[str, ...], page_count: int | None, bounded: bool) -> type[Reply]:
+def _model(shape: _Shape) -> type[Reply]:
+    task = shape.task
     title = "".join(part.title() for part in task.name.split("_"))
     if task.items == "one":
-        cited = {f.name: (_cited(task, f, names, page_count, bounded, title), _absent(bounded))
-                 for f in task.value_fields if not f.hidden}
+        cited = {f.name: (_cited(shape, f, title), _absent(shape.bounded)) for f in task.value_fields if not f.hidden}
         return create_model(f"{title}Reply", __base__=Reply, **cited)  # type: ignore[call-overload, no-any-return]
     fields: dict[str, Any] = {}
     for f in task.fields:
-        kind = _field_type(task, f, names, page_count, bounded)
+        kind = _field_type(shape, f)
         if f.hidden:  # never in the schema: an engine that knows it may still add it
             fields[f.name] = (Annotated[kind | None, SkipJsonSchema()], None)
         elif not f.required:
-            fields[f.name] = (kind | None, _absent(bounded, f.description))
+            fields[f.name] = (kind | None, _absent(shape.bounded, f.description))
         else:
             fields[f.name] = (kind, Field(description=f.description))
     item = create_model(f"{title}Item", __base__=Reply, **fields)  # type: ignore[call-overload]
-    limit = Field(max_length=task.max_items) if bounded else Field()
+    limit = Field(max_length=task.max_items) if shape.bounded else Field()
     return create_model(f"{title}Reply", __base__=Reply,  # type: ignore[call-overload, no-any-return]
                         **{task.reply_key: (list[item], limit)})  # type: ignore[valid-type]
 
@@ -56,35 +67,36 @@ def _absent(bounded: bool, description: str = "") -> Any:
     return Field(description=description or None) if bounded else Field(default=None, description=description or None)
 
 
-def _cited(task: TaskDef, f: FieldDef, names: tuple[str, ...], page_count: int | None, bounded: bool, title: str) -> Any:
-    quote = task.fields[[g.name for g in task.fields].index(task.quote_field)]
-    page = task.fields[[g.name for g in task.fields].index(task.page_field)]
-    value = _field_type(task, f, names, page_count, bounded)
+def _cited(shape: _Shape, f: FieldDef, title: str) -> Any:
+    """A one-item task's field: its value with its own quote and page, or null."""
+    by_name = {g.name: g for g in shape.task.fields}
+    quote, page = by_name[shape.task.quote_field], by_name[shape.task.page_field]
     model = create_model(
         f"{title}{f.name.title().replace('_', '')}", __base__=Reply,
-        value=(value, Field(description=f.description)),
-        **{task.quote_field: (_field_type(task, quote, names, page_count, bounded), Field(description=quote.description)),
-           task.page_field: (_field_type(task, page, names, page_count, bounded), Field(description=page.description))},
+        value=(_field_type(shape, f), Field(description=f.description)),
+        **{quote.name: (_field_type(shape, quote), Field(description=quote.description)),
+           page.name: (_field_type(shape, page), Field(description=page.description))},
     )
     return model | None
 
 
-def _field_type(task: TaskDef, f: FieldDef, names: tuple[str, ...], page_count: int | None, bounded: bool) -> Any:
+def _field_type(shape: _Shape, f: FieldDef) -> Any:
     """The Python type of one field's value, bounded or open."""
+    task, bounded = shape.task, shape.bounded
     if f.name == task.page_field:
-        return Annotated[int, Field(ge=1, le=page_count)] if bounded and page_count else int
+        return Annotated[int, Field(ge=1, le=shape.page_count)] if bounded and shape.page_count else int
     if f.name == task.quote_field:
         return Annotated[str, Field(max_length=task.max_quote_chars)] if bounded else str
     if f.type == "enum":
-        values = names if f.values_from == "checklist" else f.values
+        values = shape.names if f.values_from == "checklist" else f.values
         return Literal[values]  # an enum in the schema: the model can only name allowed values
     if f.type == "date":
         return Annotated[str, Field(pattern=DATE_PATTERN), AfterValidator(_real_date)]
-    if f.type == "list":
+    if f.type in ("list", "string"):
         text = Annotated[str, Field(max_length=task.max_value_chars)] if bounded else str
-        return list[text] if not bounded else Annotated[list[text], Field(max_length=task.max_items)]  # type: ignore[valid-type]
-    if f.type == "string":
-        return Annotated[str, Field(max_length=task.max_value_chars)] if bounded else str
+        if f.type == "string":
+            return text
+        return Annotated[list[text], Field(max_length=task.max_items)] if bounded else list[text]  # type: ignore[valid-type]
     return {"integer": int, "number": float, "boolean": bool}[f.type]
 
 
@@ -95,12 +107,12 @@ def _real_date(text: str) -> str:
 
 def reply_model(task: TaskDef, checklist: Sequence[ChecklistItem] = ()) -> type[Reply]:
     """The open model a reply of `task` is parsed with."""
-    return _model(task, _names(task, checklist), None, False)
+    return _model(_Shape(task, _names(task, checklist), None, False))
 
 
 def reply_schema(task: TaskDef, checklist: Sequence[ChecklistItem] = (), page_count: int | None = None) -> dict:
     """The bounded JSON schema of a reply of `task` over a document of `page_count` pages."""
-    return _model(task, _names(task, checklist), page_count, True).model_json_schema()
+    return _model(_Shape(task, _names(task, checklist), page_count, True)).model_json_schema()
 
 
 def _names(task: TaskDef, checklist: Sequence[ChecklistItem]) -> tuple[str, ...]:
