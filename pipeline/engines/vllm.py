@@ -24,6 +24,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from pipeline.config import RunConfig
+from pipeline.engines.shield import own_process_group
 from pipeline.engines.replies import reply_problem, split_reasoning
 from pipeline.engines.vllm_specs import (
     SAMPLING, EngineSpec, Group, Limits, group_requests, model_rope_theta, rope_overrides,
@@ -238,7 +239,8 @@ class VLLMEngine:
 
         log.info("starting vLLM: %s", wanted)
         try:
-            llm = LLM(**self.engine_args(wanted))
+            with own_process_group():  # the terminal's Ctrl-C reaches docpipe, which stops the engine itself
+                llm = LLM(**self.engine_args(wanted))
         except Exception as exc:  # vLLM raises many kinds; each means this engine cannot run
             raise EngineError(f"vLLM could not start ({wanted}): {type(exc).__name__}: {exc}") from exc
         effective = int(llm.llm_engine.model_config.max_model_len)
