@@ -19,6 +19,7 @@ from collections.abc import Callable, Sequence
 from multiprocessing.connection import Connection, wait
 
 from pipeline.config import RunConfig
+from pipeline.tasks.registry import load_tasks
 from pipeline.engines.base import Engine, create_engine, engine_tasks
 from pipeline.errors import EngineError
 from pipeline.models import Completion, Request
@@ -63,6 +64,7 @@ def _serve(conn: Connection, config: RunConfig, devices: str, factory: EngineFac
     """A worker's loop: build the engine, then answer each batch of requests until told to stop."""
     os.environ["CUDA_VISIBLE_DEVICES"] = devices  # before anything can initialise CUDA
     try:
+        load_tasks(config.tasks)  # the run's task files, so that replies are checked against their models here too
         engine = factory(config)
     except Exception as exc:  # noqa: BLE001 - reported to the parent, which decides
         conn.send(("failed", f"{type(exc).__name__}: {exc}"))
