@@ -13,12 +13,16 @@ import sys
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any, Optional
 
+import click
 import typer
 from pydantic import ValidationError
+from typer.core import TyperArgument, TyperCommand
 
 from pipeline import config as defaults
 from pipeline.config import EngineSettings, RunConfig, ServerSettings
+from pipeline import __version__
 from pipeline.errors import ExitCode, PipelineError
+from pipeline.install import DISTRIBUTION, install_hint
 from pipeline.models import DocResult, Plan, RunReport
 from pipeline.sanitize import for_terminal
 from pipeline.secrets import remember
@@ -31,42 +35,99 @@ EXIT_CODES_HELP = (
     "3 engine unavailable; 4 another run holds the lock; 130/143 stopped by SIGINT/SIGTERM "
     "(finished documents recorded, the rest left for the next run)."
 )
-app = typer.Typer(add_completion=False, no_args_is_help=True, help=f"docpipe: cited summaries and clause "
-                  f"extractions from folders of PDFs. {EXIT_CODES_HELP}")
+app = typer.Typer(add_completion=False, no_args_is_help=True, rich_markup_mode=None, help=f"""docpipe: cited summaries
+and clause extractions from folders of PDFs; every claim cites its page, and every citation is checked.
+
+{EXIT_CODES_HELP}
+
+\b
+Examples:
+  docpipe run contracts/ -o out/        # then open out/index.html
+  docpipe plan contracts/               # pages, tokens and route per PDF; no engine
+  docpipe status out/
+  docpipe eval cuad cuad-dev/ -o eval/
+Install (the distribution is {DISTRIBUTION}; PyPI's "docpipe" is another project): from docpipe's source
+folder, pip install -e . (extras: -e '.[vllm]', '.[pdfium]', '.[ray]').""")
 log = logging.getLogger("pipeline")
 
-Inputs = Annotated[list[Path], typer.Argument(help="PDF files or folders (searched recursively)")]
-ModelOpt = Annotated[Optional[str], typer.Option(help="model: Hugging Face id or local folder (server: its name)")]
+
+class _Command(TyperCommand):
+    """Help names each argument by its placeholder word only: typer would add the Python type (`<list[Path]>`)
+    beside it and braces around it in the usage line."""
+
+    def get_params(self, ctx: click.Context) -> list[click.Parameter]:
+        params = super().get_params(ctx)
+        for param in params:
+            if isinstance(param, TyperArgument) and param.metavar:
+                words = param.metavar + ("..." if param.nargs != 1 else "")
+                param.display_type_rich = lambda ctx: None  # type: ignore[method-assign]
+                param._usage_display_name = lambda words=words: words  # type: ignore[method-assign]
+        return params
+
+
+def _print_version(value: bool) -> None:
+    if value:
+        typer.echo(f"docpipe {__version__} ({DISTRIBUTION})")
+        raise typer.Exit(ExitCode.OK)
+
+
+@app.callback()
+def _main(
+    version: Annotated[bool, typer.Option("--version", callback=_print_version, is_eager=True,
+                                          help="print docpipe's version and exit")] = False,
+) -> None:
+    """Options for every command."""
+
+# Placeholders are words (FOLDER, TOKENS), never types; every option says what it does. Help is plain text
+# (rich_markup_mode=None): rich markup would swallow `[pdfium]`-like text and `\b` keeps examples as written.
+Inputs = Annotated[list[Path], typer.Argument(metavar="PDF_OR_FOLDER",
+                                              help="PDF files or folders (searched recursively)")]
+ModelOpt = Annotated[Optional[str], typer.Option(metavar="MODEL",
+                                                 help="model: Hugging Face id or local folder (server: its name)")]
 TaskOpt = Annotated[Optional[list[str]], typer.Option(
-    "--task", help="a task to run: a name (`docpipe tasks`) or a task file (.toml); repeat for several "
-    "(default: summary and clauses, or the --config file's `tasks`)")]
-TasksOpt = Annotated[Optional[str], typer.Option(help="the same as --task, comma-separated: summary,clauses")]
-ChecklistOpt = Annotated[Optional[Path], typer.Option(help="clause checklist CSV (name,description); default CUAD's 41")]
-MaxContextOpt = Annotated[int, typer.Option(help="largest context (tokens) a prompt may use; beyond: windows")]
-OverlapOpt = Annotated[float, typer.Option(help="share of a window (0-0.5) the next window repeats")]
-TokenizerOpt = Annotated[Optional[str], typer.Option(help="local tokenizer folder (default: the model's, else Qwen3)")]
-PasswordOpt = Annotated[Optional[str], typer.Option(envvar="DOCPIPE_PASSWORD", show_envvar=True,
-                                                     help="password for encrypted PDFs (better: the env variable)")]
-LogFormatOpt = Annotated[str, typer.Option("--log-format", help="text | json (one JSON object per log line)")]
-MaxPagesOpt = Annotated[int, typer.Option(help="fail a PDF with more pages")]
-MaxPageCharsOpt = Annotated[int, typer.Option(help="fail a PDF with a page of more characters of text")]
-MaxDecompressedOpt = Annotated[int, typer.Option(help="MB one PDF stream may expand to (pypdf's limit)")]
-IngestTimeoutOpt = Annotated[float, typer.Option(help="seconds reading one PDF may take; 0 = no limit")]
+    "--task", metavar="TASK", help="a task to run: a name (see `docpipe tasks`) or a task file (.toml); repeat for "
+    "several (default: summary and clauses, or the --config file's tasks)")]
+TasksOpt = Annotated[Optional[str], typer.Option(metavar="TASKS", help="the same as --task, comma-separated: "
+                                                 "summary,clauses")]
+ChecklistOpt = Annotated[Optional[Path], typer.Option(metavar="CSV_FILE", help="clause checklist CSV with columns "
+                                                      "name,description (default: CUAD's 41 categories)")]
+MaxContextOpt = Annotated[int, typer.Option(metavar="TOKENS", help="largest context a prompt may use; a longer "
+                                            "document is read in windows")]
+OverlapOpt = Annotated[float, typer.Option(metavar="SHARE", help="share of a window (0-0.5) the next window repeats")]
+TokenizerOpt = Annotated[Optional[str], typer.Option(metavar="FOLDER", help="local tokenizer folder (default: the "
+                                                     "model's, else the bundled Qwen3 tokenizer)")]
+PasswordOpt = Annotated[Optional[str], typer.Option(metavar="PASSWORD", envvar="DOCPIPE_PASSWORD", show_envvar=True,
+                                                     help="password for encrypted PDFs (better: the env variable, "
+                                                          "which stays out of the process list)")]
+LogFormatOpt = Annotated[str, typer.Option("--log-format", metavar="FORMAT",
+                                           help="text, or json (one JSON object per log line)")]
+MaxPagesOpt = Annotated[int, typer.Option(metavar="PAGES", help="fail a PDF with more pages")]
+MaxPageCharsOpt = Annotated[int, typer.Option(metavar="CHARACTERS", help="fail a PDF with a page of more characters "
+                                              "of text")]
+MaxDecompressedOpt = Annotated[int, typer.Option(metavar="MEGABYTES", help="how far one PDF stream may expand "
+                                                 "(pypdf's limit)")]
+IngestTimeoutOpt = Annotated[float, typer.Option(metavar="SECONDS", help="time reading one PDF may take; 0 = no limit")]
 FollowSymlinksOpt = Annotated[bool, typer.Option(help="follow symlinks found in input folders")]
-JobsOpt = Annotated[Optional[int], typer.Option("--jobs", "-j", min=1, envvar="DOCPIPE_JOBS", show_envvar=True,
+JobsOpt = Annotated[Optional[int], typer.Option("--jobs", "-j", metavar="PROCESSES", min=1, envvar="DOCPIPE_JOBS",
+                                                show_envvar=True,
                                                 help="processes reading and planning PDFs (default: the cores)")]
-PdfBackendOpt = Annotated[str, typer.Option(help="what extracts PDF text: pypdf | pypdfium2 (faster; "
-                                            "pip install 'docpipe[pdfium]')")]
-SERVER = "Server engine (each also DOCPIPE_<NAME> env)"
-BaseUrlOpt = Annotated[Optional[str], typer.Option(help="model server, e.g. http://127.0.0.1:8000/v1; implies "
-                                                   "--engine server", rich_help_panel=SERVER)]
-KindOpt = Annotated[Optional[str], typer.Option(help="openai | vllm (also SGLang) | ollama", rich_help_panel=SERVER)]
-ConcurrencyOpt = Annotated[Optional[int], typer.Option(help="requests in flight (default 8)", rich_help_panel=SERVER)]
-TimeoutOpt = Annotated[Optional[float], typer.Option(help="seconds per request (default 600)", rich_help_panel=SERVER)]
-RetriesOpt = Annotated[Optional[int], typer.Option(help="re-sends on 429/502/503/504 or a connection error "
-                                                   "(default 4)", rich_help_panel=SERVER)]
-KeyEnvOpt = Annotated[Optional[str], typer.Option(help="env variable holding the API key (default "
-                                                  "DOCPIPE_API_KEY, else OPENAI_API_KEY)", rich_help_panel=SERVER)]
+PdfBackendOpt = Annotated[str, typer.Option(metavar="BACKEND", help="what extracts PDF text: pypdf, or pypdfium2 "
+                                            f"(several times faster; needs {install_hint('pdfium')})")]
+BaseUrlOpt = Annotated[Optional[str], typer.Option(metavar="URL", help="server engine: the model server, e.g. "
+                                                   "http://127.0.0.1:8000/v1; implies --engine server "
+                                                   "(env DOCPIPE_BASE_URL)")]
+KindOpt = Annotated[Optional[str], typer.Option(metavar="KIND", help="server engine: openai, vllm (also SGLang) or "
+                                                "ollama (env DOCPIPE_SERVER_KIND; default openai)")]
+ConcurrencyOpt = Annotated[Optional[int], typer.Option(metavar="REQUESTS", help="server engine: requests in flight "
+                                                       "(env DOCPIPE_CONCURRENCY; default 8)")]
+TimeoutOpt = Annotated[Optional[float], typer.Option(metavar="SECONDS", help="server engine: time one request may "
+                                                     "take (env DOCPIPE_REQUEST_TIMEOUT; default 600)")]
+RetriesOpt = Annotated[Optional[int], typer.Option(metavar="COUNT", help="server engine: re-sends on 429/502/503/504 "
+                                                   "or a connection error (env DOCPIPE_MAX_RETRIES; default 4)")]
+KeyEnvOpt = Annotated[Optional[str], typer.Option(metavar="VARIABLE", help="server engine: the environment variable "
+                                                  "holding the API key (default DOCPIPE_API_KEY, else OPENAI_API_KEY)")]
+VerboseOpt = Annotated[bool, typer.Option("--verbose", "-v", help="log each document as it finishes, and what the "
+                                          "engine does (INFO level; default: warnings and errors only)")]
 
 
 def _server_settings(**values: object) -> ServerSettings:
@@ -77,18 +138,27 @@ def _server_settings(**values: object) -> ServerSettings:
         error = exc.errors()[0]
         typer.echo(f"error: --{str(error['loc'][0]).replace('_', '-')}: {error['msg']}", err=True)
         raise typer.Exit(ExitCode.USAGE) from exc
-ENGINE = "Engine (vllm; each also DOCPIPE_<NAME> env or --config file)"
-ConfigOpt = Annotated[Optional[Path], typer.Option("--config", help="engine settings file, TOML or JSON",
-                                                   rich_help_panel=ENGINE)]
-DtypeOpt = Annotated[Optional[str], typer.Option(help="auto | bfloat16 | float16", rich_help_panel=ENGINE)]
-QuantOpt = Annotated[Optional[str], typer.Option(help="e.g. fp8", rich_help_panel=ENGINE)]
-KvOpt = Annotated[Optional[str], typer.Option(help="auto | fp8", rich_help_panel=ENGINE)]
-TpOpt = Annotated[Optional[int], typer.Option(help="GPUs per engine", rich_help_panel=ENGINE)]
-MemOpt = Annotated[Optional[float], typer.Option(help="GPU memory fraction", rich_help_panel=ENGINE)]
-SeqsOpt = Annotated[Optional[int], typer.Option(help="max sequences at once", rich_help_panel=ENGINE)]
-EagerOpt = Annotated[Optional[bool], typer.Option("--enforce-eager/--no-enforce-eager", rich_help_panel=ENGINE)]
-SeedOpt = Annotated[Optional[int], typer.Option(help="sampling seed", rich_help_panel=ENGINE)]
-LoadOpt = Annotated[Optional[str], typer.Option(help='"dummy": random weights', rich_help_panel=ENGINE)]
+# vLLM engine settings: each also a DOCPIPE_<NAME> env variable or a key of the --config file.
+ConfigOpt = Annotated[Optional[Path], typer.Option("--config", metavar="FILE", help="vllm engine: settings file, "
+                                                   "TOML or JSON (env < file < these flags)")]
+DtypeOpt = Annotated[Optional[str], typer.Option(metavar="DTYPE", help="vllm engine: weight type, auto, bfloat16 or "
+                                                 "float16 (env DOCPIPE_DTYPE)")]
+QuantOpt = Annotated[Optional[str], typer.Option(metavar="METHOD", help="vllm engine: quantization method, e.g. fp8 "
+                                                 "(env DOCPIPE_QUANTIZATION)")]
+KvOpt = Annotated[Optional[str], typer.Option(metavar="DTYPE", help="vllm engine: KV cache type, auto or fp8 "
+                                              "(env DOCPIPE_KV_CACHE_DTYPE)")]
+TpOpt = Annotated[Optional[int], typer.Option(metavar="GPUS", help="vllm engine: GPUs one engine spans (tensor "
+                                              "parallel; env DOCPIPE_TENSOR_PARALLEL_SIZE)")]
+MemOpt = Annotated[Optional[float], typer.Option(metavar="FRACTION", help="vllm engine: share of GPU memory it may "
+                                                 "take, 0-1 (env DOCPIPE_GPU_MEMORY_UTILIZATION)")]
+SeqsOpt = Annotated[Optional[int], typer.Option(metavar="SEQUENCES", help="vllm engine: sequences decoded at once "
+                                                "(env DOCPIPE_MAX_NUM_SEQS)")]
+EagerOpt = Annotated[Optional[bool], typer.Option("--enforce-eager/--no-enforce-eager",
+                                                  help="vllm engine: run without CUDA graphs (starts faster, decodes "
+                                                       "slower; for debugging; env DOCPIPE_ENFORCE_EAGER)")]
+SeedOpt = Annotated[Optional[int], typer.Option(metavar="NUMBER", help="vllm engine: sampling seed (env DOCPIPE_SEED)")]
+LoadOpt = Annotated[Optional[str], typer.Option(metavar="FORMAT", help='vllm engine: weight loading; "dummy" = random '
+                                                "weights, for tests (env DOCPIPE_LOAD_FORMAT)")]
 
 
 def _config(**values: object) -> RunConfig:
@@ -148,13 +218,14 @@ def _run_config(params: dict[str, Any]) -> RunConfig:
                    redo="all" if params["force"] else "failed" if params["retry_failed"] else "changed")
 
 
-@app.command(epilog=EXIT_CODES_HELP)
+@app.command(cls=_Command, epilog=EXIT_CODES_HELP)
 def run(
     ctx: typer.Context,
     inputs: Inputs,
-    output: Annotated[Path, typer.Option("--output", "-o", help="output folder")] = Path("output"),
-    engine: Annotated[Optional[str], typer.Option(help="extractive | keyword | vllm | server (default: server if "
-                                                  "--base-url, vllm if --model, else extractive)")] = None,
+    output: Annotated[Path, typer.Option("--output", "-o", metavar="FOLDER", help="output folder")] = Path("output"),
+    engine: Annotated[Optional[str], typer.Option(metavar="ENGINE", help="extractive or keyword (model-free "
+                                                  "baselines), vllm, or server (default: server with --base-url, "
+                                                  "vllm with --model, else extractive)")] = None,
     model: ModelOpt = None,
     task: TaskOpt = None,
     tasks: TasksOpt = None,
@@ -163,10 +234,11 @@ def run(
     max_context: MaxContextOpt = 131_072,
     window_overlap: OverlapOpt = 0.10,
     tokenizer: TokenizerOpt = None,
-    summary_points: Annotated[int, typer.Option(help="summary points per document")] = 8,
-    thinking: Annotated[bool, typer.Option(help="Qwen3 thinking mode")] = False,
+    summary_points: Annotated[int, typer.Option(metavar="COUNT", help="summary points per document")] = 8,
+    thinking: Annotated[bool, typer.Option(help="Qwen3 thinking mode (the model reasons before it answers)")] = False,
     force: Annotated[bool, typer.Option("--force", help="redo every document, even unchanged ones")] = False,
-    retry_failed: Annotated[bool, typer.Option("--retry-failed", help="also redo final failures")] = False,
+    retry_failed: Annotated[bool, typer.Option("--retry-failed", help="also redo documents that failed before "
+                                               "(default: only new or changed ones)")] = False,
     log_format: LogFormatOpt = "text",
     max_pages: MaxPagesOpt = defaults.MAX_PAGES,
     max_page_chars: MaxPageCharsOpt = defaults.MAX_PAGE_CHARS,
@@ -175,30 +247,44 @@ def run(
     follow_symlinks: FollowSymlinksOpt = False,
     jobs: JobsOpt = None,
     pdf_backend: PdfBackendOpt = "pypdf",
-    data_parallel: Annotated[Optional[int], typer.Option(min=1, help="engine workers on this host, one per GPU (or TP group)")] = None,
-    ray: Annotated[Optional[str], typer.Option(help="run on a Ray cluster: its address, or 'auto' / 'local'")] = None,
+    data_parallel: Annotated[Optional[int], typer.Option(min=1, metavar="WORKERS", help="engine workers on this "
+                                                         "host, one per GPU (or tensor-parallel group)")] = None,
+    ray: Annotated[Optional[str], typer.Option(metavar="ADDRESS", help="run on a Ray cluster: its address, or auto "
+                                               f"or local ({install_hint('ray')})")] = None,
     base_url: BaseUrlOpt = None, server_kind: KindOpt = None, concurrency: ConcurrencyOpt = None,
     request_timeout: TimeoutOpt = None, max_retries: RetriesOpt = None, api_key_env: KeyEnvOpt = None,
     save_reasoning: Annotated[bool, typer.Option(help="keep thinking-mode reasoning in result.json")] = False,
-    batch_documents: Annotated[Optional[int], typer.Option(help="documents per engine batch (vllm: 256, so each "
-                                                                "engine configuration starts once per batch)")] = None,
-    verbose: Annotated[bool, typer.Option("--verbose", "-v")] = False,
+    batch_documents: Annotated[Optional[int], typer.Option(metavar="DOCUMENTS", help="documents per engine batch "
+                                                           "(vllm default 256, so each engine configuration "
+                                                           "starts once per batch)")] = None,
+    verbose: VerboseOpt = False,
     config_file: ConfigOpt = None, dtype: DtypeOpt = None, quantization: QuantOpt = None,
     kv_cache_dtype: KvOpt = None, tensor_parallel_size: TpOpt = None, gpu_memory_utilization: MemOpt = None,
     max_num_seqs: SeqsOpt = None, enforce_eager: EagerOpt = None, seed: SeedOpt = None,
     load_format: LoadOpt = None,
 ) -> None:
-    """Run the tasks (default: summary and clauses; `docpipe tasks` lists them) on every new or changed PDF
-    under INPUTS, writing results to --output.
+    """Run the tasks (default: summary and clauses; see `docpipe tasks`) on every new or changed PDF under
+    PDF_OR_FOLDER, writing results to --output.
 
     Unchanged documents (same content, same configuration) are reused from the run store
     (OUT/.docpipe.sqlite); one run at a time per output folder. SIGINT/SIGTERM stop after recording what finished.
+    Without a model the extractive engine runs: a model-free baseline, and every output says so.
+
+    \b
+    Examples:
+      docpipe run contracts/ -o out/                  # model-free baseline, no GPU needed
+      docpipe run contracts/ -o out/ --task clauses --checklist my_clauses.csv
+      docpipe run contracts/ -o out/ --base-url URL --model M --task contract_terms --task my_task.toml
+      docpipe run contracts/ -o out/ --engine vllm --model Qwen/Qwen3-8B
+      docpipe run contracts/ -o out/ --base-url http://127.0.0.1:8000/v1 --model Qwen/Qwen3-8B
+    Then open out/index.html, out/fields.html, or out/results.xlsx.
     """
     console = _logging(verbose, log_format, progress=True)
     config = _run_config(ctx.params)
     if config.engine == "extractive":  # said on a terminal; a log line (-v) under cron, where it would be noise
-        note = ("note: using the model-free extractive engine (no model configured); for a model run "
-                "`docpipe run DIR --engine vllm --model Qwen/Qwen3-8B` (pip install 'docpipe[vllm]')")
+        note = ("note: using the extractive engine, a model-free baseline (no model configured); "
+                "for a model run "
+                f"`docpipe run DIR --engine vllm --model Qwen/Qwen3-8B` ({install_hint('vllm')})")
         console.print(note, markup=False, highlight=False) if console else log.info(note)
     try:
         report = _execute(inputs, output, config, ray, console)
@@ -229,10 +315,17 @@ def _execute(
     return run_folder(inputs, output, config=config, on_result=_log_result, progress=progress).report
 
 
-@app.command("tasks")
+@app.command("tasks", cls=_Command)
 def list_tasks() -> None:
-    """List the bundled tasks, built-in then examples, one line each: name and what it extracts. Any
-    other task is a TOML file given by its path (`docpipe run IN --task my_task.toml`; README: "Your own tasks")."""
+    """List the bundled tasks, built-in then examples, one line each: name, kind and what it extracts.
+
+    Any other task is a TOML file given by its path (see the README, "Your own tasks").
+
+    \b
+    Examples:
+      docpipe tasks
+      docpipe run contracts/ -o out/ --base-url URL --model M --task contract_terms
+    """
     from pipeline.tasks.registry import BUILTIN, available_tasks
 
     try:
@@ -272,12 +365,18 @@ def _log_result(result: DocResult) -> None:
                     extra=fields | {"stage": error.stage, "kind": error.kind})
 
 
-@app.command()
+@app.command(cls=_Command)
 def status(
-    output: Annotated[Path, typer.Argument(help="output folder of earlier runs")],
+    output: Annotated[Path, typer.Argument(metavar="OUTPUT_FOLDER", help="output folder of earlier runs")],
     as_json: Annotated[bool, typer.Option("--json", help="print one JSON object on stdout")] = False,
 ) -> None:
-    """What the run store of OUTPUT knows: the last run, documents done, failed (with causes), pending."""
+    """What the run store of OUTPUT_FOLDER knows: the last run, documents done, failed (with causes), pending.
+
+    \b
+    Examples:
+      docpipe status out/
+      docpipe status out/ --json
+    """
     from pipeline.store.status import format_status, run_status
 
     try:
@@ -288,7 +387,7 @@ def status(
     typer.echo(json.dumps(state, indent=2) if as_json else format_status(state))
 
 
-@app.command()
+@app.command(cls=_Command)
 def plan(
     inputs: Inputs,
     as_json: Annotated[bool, typer.Option("--json", help="print one JSON object on stdout")] = False,
@@ -308,7 +407,13 @@ def plan(
     jobs: JobsOpt = None,
     pdf_backend: PdfBackendOpt = "pypdf",
 ) -> None:
-    """Show pages, exact prompt tokens and the route of each document, without running any engine."""
+    """Show pages, exact prompt tokens and the route of each document, without running any engine.
+
+    \b
+    Examples:
+      docpipe plan contracts/
+      docpipe plan contracts/ --json --max-context 32768
+    """
     _logging(False, "text")
     from pipeline.run.core import plan_inputs
 
@@ -332,13 +437,20 @@ def plan(
     raise typer.Exit(ExitCode.SOME_FAILED if any(r.get("error") for r in rows) else ExitCode.OK)
 
 
-@app.command()
+@app.command(cls=_Command)
 def report(
-    output: Annotated[Path, typer.Argument(help="an output folder written by `docpipe run`")],
+    output: Annotated[Path, typer.Argument(metavar="OUTPUT_FOLDER", help="an output folder written by `docpipe run`")],
 ) -> None:
-    """Rebuild OUTPUT's HTML review report (index.html, <doc-id>/report.html) and exports (clauses.csv,
-    results.jsonl) from its stored results, without running any model. Exit 1 when some stored result is
-    unreadable (it is left out and named in index.html), 2 when OUTPUT holds no results."""
+    """Rebuild OUTPUT_FOLDER's review report (index.html, fields.html, DOC_ID/report.html) and exports
+    (results.xlsx, clauses.csv, results.jsonl) from its stored results, without running any model.
+
+    Exit 1 when some stored result is unreadable (it is left out and named in index.html), 2 when
+    OUTPUT_FOLDER holds no results.
+
+    \b
+    Example:
+      docpipe report out/ && xdg-open out/index.html
+    """
     _logging(False, "text")
     from pipeline.render.review import write_review
 
@@ -350,8 +462,8 @@ def report(
     if not files.reports:
         typer.echo(f"error: no results (*/result.json) in {output}", err=True)
         raise typer.Exit(ExitCode.USAGE)
-    typer.echo(f"{len(files.reports)} document reports; open {files.index}; exports {files.clauses_csv.name}, "
-               f"{files.results_jsonl.name}")
+    typer.echo(for_terminal(f"{len(files.reports)} document reports; open {files.index} (or {files.fields.name}); "
+                            f"exports {files.xlsx.name}, {files.clauses_csv.name}, {files.results_jsonl.name}"))
     raise typer.Exit(ExitCode.SOME_FAILED if files.skipped else ExitCode.OK)
 
 
@@ -384,31 +496,55 @@ def _logging(verbose: bool, log_format: str, progress: bool = False) -> Console 
     return console
 
 
-eval_app = typer.Typer(no_args_is_help=True, help="Score an engine against expert labels.")
+eval_app = typer.Typer(no_args_is_help=True, rich_markup_mode=None, help="Score an engine against expert labels.")
 app.add_typer(eval_app, name="eval")
 
 
-@eval_app.command("cuad")
+@eval_app.command("cuad", cls=_Command)
 def eval_cuad(
-    data: Annotated[Path, typer.Argument(help="a folder in CUAD's layout: pdf/ and master_clauses.csv")],
-    output: Annotated[Path, typer.Option("--output", "-o", help="output folder (results, eval.json, eval.md)")],
-    engine: Annotated[Optional[str], typer.Option(help="extractive | keyword | vllm | server (default: vllm if --model, else extractive)")] = None,
+    data: Annotated[Path, typer.Argument(metavar="CUAD_FOLDER", help="a folder in CUAD's layout: pdf/ and "
+                                         "master_clauses.csv")],
+    output: Annotated[Path, typer.Option("--output", "-o", metavar="FOLDER", help="output folder (results, "
+                                         "eval.json, eval.md)")],
+    engine: Annotated[Optional[str], typer.Option(metavar="ENGINE", help="extractive or keyword (model-free "
+                                                  "baselines), vllm, or server (default: server with --base-url, "
+                                                  "vllm with --model, else extractive)")] = None,
     model: ModelOpt = None,
     checklist: ChecklistOpt = None,
+    split: Annotated[str, typer.Option(metavar="SPLIT", help="score all contracts, or one fixed half: tune (for "
+                                       "tuning) or held-out (for reporting); see docs/evaluation.md")] = "all",
     max_context: MaxContextOpt = 131_072,
     tokenizer: TokenizerOpt = None,
-    thinking: Annotated[bool, typer.Option(help="Qwen3 thinking mode")] = False,
+    thinking: Annotated[bool, typer.Option(help="Qwen3 thinking mode (the model reasons before it answers)")] = False,
     rescore: Annotated[bool, typer.Option(help="score the results already in --output; run no engine")] = False,
-    verbose: Annotated[bool, typer.Option("--verbose", "-v")] = False,
+    jobs: JobsOpt = None,
+    base_url: BaseUrlOpt = None, server_kind: KindOpt = None, concurrency: ConcurrencyOpt = None,
+    request_timeout: TimeoutOpt = None, max_retries: RetriesOpt = None, api_key_env: KeyEnvOpt = None,
+    verbose: VerboseOpt = False,
 ) -> None:
-    """Run the clause task on DATA's contracts and score it against CUAD's expert spans."""
+    """Run the clause task on CUAD_FOLDER's contracts and score it against CUAD's expert spans.
+
+    \b
+    Examples:
+      docpipe eval cuad cuad-dev/ -o eval-extractive/
+      docpipe eval cuad cuad-dev/ -o eval-held-out/ --split held-out
+      docpipe eval cuad cuad-dev/ -o eval-qwen/ --base-url http://127.0.0.1:8000/v1 --model Qwen/Qwen3-8B
+    """
     _logging(verbose, "text")
     from pipeline.eval.evaluate import evaluate_cuad
+    from pipeline.eval.split import SPLITS
 
-    config = _config(engine=engine or ("vllm" if model else "extractive"), model=model, tasks=["clauses"],
-                     checklist=checklist, max_context=max_context, tokenizer=tokenizer, thinking=thinking)
+    if split not in SPLITS:
+        typer.echo(f"error: --split must be one of {', '.join(SPLITS)}, not {split!r}", err=True)
+        raise typer.Exit(ExitCode.USAGE)
+    server = _server_settings(base_url=base_url, server_kind=server_kind, concurrency=concurrency,
+                              request_timeout=request_timeout, max_retries=max_retries, api_key_env=api_key_env)
+    chosen = engine or ("server" if base_url else "vllm" if model else "extractive")
+    config = _config(engine=chosen, model=model, tasks=["clauses"], checklist=checklist, max_context=max_context,
+                     tokenizer=tokenizer, thinking=thinking, server=server, jobs=jobs)
     try:
-        report = evaluate_cuad(data, output, config, rescore=rescore, on_result=_log_result)
+        report = evaluate_cuad(data, output, config, rescore=rescore, on_result=_log_result,
+                               split=split)  # type: ignore[arg-type]  # checked against SPLITS above
     except PipelineError as exc:
         typer.echo(f"error: {exc}", err=True)
         raise typer.Exit(exc.exit_code) from exc

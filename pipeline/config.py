@@ -96,7 +96,7 @@ class RunConfig(BaseModel):
                                   description="seconds reading one PDF may take (in a worker process); 0 = no limit")
     follow_symlinks: bool = Field(default=False, description="follow symlinks found in input folders")
     pdf_backend: PdfBackend = Field(default="pypdf", description="what extracts the text: pypdf, or pypdfium2 "
-                                    "(faster; pip install 'docpipe[pdfium]'); text can differ, so it is in the key")
+                                    "(faster; needs pypdfium2); text can differ, so it is in the key")
     engine_settings: EngineSettings = Field(default_factory=EngineSettings)
     server: ServerSettings = Field(default_factory=ServerSettings)
 

@@ -220,8 +220,8 @@ def test_pypdfium2_not_installed_is_a_config_error(monkeypatch, tmp_path, comman
     extra = ["-o", str(tmp_path / "out")] if command == "run" else []
     result = CliRunner().invoke(app, [command, str(SAMPLES), *extra, "--pdf-backend", PDFIUM])
     assert result.exit_code == 2, result.output
-    assert "pip install 'docpipe[pdfium]'" in result.output and not (tmp_path / "out").exists()
-    with pytest.raises(ConfigError, match=r"pip install 'docpipe\[pdfium\]'"):
+    assert "pip install 'pypdfium2>=4.30'" in result.output and not (tmp_path / "out").exists()
+    with pytest.raises(ConfigError, match=r"pip install 'pypdfium2>=4.30'"):
         DocumentReader(RunConfig(pdf_backend=PDFIUM))
     with pytest.raises(ConfigError, match="not installed"):
         ingest(SAMPLE_PDFS[0], backend=PDFIUM)

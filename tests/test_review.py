@@ -102,7 +102,9 @@ def test_every_run_writes_the_review_report_and_exports(tmp_path):
     pages = json.loads((output / doc_id / "pages.json").read_text())
     assert [p["page_number"] for p in pages["pages"]] == [1, 2, 3, 4, 5]
 
-    rows = list(csv.DictReader(io.StringIO((output / "clauses.csv").read_text())))
+    raw = (output / "clauses.csv").read_bytes()
+    assert raw.startswith(b"\xef\xbb\xbf")  # the UTF-8 BOM Excel needs to read the file as UTF-8
+    rows = list(csv.DictReader(io.StringIO(raw.decode("utf-8-sig"), newline="")))
     assert tuple(rows[0]) == CLAUSE_COLUMNS
     assert [(r["doc_id"], r["category"], r["page_number"], r["status"], r["conflict"]) for r in rows] == [
         (doc_id, "Governing Law", "3", "verified", "false")]
@@ -113,9 +115,9 @@ def test_every_run_writes_the_review_report_and_exports(tmp_path):
 
 def test_report_command_rebuilds_from_stored_results_without_a_model(tmp_path, monkeypatch):
     output, doc_id = reviewed_contract(tmp_path)
-    built = {p: p.read_bytes() for p in [output / "index.html", output / doc_id / "report.html",
+    built = {p: p.read_bytes() for p in [output / "index.html", output / "fields.html", output / doc_id / "report.html",
                                           output / "clauses.csv", output / "results.jsonl"]}
-    for path in built:
+    for path in [*built, output / "results.xlsx"]:
         path.unlink()
 
     def no_engine(*_: object) -> None:
@@ -125,6 +127,7 @@ def test_report_command_rebuilds_from_stored_results_without_a_model(tmp_path, m
     result = CliRunner().invoke(app, ["report", str(output)])
     assert result.exit_code == 0, result.output
     assert {p: p.read_bytes() for p in built} == built  # the same files, rebuilt from result.json + pages.json
+    assert (output / "results.xlsx").stat().st_size > 0 and "results.xlsx" in result.output
 
 
 def test_report_command_needs_results(tmp_path):
@@ -210,7 +213,8 @@ def test_clauses_csv_quotes_commas_newlines_and_quotes():
 
     quote = 'Pay "promptly",\nor else'
     text = clauses_csv([_result((Clause(category="Fees", citation=_citation(quote, None)),))])
-    (row,) = list(csv.DictReader(io.StringIO(text, newline="")))
+    assert text.startswith("\ufeff")
+    (row,) = list(csv.DictReader(io.StringIO(text[1:], newline="")))
     assert row["quote"] == quote and row["page_number"] == "" and row["conflict"] == "false"
 
 
@@ -220,3 +224,37 @@ def test_chip_label_names_the_printed_label_and_the_physical_page():
     assert chip_label(_citation("q", 4)) == "p. 4"
     assert chip_label(_citation("q", 3).model_copy(update={"page_label": "iii"})) == "p. iii (3)"
     assert chip_label(_citation("q", None)) == "no page"
+
+
+def test_pages_read_by_ocr_are_marked_and_an_absent_source_field_is_tolerated():
+    from pydantic import ConfigDict
+
+    from pipeline.models import Page
+    from pipeline.render.review import _render
+
+    class OcrPage(Page):  # the shape ingest gives pages once it records OCR (`source`); Page may lack the field
+        model_config = ConfigDict(frozen=True, extra="forbid")
+        source: str = "text"
+
+    text = "Pay now. Then later."
+    result = _result((Clause(category="Fees", citation=_citation("Pay now.", 2, 0)),
+                      Clause(category="Term", citation=_citation("Pay now.", 1, 0))))
+    pages = [Page(page_number=1, page_label="1", text=text), OcrPage(page_number=2, page_label="2", text=text,
+                                                                     source="ocr")]
+    view = doc_view(result, pages, ("Fees", "Term"))
+    assert [c.cite.ocr for c in view.clauses] == [True, False] and view.ocr_pages == (2,)
+    assert [p["ocr"] for p in view.pages or []] == [False, True]
+    html = _render("report.html.j2", doc=view)
+    assert "1 page read by OCR" in html and html.count("· OCR</button>") == 1
+
+
+def test_model_free_results_say_so_wherever_they_appear(tmp_path):
+    pdf = write_pdf(tmp_path / "in" / "c.pdf", [GOVERNING + " " + filler(40)])
+    checklist = write_checklist(tmp_path / "checklist.csv", ["Governing Law"])
+    output = tmp_path / "out"
+    report = run([pdf], output, RunConfig(engine="extractive", checklist=checklist))
+    doc = output / report.documents[0].doc_id
+    for path in (output / "index.html", output / "fields.html", doc / "report.html", doc / "summary.md"):
+        assert "model-free baseline" in path.read_text("utf-8").lower(), path.name
+    scripted, _ = reviewed_contract(tmp_path / "scripted")  # a model's results carry no such label
+    assert "model-free baseline" not in (scripted / "index.html").read_text("utf-8").lower()

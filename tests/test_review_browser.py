@@ -129,3 +129,56 @@ def test_html_in_a_document_is_shown_as_text_and_never_runs(page, tmp_path):
     assert SCRIPT in page.locator("#summary").inner_text()
     assert SCRIPT in page.locator("#page-text").inner_text()
     assert page.problems == []  # type: ignore[attr-defined]  (no alert dialog, no script error)
+
+
+def test_fields_view_shows_one_field_across_documents_and_filters(page, tmp_path):
+    output, doc_id = reviewed_contract(tmp_path)
+    page.goto((output / "fields.html").as_uri() + "#field=Governing%20Law")
+    assert page.locator("#field").input_value() == "Governing Law"  # the URL picked the field
+    visible = page.locator("#fields tbody tr:visible")
+    assert visible.count() == 1 and GOVERNING in _squash(visible.first.inner_text())
+    page.select_option("#field", "Anti-Assignment")
+    assert visible.count() == 1 and "absent" in visible.first.inner_text()
+    page.select_option("#field", "")
+    page.select_option("#field-state", "absent")
+    assert {r.get_attribute("data-field") for r in visible.all()} == {"Anti-Assignment"}
+    page.select_option("#field-state", "")
+    page.check("#field-unverified")
+    assert visible.count() == 1 and "The supplier sets prices freely." in visible.first.inner_text()  # invented
+    page.uncheck("#field-unverified")
+    page.fill("#field-text", "no such text")
+    assert visible.count() == 0 and page.locator("#shown-rows").inner_text().startswith("0 of ")
+    page.fill("#field-text", "")
+    page.select_option("#field", "Governing Law")
+    page.locator("#fields tbody tr:visible a.chip").click()  # the chip opens the citation in the report
+    page.wait_for_selector("#page-text mark#highlight")
+    assert page.url.endswith(f"{doc_id}/report.html#c1")
+    assert _squash(page.locator("#page-text mark#highlight").inner_text()) == GOVERNING
+    assert page.problems == []  # type: ignore[attr-defined]
+
+
+def test_citation_links_open_the_original_pdf_at_the_cited_page(page, tmp_path):
+    output, doc_id = reviewed_contract(tmp_path)
+    pdf = tmp_path / "in" / "contract.pdf"
+    page.goto((output / doc_id / "report.html").as_uri())
+    link = page.locator("#clauses a.pdf-link")
+    assert link.get_attribute("href") == "../../in/contract.pdf#page=3"  # relative: the folder can move
+    assert link.evaluate("a => a.href") == pdf.as_uri() + "#page=3"
+    page.locator('#summary .chip[data-status="relocated"]').click()
+    viewer_link = page.locator("#viewer-pdf")
+    assert viewer_link.is_visible() and viewer_link.evaluate("a => a.href") == pdf.as_uri() + "#page=4"
+    page.goto((output / "fields.html").as_uri())
+    hrefs = {a.evaluate("a => a.href") for a in page.locator("#fields a.pdf-link").all()}
+    assert pdf.as_uri() + "#page=3" in hrefs  # from the index folder too
+    with page.context.expect_page() as opened:  # a click opens the PDF itself, at that page
+        page.locator("#fields a.pdf-link").first.click()
+    assert opened.value.url.startswith(pdf.as_uri() + "#page=")
+    opened.value.close()
+
+    pdf.rename(pdf.with_name("moved.pdf"))  # unreachable: no link rather than a broken one
+    from pipeline.render.review import write_review
+
+    write_review(output)
+    page.goto((output / doc_id / "report.html").as_uri())
+    assert page.locator("a.pdf-link[href]").count() == 0
+    assert page.problems == []  # type: ignore[attr-defined]

@@ -42,4 +42,4 @@ def test_vllm_engine_without_vllm_exits_3_with_the_install_hint(tmp_path, monkey
     result = CliRunner().invoke(app, ["run", str(SAMPLES), "-o", str(tmp_path / "o"), "--engine", "vllm",
                                       "--model", "Qwen/Qwen3-8B"])
     assert result.exit_code == 3
-    assert "pip install 'docpipe[vllm]'" in result.output and not (tmp_path / "o").exists()
+    assert "pip install 'vllm>=0.24'" in result.output and not (tmp_path / "o").exists()

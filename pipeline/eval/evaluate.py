@@ -27,6 +27,7 @@ from pipeline.errors import ConfigError, PipelineError
 from pipeline.eval.cuad import GoldDoc, category_names, load_cuad, place_spans
 from pipeline.eval.report import EvalReport, build_report, write_report
 from pipeline.eval.score import GoldSpan, Item, Predicted
+from pipeline.eval.split import Split, select
 from pipeline.ingest.read import DOC_ID_LENGTH, file_sha256, ingest
 from pipeline.models import DocResult, EngineInfo
 from pipeline.plan.prompts import template_hashes
@@ -41,11 +42,15 @@ GOLD_CACHE = "eval_gold.json"
 
 def evaluate_cuad(
     folder: Path, output: Path, config: RunConfig, engine: Engine | None = None, rescore: bool = False,
-    on_result: Progress | None = None,
+    on_result: Progress | None = None, split: Split = "all",
 ) -> EvalReport:
-    """Run (or reuse) the clause task on the folder's contracts and score it; see the module docstring."""
+    """Run (or reuse) the clause task on the folder's contracts and score it; see the module docstring.
+    `split`: score only that half of the contracts (`pipeline.eval.split`)."""
     config = RunConfig.model_validate({**config.model_dump(), "tasks": ("clauses",)})
     docs, missing_pdfs = load_cuad(folder)
+    if split != "all":
+        kept = set(select([d.pdf.name for d in docs], split))
+        docs = tuple(d for d in docs if d.pdf.name in kept)
     if missing_pdfs:
         log.warning("%d contract(s) of the master sheet have no PDF and are not scored, e.g. %s",
                     len(missing_pdfs), missing_pdfs[0])
@@ -68,7 +73,8 @@ def evaluate_cuad(
     statuses = [r.status for r in results]
     engines = [r.engine for r in results if r.status != "failed"]
     report = build_report(
-        items, [names[c] for c in columns], dataset=folder.resolve().name,
+        items, [names[c] for c in columns],
+        dataset=folder.resolve().name + ("" if split == "all" else f" ({split} split)"),
         engine=engines[0] if engines else EngineInfo(name=config.engine, model=config.model), run_key=key,
         documents={"total": len(docs), **{s: statuses.count(s) for s in ("ok", "partial", "failed")},
                    "missing_pdf": len(missing_pdfs)},

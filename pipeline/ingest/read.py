@@ -30,6 +30,7 @@ from typing import TYPE_CHECKING, BinaryIO, TypeVar
 
 from pipeline.config import MAX_DECOMPRESSED_MB, MAX_PAGE_CHARS, MAX_PAGES, PdfBackend, RunConfig
 from pipeline.errors import ConfigError, EncryptedError, InputError
+from pipeline.install import install_hint
 from pipeline.models import Document, Page, Source
 from pipeline.sanitize import path_text, valid_unicode
 
@@ -159,8 +160,7 @@ def _digest(handle: BinaryIO) -> str:
 def require_backend(backend: PdfBackend) -> None:
     """Raise ConfigError (exit code 2) when `backend` is not installed; cheap: imports nothing."""
     if backend == "pypdfium2" and importlib.util.find_spec("pypdfium2") is None:
-        raise ConfigError("--pdf-backend pypdfium2 needs pypdfium2, which is not installed: "
-                          "pip install 'docpipe[pdfium]'")
+        raise ConfigError("--pdf-backend pypdfium2 needs pypdfium2, which is not installed: " + install_hint("pdfium"))
 
 
 def ingest(

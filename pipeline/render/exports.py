@@ -1,9 +1,11 @@
 """Exports for downstream systems: stored results → `clauses.csv`, `results.jsonl` and `<task>.csv`.
 
-Contract: `clauses_csv(results)` has a header row and one row per clause (columns `CLAUSE_COLUMNS`; empty
-cell for a missing page, `true`/`false` for `conflict`); quotes are written verbatim — a consumer that opens
-the file in a spreadsheet sees document text, never our interpretation of it. `results_jsonl(results)` has
-one line per document: its `result.json` as one JSON object. Both keep the order of `results`.
+Contract: `clauses_csv(results)` is for spreadsheet users: it starts with a UTF-8 byte order mark (so Excel
+reads it as UTF-8), has a header row and one row per clause (columns `CLAUSE_COLUMNS`; empty cell for a
+missing page, `true`/`false` for `conflict`), RFC 4180 quoting, so a quote's line breaks stay inside its
+quoted cell; every cell a spreadsheet could run as a formula is neutralised (`cells.neutralise`: a leading
+apostrophe), in every column. `results_jsonl(results)` is for programs: one line per document, its
+`result.json` as one JSON object, exact text. Both keep the order of `results`.
 """
 
 from __future__ import annotations
@@ -12,29 +14,33 @@ import csv
 import io
 from collections.abc import Sequence
 
-from pipeline.models import DocResult
+from pipeline.models import Clause, DocResult
+from pipeline.render.cells import neutralise
 
+BOM = "\ufeff"
 CLAUSE_COLUMNS = (
     "doc_id", "file", "category", "page_number", "page_label", "status", "match", "quote", "conflict",
     "claimed_page_number", "char_start", "char_end",
 )
 
 
+def clause_row(result: DocResult, clause: Clause) -> list[object]:
+    """One clause's values in `CLAUSE_COLUMNS` order (None where there is no value), exact text."""
+    c = clause.citation
+    return [result.doc_id, result.source.path if result.source else "", clause.category, c.page_number,
+            c.page_label, c.status, c.match, c.quote, clause.conflict, c.claimed_page_number, c.char_start,
+            c.char_end]
+
+
 def clauses_csv(results: Sequence[DocResult]) -> str:
-    """One CSV row per clause of every document (RFC 4180 quoting, CRLF line ends)."""
+    """One CSV row per clause of every document, after a BOM (RFC 4180 quoting, CRLF line ends)."""
     buffer = io.StringIO()
     writer = csv.writer(buffer)
     writer.writerow(CLAUSE_COLUMNS)
     for result in results:
-        path = result.source.path if result.source else ""
         for clause in result.clauses:
-            c = clause.citation
-            writer.writerow([
-                result.doc_id, path, clause.category, _cell(c.page_number), _cell(c.page_label), c.status,
-                c.match, c.quote, "true" if clause.conflict else "false", _cell(c.claimed_page_number),
-                _cell(c.char_start), _cell(c.char_end),
-            ])
-    return buffer.getvalue()
+            writer.writerow([_cell(value) for value in clause_row(result, clause)])
+    return BOM + buffer.getvalue()
 
 
 CITATION_COLUMNS = ("page_number", "page_label", "status", "match", "quote")
@@ -81,4 +87,8 @@ def results_jsonl(results: Sequence[DocResult]) -> str:
 
 
 def _cell(value: object) -> str:
-    return "" if value is None else str(value)
+    if value is None:
+        return ""
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    return neutralise(str(value))

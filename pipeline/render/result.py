@@ -20,6 +20,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from pipeline.models import DocResult, Document, RunReport
+from pipeline.render.items import engine_label, is_model_free
 from pipeline.sanitize import printable
 
 if TYPE_CHECKING:
@@ -110,7 +111,9 @@ def write_result(output: Path, result: DocResult, document: Document | None = No
         write_atomic(folder / PAGES_FILE, document.model_dump_json() + "\n")
     write_atomic(folder / "result.json", result.model_dump_json(indent=2) + "\n")
     title = printable(Path(result.source.path).stem, newlines=False) if result.source else result.doc_id
-    markdown = _templates().get_template("summary.md.j2").render(result=result, title=title)
+    markdown = _templates().get_template("summary.md.j2").render(result=result, title=title,
+                                                                 engine=engine_label(result.engine),
+                                                                 model_free=is_model_free(result.engine))
     write_atomic(folder / "summary.md", markdown)
     return folder
 

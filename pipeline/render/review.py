@@ -2,10 +2,13 @@
 
 Contract: `write_review(output)` reads every `OUT/<doc-id>/result.json` (with its `pages.json`, the page
 texts citations point into, when there) and `OUT/run_report.json` (when there), and writes
-`OUT/index.html` (every document, and the documents × categories clause matrix), `OUT/<doc-id>/report.html`
-(summary and clauses, each with a citation that opens its page with the quote highlighted),
-`OUT/clauses.csv`, `OUT/results.jsonl` and, per task from a task file, `OUT/<task>.csv` (see `exports`). Unreadable result files are skipped, logged
-and returned in `ReviewFiles.skipped`.
+`OUT/index.html` (every document, and the documents × categories clause matrix), `OUT/fields.html` (one
+field — a clause category, or the summary — across all documents, filterable; `review_fields`),
+`OUT/<doc-id>/report.html` (summary and clauses, each with a citation that opens its page with the quote
+highlighted, and a link to that page of the PDF when the PDF is reachable from the report),
+`OUT/clauses.csv`, `OUT/results.jsonl`, per task from a task file `OUT/<task>.csv` (see `exports`) and
+`OUT/results.xlsx` (see `xlsx`). Unreadable result files are skipped, logged and returned in
+`ReviewFiles.skipped`. Results of a model-free engine are labelled "model-free baseline" wherever they appear.
 
 The HTML is self-contained (inline CSS and JS, no network, works from file://) and rendered by an
 autoescaping jinja2 environment: document text reaches a page only as escaped text, or as HTML-safe JSON
@@ -29,14 +32,18 @@ from pydantic import ValidationError
 
 from pipeline import __version__
 from pipeline.errors import ConfigError
-from pipeline.render.exports import clauses_csv, results_jsonl, task_csv
 from pipeline.models import Citation, DocResult, Document, Page, RunReport
+from pipeline.render.exports import clauses_csv, results_jsonl, task_csv
+from pipeline.render.items import engine_label
 from pipeline.render.result import PAGES_FILE, write_atomic
+from pipeline.render.review_fields import field_rows
 from pipeline.render.review_view import DocView, doc_view, matrix_categories, task_columns
+from pipeline.render.xlsx import write_xlsx
 
 log = logging.getLogger(__name__)
 
 REPORT_FILE = "report.html"
+FIELDS_FILE = "fields.html"
 ASSETS = ("review.css", "review.js")
 
 
@@ -56,6 +63,8 @@ class ReviewFiles:
     reports: tuple[Path, ...]
     clauses_csv: Path
     results_jsonl: Path
+    fields: Path
+    xlsx: Path
     skipped: tuple[str, ...] = ()
 
 
@@ -66,19 +75,22 @@ def write_review(output: Path) -> ReviewFiles:
     stored, skipped = load_stored(output)
     run = _run_report(output)
     categories = matrix_categories([s.result for s in stored])
-    views = [doc_view(s.result, s.pages, categories) for s in stored]
+    views = [doc_view(s.result, s.pages, categories, output / s.result.doc_id) for s in stored]
     reports = tuple(_write_doc_report(output, view) for view in views)
     index = output / "index.html"
     found = [sum(1 for view in views if view.cells[i].count) for i in range(len(categories))]
     write_atomic(index, _render("index.html.j2", docs=views, categories=categories, found=found, run=run,
                                 totals=_totals(views), skipped=skipped, task_columns=task_columns(views)))
+    fields, rows = field_rows(views, categories)
+    write_atomic(output / FIELDS_FILE, _render("fields.html.j2", docs=views, fields=fields, rows=rows, run=run))
     results = [s.result for s in stored]
-    csv_path, jsonl_path = output / "clauses.csv", output / "results.jsonl"
+    csv_path, jsonl_path, xlsx_path = output / "clauses.csv", output / "results.jsonl", output / "results.xlsx"
     write_atomic(csv_path, clauses_csv(results))
     write_atomic(jsonl_path, results_jsonl(results))
     for name in dict.fromkeys(name for r in results for name in r.extractions):
         write_atomic(output / f"{name}.csv", task_csv(name, results))
-    return ReviewFiles(index, reports, csv_path, jsonl_path, tuple(skipped))
+    write_xlsx(xlsx_path, results, categories)
+    return ReviewFiles(index, reports, csv_path, jsonl_path, output / FIELDS_FILE, xlsx_path, tuple(skipped))
 
 
 def load_stored(output: Path) -> tuple[list[Stored], list[str]]:
@@ -155,6 +167,7 @@ def _environment() -> jinja2.Environment:
     env.globals.update(assets=_assets(), version=__version__)
     env.filters["thousands"] = lambda n: "–" if n is None else f"{n:,}"
     env.filters["chip_label"] = chip_label
+    env.filters["engine_label"] = engine_label
     return env
 
 

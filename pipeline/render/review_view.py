@@ -5,21 +5,31 @@ converted to UTF-16 code units (what JavaScript string offsets count), and one m
 `conflict` (a clause of that category is marked conflicting), `found`, `absent` (the clause task looked and
 found nothing) or `unchecked` (the clause task did not run or failed for it). `matrix_categories(results)`
 orders the categories: the bundled CUAD checklist's order for its names, then others as first seen.
+
+PDF links: `pdf_href(result, start)` is a relative URL from the folder `start` to the document's PDF, when
+the PDF named in `result.source` is there now (same size as when read; a relative source path counts from
+the current directory, as it did for the run), else None; a chip then links `href#page=N` (the PDF open
+parameter that Chromium, Firefox and Acrobat honour). Pages read by OCR (`Page.source == "ocr"`, when the
+ingest records it) and pages flagged empty or failed are marked on the chips citing them and in the viewer.
+
 Tasks from task files become `TaskView`s (values as text, `shown`); `task_columns(views)` gives the one-item
 tasks' fields for the index's documents × fields tables.
 """
 
 from __future__ import annotations
 
+import os
 from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal
+from urllib.request import pathname2url
 
 from pipeline.tasks.checklist import load_checklist
 from pipeline.cite.locate import normalize
 from pipeline.models import Citation, DocError, DocResult, Page, TaskItem
+from pipeline.render.items import engine_label, is_model_free
 
 CellState = Literal["conflict", "found", "absent", "unchecked"]
 CELL_RANK = {"conflict": 3, "found": 2, "absent": 1, "unchecked": 0}
@@ -32,6 +42,7 @@ class CiteView:
     citation: Citation
     start: int | None  # UTF-16 offsets of the quote in its page's text; None when not located
     end: int | None
+    ocr: bool = False  # the cited page's text came from OCR
 
 
 @dataclass(frozen=True)
@@ -98,6 +109,9 @@ class DocView:
     prompt_tokens: int | None
     output_tokens: int | None
     engine: str
+    model_free: bool
+    pdf_href: str | None  # relative to the document's report folder; None when the PDF is not reachable
+    ocr_pages: tuple[int, ...]
     citations: dict[str, int]
     summary: tuple[PointView, ...]
     clauses: tuple[ClauseView, ...]
@@ -117,38 +131,43 @@ class DocView:
         return (self.citations["verified"] + self.citations["relocated"]) / self.cited if self.cited else None
 
 
-def doc_view(result: DocResult, pages: Sequence[Page] | None, categories: Sequence[str]) -> DocView:
-    """One document's view; see the module docstring."""
+def doc_view(result: DocResult, pages: Sequence[Page] | None, categories: Sequence[str],
+             report_dir: Path | None = None) -> DocView:
+    """One document's view; see the module docstring. `report_dir`: where its report.html goes (for the
+    relative PDF link; None: no link)."""
     texts = {p.page_number: p.text for p in pages} if pages is not None else {}
-    summary = tuple(PointView(p.text, _cite(f"s{i}", p.citation, texts)) for i, p in enumerate(result.summary, 1))
-    clauses = tuple(ClauseView(c.category, c.conflict, _cite(f"c{i}", c.citation, texts))
+    ocr = tuple(p.page_number for p in pages or () if is_ocr(p))
+    summary = tuple(PointView(p.text, _cite(f"s{i}", p.citation, texts, ocr))
+                    for i, p in enumerate(result.summary, 1))
+    clauses = tuple(ClauseView(c.category, c.conflict, _cite(f"c{i}", c.citation, texts, ocr))
                     for i, c in enumerate(result.clauses, 1))
-    tasks = tuple(_task_view(k, name, items, texts) for k, (name, items) in enumerate(result.extractions.items(), 1))
+    tasks = tuple(_task_view(k, name, items, texts, ocr)
+                  for k, (name, items) in enumerate(result.extractions.items(), 1))
     cites = [p.cite for p in summary] + [c.cite for c in clauses]
     cites += [c for t in tasks for i in t.items for c in ([i.cite] if i.cite else []) + list(i.cites.values())]
     counts: Counter[str] = Counter(cite.citation.status for cite in cites)
     source, route = result.source, result.route
-    engine = result.engine.name + (f" ({result.engine.model})" if result.engine.model else "")
     return DocView(
         doc_id=result.doc_id, title=Path(source.path).stem if source else result.doc_id,
         file_name=Path(source.path).name if source else "", path=source.path if source else "",
         status=result.status, route=route.kind if route else None, windows=len(route.windows) if route else 0,
         page_count=source.page_count if source else None, prompt_tokens=route.prompt_tokens if route else None,
-        output_tokens=result.usage.get("output_tokens"), engine=engine,
+        output_tokens=result.usage.get("output_tokens"), engine=engine_label(result.engine),
+        model_free=is_model_free(result.engine), pdf_href=pdf_href(result, report_dir), ocr_pages=ocr,
         citations={s: counts[s] for s in STATUSES}, summary=summary, clauses=clauses, tasks=tasks,
         absent=result.absent, errors=result.errors, pages_flagged=result.pages_flagged,
         cells=tuple(_cell(result, name) for name in categories),
-        pages=[{"n": p.page_number, "label": p.page_label, "status": p.status, "text": p.text} for p in pages]
-        if pages is not None else None,
+        pages=[{"n": p.page_number, "label": p.page_label, "status": p.status, "text": p.text, "ocr": is_ocr(p)}
+               for p in pages] if pages is not None else None,
     )
 
 
-def _task_view(k: int, name: str, items: Sequence[TaskItem], texts: dict[int, str]) -> TaskView:
+def _task_view(k: int, name: str, items: Sequence[TaskItem], texts: dict[int, str], ocr: tuple[int, ...]) -> TaskView:
     fields = tuple(dict.fromkeys(f for item in items for f in item.values))
     views = tuple(
         ItemView(values={f: shown(item.values.get(f)) for f in fields},
-                 cite=_cite(f"t{k}i{i}", item.citation, texts) if item.citation else None,
-                 cites={f: _cite(f"t{k}i{i}{f}", c, texts) for f, c in item.citations.items()},
+                 cite=_cite(f"t{k}i{i}", item.citation, texts, ocr) if item.citation else None,
+                 cites={f: _cite(f"t{k}i{i}{f}", c, texts, ocr) for f, c in item.citations.items()},
                  conflicts=item.conflicts, unsupported=item.unsupported)
         for i, item in enumerate(items, 1)
     )
@@ -191,12 +210,32 @@ def utf16_offset(text: str, offset: int) -> int:
     return offset + sum(1 for ch in text[:offset] if ord(ch) > 0xFFFF)
 
 
-def _cite(key: str, citation: Citation, texts: dict[int, str]) -> CiteView:
+def is_ocr(page: Page) -> bool:
+    """Whether the page's text came from OCR (recorded by ingest as `source: "ocr"`, when it records it)."""
+    return getattr(page, "source", None) == "ocr"
+
+
+def pdf_href(result: DocResult, start: Path | None) -> str | None:
+    """A relative URL from the folder `start` to the document's PDF; see the module docstring."""
+    if start is None or result.source is None:
+        return None
+    pdf = Path(result.source.path)
+    try:
+        if not pdf.is_file() or pdf.stat().st_size != result.source.size_bytes:
+            return None
+        relative = os.path.relpath(pdf.resolve(), start.resolve())
+    except (OSError, ValueError):  # unreadable, or (Windows) on another drive than the report
+        return None
+    return pathname2url(relative)
+
+
+def _cite(key: str, citation: Citation, texts: dict[int, str], ocr: tuple[int, ...] = ()) -> CiteView:
     text = texts.get(citation.page_number) if citation.page_number is not None else None
     start, end = citation.char_start, citation.char_end
+    on_ocr = citation.page_number in ocr
     if text is None or start is None or end is None or citation.status == "unverified" or end > len(text):
-        return CiteView(key, citation, None, None)
-    return CiteView(key, citation, utf16_offset(text, start), utf16_offset(text, end))
+        return CiteView(key, citation, None, None, on_ocr)
+    return CiteView(key, citation, utf16_offset(text, start), utf16_offset(text, end), on_ocr)
 
 
 def _cell(result: DocResult, category: str) -> Cell:

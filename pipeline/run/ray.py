@@ -30,6 +30,7 @@ from pipeline.config import RunConfig
 from pipeline.engines.base import create_engine, engine_info
 from pipeline.engines.parallel import single
 from pipeline.errors import ConfigError, EngineError
+from pipeline.install import install_hint
 from pipeline.ingest.read import find_pdfs
 from pipeline.ingest.worker import DocumentReader
 from pipeline.models import Completion, DocReport, DocResult, EngineInfo, Plan, RunReport
@@ -92,7 +93,7 @@ def _import_ray() -> Any:
         import ray
         import ray.data  # noqa: F401 - the Data library is the part we need
     except ImportError as exc:
-        raise ConfigError("--ray needs Ray Data: pip install 'docpipe[ray]'") from exc
+        raise ConfigError("--ray needs Ray Data: " + install_hint("ray")) from exc
     return ray
 
 

@@ -65,6 +65,33 @@
     filterColumns();
   }
 
+  /* ---- by field: one field across all documents; the URL's #field=NAME preselects one ---- */
+  var field = byId("field"), fieldText = byId("field-text"), fieldState = byId("field-state"),
+    fieldUnv = byId("field-unverified");
+  function filterFields() {
+    var f = field.value, q = fieldText.value.trim().toLowerCase(), st = fieldState.value, u = fieldUnv.checked;
+    var shown = 0, total = 0;
+    document.querySelectorAll("#fields tbody tr").forEach(function (row) {
+      var show = (!f || row.dataset.field === f) && (!q || row.dataset.search.indexOf(q) >= 0) &&
+        (!st || row.dataset.state === st) && (!u || row.dataset.cite === "unverified");
+      row.hidden = !show;
+      total += 1;
+      shown += show ? 1 : 0;
+    });
+    byId("shown-rows").textContent = shown === total ? String(total) : shown + " of " + total;
+  }
+  if (field) {
+    var wanted = /^#field=/.test(location.hash) ? decodeURIComponent(location.hash.slice(7)) : "";
+    if (wanted && Array.prototype.some.call(field.options, function (o) { return o.value === wanted; })) {
+      field.value = wanted;
+    }
+    [field, fieldText, fieldState, fieldUnv].forEach(function (el) {
+      el.addEventListener("input", filterFields);
+      el.addEventListener("change", filterFields);
+    });
+    filterFields();
+  }
+
   /* ---- document report: long quotes show four lines until clicked ---- */
   document.querySelectorAll(".clamp").forEach(function (q) {
     q.addEventListener("click", function () { q.classList.toggle("open"); });
@@ -75,7 +102,7 @@
   if (!dataEl) { return; }
   var pages = JSON.parse(dataEl.textContent);
   var title = byId("viewer-title"), banner = byId("viewer-banner"), pre = byId("page-text");
-  var prev = byId("page-prev"), next = byId("page-next"), shownPage = null;
+  var prev = byId("page-prev"), next = byId("page-next"), shownPage = null, pdfLink = byId("viewer-pdf");
   var WHY = {
     verified: "Verified: the quote was found on the page the model cited.",
     relocated: "Relocated: the model cited page {claimed}; the quote was found on this page instead.",
@@ -120,6 +147,9 @@
     }
     title.textContent = "Page " + page.label + (page.label === String(page.n) ? "" : " (PDF page " + page.n + ")") +
       " of " + pages.length;
+    if (page.ocr) { title.appendChild(el("span", "badge ocr-mark", "OCR")); }
+    if (page.status !== "ok") { title.appendChild(el("span", "badge failed ocr-mark", page.status)); }
+    if (pdfLink && pdfLink.dataset.href) { pdfLink.href = pdfLink.dataset.href + "#page=" + page.n; pdfLink.hidden = false; }
     pre.dataset.page = String(page.n);
     var body = page.text || "", start = chip ? chip.dataset.start : "", end = chip ? chip.dataset.end : "";
     if (!body.trim()) { pre.classList.add("placeholder"); pre.textContent = "(no text on this page: " + page.status + ")"; return; }
