@@ -15,15 +15,15 @@ import json
 from collections.abc import Callable, Mapping, Sequence
 from typing import Union
 
+from pipeline.engines.base import EngineDefaults
 from pipeline.models import Completion, Request
 from pipeline.tasks.responses import response_model
 
 Reply = Union[str, dict, Completion, Callable[[Request], object]]
 
 
-class ScriptedEngine:
+class ScriptedEngine(EngineDefaults):
     name = "scripted"
-    tasks: frozenset[str] | None = None  # answers any task it has a reply for
 
     def __init__(self, replies: Mapping[str, Reply], model: str | None = "scripted", validate: bool = True) -> None:
         self.replies = dict(replies)

@@ -20,7 +20,7 @@ from multiprocessing.connection import Connection, wait
 
 from pipeline.config import RunConfig
 from pipeline.tasks.registry import load_tasks
-from pipeline.engines.base import Engine, create_engine, engine_tasks
+from pipeline.engines.base import Engine, EngineDefaults, create_engine, engine_tasks
 from pipeline.errors import EngineError
 from pipeline.models import Completion, Request
 
@@ -125,7 +125,7 @@ class _Worker:
         self.conn.close()
 
 
-class DataParallelEngine:
+class DataParallelEngine(EngineDefaults):
     """N engines in N processes behind the one Engine protocol; see the module docstring."""
 
     def __init__(self, config: RunConfig, n: int, factory: EngineFactory = create_engine) -> None:

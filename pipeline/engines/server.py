@@ -25,6 +25,7 @@ from urllib.parse import urlsplit
 import httpx
 
 from pipeline.config import RunConfig, ServerSettings
+from pipeline.engines.base import EngineDefaults
 from pipeline.engines.http import HttpFailure, RetryPolicy, error_text, send
 from pipeline.engines.server_api import chat_body, chat_path, ollama_context, read_completion, served_models
 from pipeline.errors import ConfigError, EngineError
@@ -36,9 +37,8 @@ log = logging.getLogger(__name__)
 BAD_REPLY = (KeyError, IndexError, TypeError, AttributeError, ValueError)
 
 
-class ServerEngine:
+class ServerEngine(EngineDefaults):
     name = "server"
-    tasks: frozenset[str] | None = None  # any task: replies constrained to its JSON schema
     model: str | None
 
     def __init__(self, config: RunConfig) -> None:

@@ -187,17 +187,14 @@ def _start_engine(prepared: Iterator[Prepared], engine: Engine, stop: StopFlag) 
     """Start the engine (`start`, where it has one) while the reader processes read the first documents,
     then, once the first document is planned, let it warm up on that document's requests (`warm_up`, where
     it has one). Documents that failed before the first plan are kept for the batch."""
-    start = getattr(engine, "start", None)
-    if callable(start):
-        start()
+    engine.start()
     taken: list[Prepared] = []
     for item in prepared:
         taken.append(item)
         if item.plan is not None or stop.requested:
             break
-    warm_up = getattr(engine, "warm_up", None)
-    if taken and taken[-1].plan is not None and callable(warm_up) and not stop.requested:
-        warm_up(taken[-1].plan.requests)
+    if taken and taken[-1].plan is not None and not stop.requested:
+        engine.warm_up(taken[-1].plan.requests)
     return itertools.chain(taken, prepared)
 
 
