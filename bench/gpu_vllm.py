@@ -138,12 +138,12 @@ class KeptEngine(VLLMEngine):
     def __init__(self, config: RunConfig) -> None:
         super().__init__(config)
         self.received: list[Request] = []
-        self.generate_at: list[float] = []  # when each generate call began (perf_counter)
+        self.generate_at: list[float] = []  # when each submit began (perf_counter): the runner streams
 
-    def generate(self, requests: Any) -> list[Completion]:
+    def submit(self, requests: Any) -> None:
         self.received += list(requests)
         self.generate_at.append(time.perf_counter())
-        return super().generate(requests)
+        super().submit(requests)
 
     def close(self) -> None:
         pass
@@ -205,8 +205,10 @@ def measure_group(name: str, folder: Path, out: Path, engine: KeptEngine, config
     builds, calls = len(engine.builds), len(engine.calls)
     engine.received.clear()
     engine.generate_at.clear()
+    written: list[float] = []  # when each document's result was written: results appear during the run
     t0 = time.perf_counter()
-    report = run_pipeline([folder], out / name, config, engine=engine)
+    report = run_pipeline([folder], out / name, config, engine=engine,
+                          on_result=lambda _: written.append(time.perf_counter() - t0))
     wall = time.perf_counter() - t0
     first_generate = engine.generate_at[0] - t0 if engine.generate_at else None
     sent = list(engine.received)
@@ -218,6 +220,8 @@ def measure_group(name: str, folder: Path, out: Path, engine: KeptEngine, config
         # per document, summed over the reader processes (they work side by side, and beside the engine start)
         "ingest_plan_s_summed": round(ingest_plan, 1),
         "first_generate_after_s": round(first_generate, 1) if first_generate is not None else None,
+        "first_result_after_s": round(written[0], 1) if written else None,
+        "half_results_after_s": round(written[len(written) // 2], 1) if written else None,
         "other_s": round(wall - build_s - chat_s, 1),  # wall time neither starting the engine nor in LLM.chat
         "engines": [{"spec": str(b.spec), "max_model_len": b.max_model_len, "start_s": round(b.seconds, 1)}
                     for b in engine.builds[builds:]],

@@ -254,9 +254,9 @@ def run(
     base_url: BaseUrlOpt = None, server_kind: KindOpt = None, concurrency: ConcurrencyOpt = None,
     request_timeout: TimeoutOpt = None, max_retries: RetriesOpt = None, api_key_env: KeyEnvOpt = None,
     save_reasoning: Annotated[bool, typer.Option(help="keep thinking-mode reasoning in result.json")] = False,
-    batch_documents: Annotated[Optional[int], typer.Option(metavar="DOCUMENTS", help="documents per engine batch "
-                                                           "(vllm default 256, so each engine configuration "
-                                                           "starts once per batch)")] = None,
+    batch_documents: Annotated[Optional[int], typer.Option(metavar="DOCUMENTS", help="documents in flight at "
+                                                           "once, each written as soon as it is done (vllm "
+                                                           "default 256, to keep the batch full)")] = None,
     verbose: VerboseOpt = False,
     config_file: ConfigOpt = None, dtype: DtypeOpt = None, quantization: QuantOpt = None,
     kv_cache_dtype: KvOpt = None, tensor_parallel_size: TpOpt = None, gpu_memory_utilization: MemOpt = None,

@@ -83,7 +83,7 @@ class RunConfig(BaseModel):
     thinking: bool = False
     thinking_reserve: int = Field(default=4096, description="extra output tokens for reasoning (thinking mode)")
     save_reasoning: bool = Field(default=False, description="keep thinking-mode reasoning in result.json")
-    batch_documents: int = 32
+    batch_documents: int = Field(default=32, description="documents in flight at once in the streaming core")
     jobs: int | None = Field(default=None, ge=1, description="processes reading and planning PDFs; None = the cores")
     redo: Literal["changed", "failed", "all"] = Field(
         default="changed", description="changed: only new/changed documents and retryable failures; "
@@ -112,6 +112,8 @@ class RunConfig(BaseModel):
 
     def reserve(self, task: str, default: int = 2048) -> int:
         """Output tokens reserved for one task's reply: `default` (the task file's `reserve`), except for
-        the built-ins, whose reserves are settings of their own."""
-        base = {"summary": self.summary_reserve, "clauses": self.clauses_reserve}.get(task, default)
+        the built-ins, whose reserves are settings of their own (the summary reduce's reply is a summary)."""
+        builtin = {"summary": self.summary_reserve, "reduce_summary": self.summary_reserve,
+                   "clauses": self.clauses_reserve}
+        base = builtin.get(task, default)
         return base + (self.thinking_reserve if self.thinking else 0)

@@ -5,7 +5,10 @@ It speaks the OpenAI chat API (`GET /v1/models`, `POST /v1/chat/completions`) an
 marker word (found in the document text of a request) to the steps its requests go through, one per
 attempt (the last step repeats): "ok", an HTTP status (429, 503…), "hang" (no answer until the server
 stops), "drop" (close the connection unanswered), "not-json" (a 200 whose body is not JSON),
-"bad-content" (a valid reply whose message is broken JSON), "length" (cut off at max_tokens).
+"bad-content" (a valid reply whose message is broken JSON), "length" (cut off at max_tokens), and the
+malformed model outputs seen from real models: "surrogate" (a summary point with the JSON escape backslash-udaba,
+a lone surrogate once decoded), "bad-escape" (an invalid JSON escape, backslash-q), "bad-item" (one item of the
+wrong type beside a good one).
 Every request is recorded: path, headers, body.
 """
 
@@ -122,6 +125,19 @@ def _content(body: dict[str, Any], marker: str) -> str:
     return json.dumps({"clauses": []})
 
 
+def _good_point(marker: str) -> str:
+    return json.dumps({"point": f"about {marker}", "quote": marker, "page_number": 1})
+
+
+MALFORMED = {  # a summary reply's content, as a model may write it
+    "surrogate": lambda marker: '{"points": [%s, {"point": "odd \\udaba text", "quote": "%s", "page_number": 1}]}'
+                                % (_good_point(marker), marker),
+    "bad-escape": lambda marker: '{"points": [{"point": "a \\q b", "quote": "%s", "page_number": 1}]}' % marker,
+    "bad-item": lambda marker: '{"points": [%s, {"point": 7, "quote": ["x"], "page_number": "one"}]}'
+                               % _good_point(marker),
+}
+
+
 def _handler(server: FakeServer) -> type[BaseHTTPRequestHandler]:
     class Handler(BaseHTTPRequestHandler):
         def log_message(self, *args: object) -> None:  # quiet
@@ -168,6 +184,8 @@ def _handler(server: FakeServer) -> type[BaseHTTPRequestHandler]:
                 self.connection.shutdown(2)
             elif step == "not-json":
                 self._raw(200, b'{"choices": [{"message": ')
+            elif step in MALFORMED and _task(body) == "summary":
+                self._json(200, _reply(self.path, MALFORMED[step](marker), "stop"))
             else:
                 content = '{"points": [{"point": "cut' if step == "bad-content" else _content(body, marker)
                 finish = "length" if step == "length" else "stop"

@@ -3,7 +3,8 @@
 Contract: `ScriptedEngine(replies)` answers each request with the first matching script entry —
 a key is a request id (`<doc-id>:<task>`; windows: `<doc-id>:<task>:w<window>`; the summary reduce:
 `<doc-id>:reduce_summary:r<round>g<group>`), a task name (`reduce_summary` included), or "*" — and
-records every request it saw. A reply may be a callable of the request (e.g. one that answers a reduce
+records every request it saw. Streaming (`submit` + `collect`) batches what was submitted together,
+as one `generate` call (one entry of `calls`). A reply may be a callable of the request (e.g. one that answers a reduce
 request from its `items`).
 A reply is a JSON-able object (validated against the task's response model unless `validate=False`), a
 raw string (sent as is: use it for truncated or invalid JSON), or a `Completion` (for failures).
@@ -15,14 +16,14 @@ import json
 from collections.abc import Callable, Mapping, Sequence
 from typing import Union
 
-from pipeline.engines.base import EngineDefaults
+from pipeline.engines.base import BatchStreaming, EngineDefaults
 from pipeline.models import Completion, Request
 from pipeline.tasks.responses import response_model
 
 Reply = Union[str, dict, Completion, Callable[[Request], object]]
 
 
-class ScriptedEngine(EngineDefaults):
+class ScriptedEngine(BatchStreaming, EngineDefaults):
     name = "scripted"
 
     def __init__(self, replies: Mapping[str, Reply], model: str | None = "scripted", validate: bool = True) -> None:

@@ -126,3 +126,29 @@ def test_second_run_is_locked_out_and_sigterm_stops_cleanly(tmp_path):
     resumed = CliRunner().invoke(app, ["run", str(folder), "-o", str(out), *ARGS])
     assert resumed.exit_code == 0, resumed.output
     assert f"{DOCS - done} processed, {done} unchanged" in resumed.output
+
+
+@pytest.mark.slow
+def test_sigkill_after_k_streamed_documents_keeps_them_for_the_rerun(tmp_path):
+    """With every document of the run in flight at once (the default batch size), results are still written one
+    by one as documents finish: kill after k ≥ 2 are recorded; those k exist and the rerun reuses them."""
+    folder, out = tmp_path / "in", tmp_path / "out"
+    write_contracts(folder, DOCS, pages=6)
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "pipeline", "run", str(folder), "-o", str(out), "--tasks", "clauses"],
+        env=os.environ | {"PYTHONPATH": str(REPO)}, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+    )
+    wait_for(proc, out, "SELECT count(*) >= 2 FROM results WHERE status = 'ok'")
+    proc.send_signal(signal.SIGKILL)
+    proc.communicate()
+    before = done_rows(out)
+    assert 2 <= len(before) < DOCS, "the kill must land mid-run"
+    ids = [row[0] for row in query(out, "SELECT doc_id FROM results WHERE status = 'ok'")] if query(
+        out, "SELECT count(*) FROM pragma_table_info('results') WHERE name = 'doc_id'")[0][0] else []
+    assert len(list(out.glob("*/result.json"))) >= len(before)
+    assert all((out / doc_id / "result.json").is_file() for doc_id in ids)
+    rerun = CliRunner().invoke(app, ["run", str(folder), "-o", str(out), "--tasks", "clauses"])
+    assert rerun.exit_code == 0, rerun.output
+    after = done_rows(out)
+    assert len(after) == DOCS and {key: after[key] for key in before} == before  # reused, not redone
+    assert json.loads((out / "run_report.json").read_text())["totals"]["reused"] == len(before)

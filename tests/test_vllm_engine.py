@@ -99,7 +99,13 @@ def direct(engine: VLLMEngine, plans: dict[str, Plan], inputs: Path, config: Run
 def report(direct, engine: VLLMEngine, inputs: Path, config: RunConfig, tmp_path_factory: pytest.TempPathFactory):
     """The whole pipeline on the four PDFs, on the same engine (its native engine is reused)."""
     out = tmp_path_factory.mktemp("out")
-    return out, run([inputs], out, config, engine=engine)
+    written.clear()
+    # as each result is written: which engines had been started by then
+    return out, run([inputs], out, config, engine=engine,
+                    on_result=lambda r: written.append((r.doc_id, [b.spec.rope for b in engine.builds])))
+
+
+written: list[tuple[str, list[str]]] = []
 
 
 def test_every_reply_parses_and_vllm_counts_our_prompt_tokens(direct):
@@ -139,14 +145,25 @@ def test_long_document_runs_on_a_yarn_engine_with_the_context_we_asked(report, e
     wanted = max(r.prompt_tokens + 2 * r.max_tokens for r in plans["long"].requests)  # prompt + retry room
     assert [b.spec.rope for b in engine.builds] == ["native", "yarn"]
     yarn = engine.builds[1]
-    assert yarn.spec == EngineSpec("yarn", wanted, 2.0)
-    assert yarn.max_model_len == wanted  # what vLLM reports after start: not capped
+    # streamed: one YaRN engine for the run's longest context (40,000 here: factor 2 over 32,768)
+    assert yarn.spec == EngineSpec("yarn", MAX_CONTEXT, 2.0) and wanted <= MAX_CONTEXT
+    assert yarn.max_model_len == MAX_CONTEXT  # what vLLM reports after start: not capped
     assert engine.engine_args(yarn.spec)["hf_overrides"]["rope_parameters"]["rope_theta"] == 1_000_000
     for call in engine.calls:
         if long_ids & set(call.request_ids):
             assert call.spec.rope == "yarn" and set(call.request_ids) <= long_ids
         else:
             assert call.spec.rope == "native"
+
+
+def test_results_are_written_as_documents_finish_not_at_the_end(report, plans):
+    """Streaming: the short documents' results are written while the long one still waits for its YaRN engine."""
+    order = {doc_id: ropes for doc_id, ropes in written}
+    assert len(order) == 4
+    for name in "abc":
+        assert order[plans[name].document.doc_id] == ["native"]  # written before the YaRN engine existed
+    assert order[plans["long"].document.doc_id] == ["native", "yarn"]
+    assert written[-1][0] == plans["long"].document.doc_id
 
 
 def test_pipeline_results_match_their_documents(report, plans):

@@ -1,4 +1,10 @@
-"""The engine protocol: a batch of requests in, completions out, same length, same order.
+"""The engine protocol: requests in, completions out, as a batch (`generate`) or streamed (`submit` + `collect`).
+
+`generate(requests)` returns one completion per request, same order. The streaming form is what the batch core
+uses: `submit(requests)` queues requests and returns at once; `collect()` waits until at least one submitted
+request is finished and returns the finished ones (any order, each exactly once), or [] when nothing is in
+flight. Requests may be submitted while others run (a document's reduce after its map replies). Engines that
+only batch get the streaming form from `BatchStreaming` (`collect` runs everything submitted as one batch).
 
 Engines are the only holders of model resources. They load lazily: importing this module or
 `pipeline` imports neither vllm nor torch. A request that fails comes back as a Completion with `error`
@@ -43,9 +49,33 @@ class Engine(Protocol):
         """Completions for `requests`, in the same order."""
         ...
 
+    def submit(self, requests: Sequence[Request]) -> None:
+        """Queue `requests` (kept in this order where the engine has an order); returns at once."""
+        ...
+
+    def collect(self) -> list[Completion]:
+        """Wait for at least one submitted request to finish; the finished ones, or [] if none is in flight."""
+        ...
+
     def close(self) -> None:
         """Free the engine's resources (GPU memory, processes, connections)."""
         ...
+
+
+class BatchStreaming:
+    """The streaming form for an engine that answers whole batches: `collect` runs all that was submitted
+    through the engine's `generate` at once (so what is submitted together is batched together)."""
+
+    _submitted: list[Request]
+
+    def submit(self, requests: Sequence[Request]) -> None:
+        if not hasattr(self, "_submitted"):
+            self._submitted = []
+        self._submitted.extend(requests)
+
+    def collect(self) -> list[Completion]:
+        batch, self._submitted = getattr(self, "_submitted", []), []
+        return self.generate(batch) if batch else []  # type: ignore[attr-defined]
 
 
 class EngineDefaults:

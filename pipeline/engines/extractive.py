@@ -17,7 +17,7 @@ from collections import Counter
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 
-from pipeline.engines.base import EngineDefaults
+from pipeline.engines.base import BatchStreaming, EngineDefaults
 from pipeline.engines.boilerplate import content_spans
 from pipeline.engines.clause_patterns import load_matchers
 from pipeline.models import ChecklistItem, Completion, Page, PointRef, Request
@@ -60,7 +60,7 @@ def sentences(pages: Sequence[Page], cut_boilerplate: bool = True) -> Iterator[S
                 yield Sentence(page.page_number, segment[start:end])
 
 
-class ExtractiveEngine(EngineDefaults):
+class ExtractiveEngine(BatchStreaming, EngineDefaults):
     """Deterministic, CPU-only; needs no model. Window requests are handled like whole ones."""
 
     name = "extractive"

@@ -2,11 +2,13 @@
 
 Contract: `DataParallelEngine(config, n)` starts n worker processes (multiprocessing *spawn*: a worker
 inherits no CUDA state); worker i sees only its GPUs through `CUDA_VISIBLE_DEVICES` and builds its own engine
-with `create_engine(config)` (or `factory(config)`). `generate(requests)` keeps each document's requests
-together on one worker (prefix caching), assigns documents to workers by their total prompt tokens (greedy
-longest-processing-time, so the workers finish together), and returns completions in input order. A worker
-that dies fails only the requests it held (their Completions carry `error`); it is started again at the
-next call. Raises `EngineError` when no worker can start, or when a worker's engine raises one (it cannot
+with `create_engine(config)` (or `factory(config)`). It streams: `submit(requests)` sends each document's
+requests to one worker (prefix caching; a document's later requests, its reduce, follow it there), a new
+document to the worker with the fewest prompt tokens outstanding; each worker submits to its own engine
+and sends back completions as its engine finishes them, and `collect()` returns those of whichever worker
+answers first — no worker waits for another. `generate(requests)` is the same, completions in input
+order. A worker that dies fails only the requests it held (their Completions carry `error`); it is started
+again at the next submit. Raises `EngineError` when no worker can start, or when a worker's engine raises one (it cannot
 work at all), as a single engine would.
 """
 
@@ -29,13 +31,13 @@ log = logging.getLogger(__name__)
 EngineFactory = Callable[[RunConfig], Engine]
 
 
-def assign(requests: Sequence[Request], workers: int) -> list[list[int]]:
-    """Indices of `requests` per worker: whole documents, heaviest first, each to the least-loaded worker;
-    a worker's indices keep their input order."""
+def assign(requests: Sequence[Request], workers: int, load: Sequence[int] = ()) -> list[list[int]]:
+    """Indices of `requests` per worker: whole documents, heaviest first, each to the least-loaded worker
+    (`load`: the tokens each already holds); a worker's indices keep their input order."""
     tokens: dict[str, int] = {}
     for request in requests:
         tokens[request.doc_id] = tokens.get(request.doc_id, 0) + request.prompt_tokens
-    load = [0] * workers
+    load = list(load) or [0] * workers
     owner: dict[str, int] = {}
     for doc_id in sorted(tokens, key=lambda d: (-tokens[d], d)):
         worker = min(range(workers), key=lambda w: (load[w], w))
@@ -70,14 +72,26 @@ def _serve(conn: Connection, config: RunConfig, devices: str, factory: EngineFac
         conn.send(("failed", f"{type(exc).__name__}: {exc}"))
         return
     conn.send(("ready", (engine.name, engine.model)))
+    in_flight = 0
     try:
-        while (message := conn.recv()) is not None:
+        while True:
+            while in_flight == 0 or conn.poll():  # take every request sent so far before running the engine
+                if (message := conn.recv()) is None:
+                    return
+                engine.submit(message)
+                in_flight += len(message)
             try:
-                conn.send(("done", engine.generate(message)))
+                done = engine.collect()
             except EngineError as exc:  # the engine cannot work at all: the parent raises it
                 conn.send(("fatal", str(exc)))
-            except Exception as exc:  # noqa: BLE001 - one batch fails, the worker goes on
+                in_flight = 0
+                continue
+            except Exception as exc:  # noqa: BLE001 - what it held fails, the worker goes on
                 conn.send(("error", f"{type(exc).__name__}: {exc}"))
+                in_flight = 0
+                continue
+            in_flight = 0 if not done else in_flight - len(done)
+            conn.send(("done", done) if done else ("error", "the engine returned no completion"))
     except EOFError:
         pass
     finally:
@@ -133,7 +147,9 @@ class DataParallelEngine(EngineDefaults):
             raise EngineError(f"data parallelism needs at least one worker, got {n}")
         self.config, self.factory = config, factory
         self.workers: list[_Worker | None] = []
-        self._fatal: list[str] = []
+        self._held: dict[int, dict[str, Request]] = {i: {} for i in range(n)}  # sent, not yet answered
+        self._owner: dict[str, int] = {}  # document → the worker its requests go to
+        self._lost: list[Completion] = []  # failed with a dead worker, not yet collected
         try:
             for i in range(n):
                 self.workers.append(_Worker(i, config, factory))
@@ -145,24 +161,51 @@ class DataParallelEngine(EngineDefaults):
         self.tasks = engine_tasks(config, None)  # what its workers' engine runs
 
     def generate(self, requests: Sequence[Request]) -> list[Completion]:
-        workers = self._alive()
-        shares = assign(requests, len(workers))
-        out: list[Completion | None] = [None] * len(requests)
-        pending: dict[Connection, tuple[_Worker, list[int]]] = {}
-        self._fatal: list[str] = []
-        for worker, share in zip(workers, shares):
-            if share:
-                worker.conn.send([requests[i] for i in share])
-                pending[worker.conn] = (worker, share)
-        while pending:
-            ready = wait(list(pending) + [w.process.sentinel for w, _ in pending.values()])
-            for conn in [c for c in pending if c in ready or pending[c][0].process.sentinel in ready]:
-                worker, share = pending.pop(conn)
-                for index, completion in zip(share, self._collect(worker, [requests[i] for i in share])):
-                    out[index] = completion
-        if self._fatal:  # as a single engine would: the run stops with "engine unavailable"
-            raise EngineError("; ".join(self._fatal))
-        return [c for c in out if c is not None]
+        self.submit(requests)
+        done: dict[str, Completion] = {}
+        while len(done) < len(requests) and (finished := self.collect()):
+            done.update((c.request_id, c) for c in finished)
+        return [done.get(r.request_id) or Completion(request_id=r.request_id, error="no engine worker answered")
+                for r in requests]
+
+    def submit(self, requests: Sequence[Request]) -> None:
+        workers = {w.index: w for w in self._alive()}
+        new = [r for r in requests if self._owner.get(r.doc_id) not in workers]
+        load = {i: sum(r.prompt_tokens for r in self._held[i].values()) for i in workers}
+        indices = sorted(workers)
+        for share, i in zip(assign(new, len(indices), [load[i] for i in indices]), indices):
+            for k in share:
+                self._owner[new[k].doc_id] = i
+        per_worker: dict[int, list[Request]] = {}
+        for request in requests:
+            per_worker.setdefault(self._owner[request.doc_id], []).append(request)
+        for i, batch in per_worker.items():
+            self._held[i].update((r.request_id, r) for r in batch)
+            try:
+                workers[i].conn.send(batch)
+            except OSError:
+                pass  # it died: `collect` finds out and fails what it held
+
+    def collect(self) -> list[Completion]:
+        if self._lost:
+            lost, self._lost = self._lost, []
+            return lost
+        busy = [w for w in self.workers if w is not None and self._held[w.index]]
+        if not busy:
+            return []
+        ready = wait([w.conn for w in busy] + [w.process.sentinel for w in busy])
+        worker = next(w for w in busy if w.conn in ready or w.process.sentinel in ready)
+        try:
+            return self._receive(worker)
+        except EngineError as exc:  # say what every worker says, as the run ends here
+            fatal = [str(exc)]
+            for other in busy:
+                if other is not worker:
+                    try:
+                        self._receive(other)
+                    except EngineError as more:
+                        fatal.append(str(more))
+            raise EngineError("; ".join(sorted(fatal))) from None
 
     def close(self) -> None:
         for worker in self.workers:
@@ -170,26 +213,33 @@ class DataParallelEngine(EngineDefaults):
                 worker.stop()
         self.workers = [None] * len(self.workers)
 
-    def _collect(self, worker: _Worker, requests: list[Request]) -> list[Completion]:
-        """The worker's completions, or one error Completion per request when its batch failed or it died."""
+    def _receive(self, worker: _Worker) -> list[Completion]:
+        """The worker's next completions; when its engine failed or it died, an error for each request it held."""
+        held = self._held[worker.index]
         try:
             status, value = worker.conn.recv()
         except (EOFError, OSError):
             worker.process.join()
             status, value = "died", f"engine worker {worker.index} died (exit code {worker.process.exitcode})"
-            log.error("%s; its %d requests failed", value, len(requests))
-        if status == "done" and len(value) == len(requests):
+            log.error("%s; its %d requests failed", value, len(held))
+        if status == "done":
+            for completion in value:
+                held.pop(completion.request_id, None)
             return list(value)
-        if status == "fatal":
-            self._fatal.append(f"engine worker {worker.index}: {value}")
-        message = value if status != "done" else f"engine worker {worker.index} returned a wrong number of completions"
-        return [Completion(request_id=r.request_id, error=str(message)) for r in requests]
+        if status == "fatal":  # as a single engine would: the run stops with "engine unavailable"
+            raise EngineError(f"engine worker {worker.index}: {value}")
+        failed = [Completion(request_id=r.request_id, error=str(value)) for r in held.values()]
+        held.clear()
+        return failed
 
     def _alive(self) -> list[_Worker]:
         """The live workers, restarting any that died; EngineError when none is left."""
         for i, worker in enumerate(self.workers):
             if worker is not None and not worker.process.is_alive():
                 worker.stop()
+                held, self._held[i] = self._held[i], {}  # the dead worker's requests fail, not wait forever
+                self._lost += [Completion(request_id=r.request_id, error=f"engine worker {i} died "
+                                          f"(exit code {worker.process.exitcode})") for r in held.values()]
                 log.warning("restarting engine worker %d", i)
                 try:
                     self.workers[i] = _Worker(i, self.config, self.factory)

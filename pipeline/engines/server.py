@@ -8,6 +8,8 @@ is not given) and the context length where the server says it (vLLM/SGLang: `GET
 does not say it): the runner plans within it, so no prompt is sent that the server would cut or refuse;
 a request that still would not fit is failed here, unsent. `generate` never raises for one request: a
 request that fails (after bounded retries, see `http.send`) comes back with `error` set, saying why.
+Streaming: `submit` hands requests to `settings.concurrency` sender threads at once; `collect` returns the
+replies as they arrive, so the runner writes each document as its own replies are in.
 
 The API key is read from the environment (the variable `settings.api_key_env`, else `DOCPIPE_API_KEY` or
 `OPENAI_API_KEY`, see `pipeline.secrets`) into the client's Authorization header and nowhere else: it is
@@ -19,7 +21,7 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Sequence
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from urllib.parse import urlsplit
 
 import httpx
@@ -54,10 +56,13 @@ class ServerEngine(EngineDefaults):
             headers=_auth_headers(settings), timeout=httpx.Timeout(settings.request_timeout),
             limits=httpx.Limits(max_connections=settings.concurrency, max_keepalive_connections=settings.concurrency),
         )
+        self._pool = ThreadPoolExecutor(max_workers=self.concurrency, thread_name_prefix="docpipe-http")
+        self._pending: set[Future[Completion]] = set()
         try:
             self.model, self._context = self._discover(config.model)
         except BaseException:
             self._client.close()
+            self._pool.shutdown(wait=False)
             raise
         log.info("server %s (%s): model %s, context %s", self.base_url, self.kind, self.model,
                  self._context or "not said")
@@ -67,20 +72,41 @@ class ServerEngine(EngineDefaults):
         return self._context
 
     def generate(self, requests: Sequence[Request]) -> list[Completion]:
-        if not requests:
+        self.submit(requests)
+        done: dict[str, Completion] = {}
+        while len(done) < len(requests) and (batch := self.collect()):
+            done.update((c.request_id, c) for c in batch)
+        return [done[r.request_id] for r in requests]
+
+    def submit(self, requests: Sequence[Request]) -> None:
+        for request in requests:
+            self._pending.add(self._pool.submit(self._guarded, request))
+
+    def collect(self) -> list[Completion]:
+        if not self._pending:
             return []
-        pool = ThreadPoolExecutor(max_workers=min(self.concurrency, len(requests)), thread_name_prefix="docpipe-http")
         try:
-            completions = list(pool.map(self._complete, requests))
+            finished, self._pending = wait(self._pending, return_when=FIRST_COMPLETED)
         except BaseException:  # Ctrl-C: drop the queued requests; close() ends the ones in flight
-            pool.shutdown(wait=False, cancel_futures=True)
+            for future in self._pending:
+                future.cancel()
             raise
-        pool.shutdown()
-        return completions
+        return [future.result() for future in finished]  # _guarded never raises for one request
 
     def close(self) -> None:
         self.policy.stop.set()
+        for future in self._pending:
+            future.cancel()
+        self._pool.shutdown(wait=False, cancel_futures=True)
         self._client.close()
+
+    def _guarded(self, request: Request) -> Completion:
+        """`_complete`, with anything unexpected turned into that request's failure."""
+        started = time.perf_counter()
+        try:
+            return self._complete(request)
+        except Exception as exc:  # noqa: BLE001 - one request's problem, never the run's
+            return _failed(request, f"unexpected error: {type(exc).__name__}: {exc}", started)
 
     def _complete(self, request: Request) -> Completion:
         started = time.perf_counter()

@@ -1,10 +1,15 @@
-"""The vLLM offline batch engine: Qwen3 with its native rope, and YaRN up to 131,072 tokens where needed.
+"""The vLLM offline engine, streaming: Qwen3 with its native rope, and YaRN up to 131,072 tokens where needed.
 
-Contract: `VLLMEngine(config).generate(requests)` returns one Completion per request, in order. Requests
-arrive ordered by the runner (route, then length, each document's tasks adjacent) and go to vLLM in that
-order, in as few `LLM.chat` calls as possible: one per engine configuration (see `vllm_specs`), plus one for
-the retries. Engines are built one after another, the previous one shut down first; the effective
-`max_model_len` is checked after each start. A request that fits no engine is never submitted; one that
+Contract: the engine drives vLLM's own engine loop (`LLM.llm_engine`: `add_request`, `step`, finished
+`RequestOutput`s — what `LLM.generate` does inside, on vLLM 0.24 to 0.32), so there is no barrier between
+documents: `submit(requests)` queues a document's requests (its tasks adjacent, for the prefix cache) and
+`collect()` steps vLLM until some request is finished, adding every queued request the loaded engine serves
+first; the runner submits documents as they are planned and reduce requests as map replies come in, so the
+batch stays full. `generate(requests)` is the same loop, completions in input order. Prompts are the model's
+chat template rendered to token ids (as `LLM.chat` renders them), with each request's thinking mode.
+Requests needing another engine configuration (see `vllm_specs`: YaRN for long documents, on one engine
+sized for the run's longest context) wait until the running ones are done; then the engine is replaced, the previous one shut down first, and the effective
+`max_model_len` checked after each start. A request that fits no engine is never submitted; one that
 vLLM rejects (`VLLMValidationError`) fails alone. Every reply must finish and parse against its task's
 schema: a truncated or invalid one is asked again with twice the room (`retries` times), then recorded
 as that request's failure. Thinking-mode reasoning comes back apart, in `Completion.reasoning`.
@@ -15,10 +20,12 @@ from __future__ import annotations
 
 import gc
 import importlib.util
+import itertools
 import logging
 import sys
 import time
 import warnings
+from collections import deque
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -28,7 +35,7 @@ from pipeline.engines.base import EngineDefaults
 from pipeline.engines.shield import own_process_group
 from pipeline.engines.replies import reply_problem, split_reasoning
 from pipeline.engines.vllm_specs import (
-    SAMPLING, EngineSpec, Group, Limits, group_requests, model_rope_theta, rope_overrides,
+    SAMPLING, EngineSpec, Limits, group_requests, largest_yarn, model_rope_theta, rope_overrides,
 )
 from pipeline.errors import ConfigError, EngineError
 from pipeline.install import install_hint
@@ -55,8 +62,19 @@ class Build:
 
 
 @dataclass(frozen=True)
+class _Live:
+    """A request vLLM is running: its attempt, the room it was given, the attempts before it."""
+
+    request: Request
+    max_tokens: int
+    attempt: int
+    before: Completion | None
+    added: float
+
+
+@dataclass(frozen=True)
 class Call:
-    """One `LLM.chat` call that vLLM accepted."""
+    """One `collect`: the requests it returned, and the seconds spent stepping vLLM for them."""
 
     spec: EngineSpec
     attempt: int
@@ -94,15 +112,49 @@ class VLLMEngine(EngineDefaults):
         self._llm: Any = None
         self._spec: EngineSpec | None = None
         self._started = False
+        self._queue: deque[tuple[Request, EngineSpec]] = deque()  # submitted, not yet handed to vLLM
+        self._live: dict[str, _Live] = {}  # handed to vLLM, by our key
+        self._finished: list[Completion] = []  # done, not yet collected
+        self._ids = itertools.count()
 
     # -- the protocol ----------------------------------------------------------------------------
     def generate(self, requests: Sequence[Request]) -> list[Completion]:
+        """The batch form: `submit` everything, `collect` until all are in; completions in input order."""
+        self.submit(requests)
+        done: dict[str, Completion] = {}
+        while len(done) < len(requests) and (finished := self.collect()):
+            done.update((c.request_id, c) for c in finished)
+        return [done.get(r.request_id) or Completion(request_id=r.request_id, error="vLLM returned no output")
+                for r in requests]
+
+    def submit(self, requests: Sequence[Request]) -> None:
+        """Queue requests (a document's together: its YaRN need is the largest of its windows'); a request that
+        fits no engine is failed here, never submitted."""
         groups, rejected = group_requests(requests, self.limits)
-        done = {i: Completion(request_id=requests[i].request_id, error=why) for i, why in rejected.items()}
-        for group in self._schedule(groups):
-            batch = [requests[i] for i in group.indices]
-            done.update(zip(group.indices, self._run_group(group.spec, batch)))
-        return [done[i] for i in range(len(requests))]
+        self._finished += [Completion(request_id=requests[i].request_id, error=why) for i, why in rejected.items()]
+        # YaRN: the one engine sized for the run's longest context (documents arrive one by one; a YaRN engine
+        # sized for the first of them would be restarted for each longer one)
+        spec_of = {i: group.spec if group.spec.rope == "native" else largest_yarn(self.limits)
+                   for group in groups for i in group.indices}
+        self._queue.extend((requests[i], spec_of[i]) for i in sorted(spec_of))
+
+    def collect(self) -> list[Completion]:
+        """Step vLLM until at least one request is finished (retries of unusable replies are added back at
+        once); the finished ones, or [] when nothing is queued or running."""
+        t0 = time.perf_counter()
+        while not self._finished:
+            self._feed()
+            if self._finished or not self._live:
+                break
+            for output in self._llm.llm_engine.step():
+                if output.finished:
+                    self._finish(output)
+        done, self._finished = self._finished, []
+        if done and self._spec is not None:
+            self.calls.append(Call(self._spec, max(c.attempts for c in done), tuple(c.request_id for c in done),
+                                   sum(c.prompt_tokens or 0 for c in done), sum(c.output_tokens or 0 for c in done),
+                                   time.perf_counter() - t0))
+        return done
 
     def close(self) -> None:
         self._free()
@@ -135,91 +187,81 @@ class VLLMEngine(EngineDefaults):
         """The loaded `vllm.LLM`, or None (for benchmarks that time vLLM itself on the same engine)."""
         return self._llm
 
-    # -- groups and retries ----------------------------------------------------------------------
-    def _schedule(self, groups: list[Group]) -> list[Group]:
-        """The group the loaded engine can serve first: one engine start fewer."""
-        loaded = self._spec
-        return sorted(groups, key=lambda g: not (loaded is not None and loaded.serves(g.spec)))
+    # -- streaming: feeding vLLM and taking its finished requests -------------------------------
+    def _feed(self) -> None:
+        """Add every queued request the loaded engine serves, in queue order (a document's tasks adjacent, for
+        the prefix cache). Requests for another configuration wait until the engine is idle; then the engine
+        is replaced by one that serves the first of them (for YaRN: all queued ones of its factor)."""
+        if not self._queue:
+            return
+        if not self._live and not any(self._serves(spec) for _, spec in self._queue):
+            first = self._queue[0][1]
+            same = [spec for _, spec in self._queue if (spec.rope, spec.factor) == (first.rope, first.factor)]
+            try:
+                self._engine(max(same, key=lambda spec: spec.max_model_len))
+            except EngineError as exc:
+                if not self._started:
+                    raise  # vLLM cannot start at all: the run cannot go on
+                log.error("%s", exc)
+                failed = [r for r, spec in self._queue if spec in same]
+                self._queue = deque((r, spec) for r, spec in self._queue if spec not in same)
+                self._finished += [Completion(request_id=r.request_id, error=str(exc)) for r in failed]
+                return
+        waiting: deque[tuple[Request, EngineSpec]] = deque()
+        for request, spec in self._queue:
+            if self._serves(spec):
+                self._add(request, request.max_tokens, 1, None)
+            else:
+                waiting.append((request, spec))
+        self._queue = waiting
 
-    def _run_group(self, wanted: EngineSpec, batch: list[Request]) -> list[Completion]:
+    def _serves(self, spec: EngineSpec) -> bool:
+        return self._llm is not None and self._spec is not None and self._spec.serves(spec)
+
+    def _add(self, request: Request, max_tokens: int, attempt: int, before: Completion | None) -> None:
+        """Hand one request to vLLM; one it rejects (a prompt longer than it takes) fails alone."""
+        key = f"q{next(self._ids)}"  # ours, unique: vLLM may append a suffix to the ids it is given
+        self.submitted.append(request.request_id)
         try:
-            llm, spec = self._engine(wanted)
-        except EngineError as exc:
-            if not self._started:
-                raise  # vLLM cannot start at all: the run cannot go on
-            log.error("%s", exc)
-            return [Completion(request_id=r.request_id, error=str(exc)) for r in batch]
-        max_tokens = [r.max_tokens for r in batch]
-        results = self._submit(llm, spec, batch, max_tokens, attempt=1)
-        problems = {k: self._problem(r, c) for k, (r, c) in enumerate(zip(batch, results))}
-        for attempt in range(2, self.settings.retries + 2):
-            redo = [k for k, why in problems.items() if why]
-            if not redo:
-                break
-            log.info("%d replies retried with more room (attempt %d)", len(redo), attempt)
-            for k in redo:
-                max_tokens[k] = self._more_room(batch[k], max_tokens[k], spec)
-            again = self._submit(llm, spec, [batch[k] for k in redo], [max_tokens[k] for k in redo], attempt)
-            for k, completion in zip(redo, again):
-                results[k] = _merged(results[k], completion)
-                problems[k] = self._problem(batch[k], completion)
-        return [c.model_copy(update={"error": f"{problems[k]} (after {c.attempts} attempt(s))"})
-                if problems[k] else c for k, c in enumerate(results)]
+            self._llm.llm_engine.add_request(key, {"prompt_token_ids": self._prompt_ids(request)},
+                                             self.sampling(request, max_tokens))
+        except (self._rejected_error, ValueError) as exc:
+            log.warning("%s: rejected by vLLM: %s", request.request_id, exc)
+            self._finished.append(Completion(request_id=request.request_id, error=f"rejected by vLLM: {exc}",
+                                             attempts=attempt))
+            return
+        self._live[key] = _Live(request, max_tokens, attempt, before, time.perf_counter())
 
-    @staticmethod
-    def _problem(request: Request, completion: Completion) -> str | None:
-        if completion.error:
-            return None  # rejected by vLLM: asking again cannot help
-        return reply_problem(request, completion.text, completion.finish_reason)
+    def _prompt_ids(self, request: Request) -> list[int]:
+        """The chat prompt's token ids, rendered with the model's chat template as `LLM.chat` renders it."""
+        tokenizer = self._llm.get_tokenizer()
+        text = tokenizer.apply_chat_template([m.model_dump() for m in request.messages], tokenize=False,
+                                             add_generation_prompt=True, enable_thinking=request.thinking)
+        return list(tokenizer.encode(text, add_special_tokens=False))
+
+    def _finish(self, output: Any) -> None:
+        """A finished vLLM request: its completion, or the same request again with more room (retries)."""
+        key = output.request_id if output.request_id in self._live else str(output.request_id).rsplit("-", 1)[0]
+        live = self._live.pop(key, None)
+        if live is None:
+            return
+        completion = _completion(live.request, output, live.attempt)
+        completion = completion.model_copy(update={"seconds": time.perf_counter() - live.added})
+        if live.before is not None:
+            completion = _merged(live.before, completion)
+        problem = reply_problem(live.request, completion.text, completion.finish_reason)
+        if problem and live.attempt <= self.settings.retries and self._spec is not None:
+            log.info("%s: retried with more room (attempt %d): %s", live.request.request_id, live.attempt + 1, problem)
+            room = self._more_room(live.request, live.max_tokens, self._spec)
+            self._add(live.request, room, live.attempt + 1, completion)
+            return
+        if problem:
+            completion = completion.model_copy(update={"error": f"{problem} (after {completion.attempts} attempt(s))"})
+        self._finished.append(completion)
 
     def _more_room(self, request: Request, current: int, spec: EngineSpec) -> int:
         room = spec.max_model_len - request.prompt_tokens
         return max(current, min(int(current * self.limits.retry_room), room))
-
-    # -- submitting ------------------------------------------------------------------------------
-    def _submit(
-        self, llm: Any, spec: EngineSpec, batch: list[Request], max_tokens: list[int], attempt: int
-    ) -> list[Completion]:
-        """One `LLM.chat` call per run of requests in the same mode (thinking or not)."""
-        out: list[Completion] = []
-        start = 0
-        while start < len(batch):
-            end = start
-            while end < len(batch) and batch[end].thinking == batch[start].thinking:
-                end += 1
-            out += self._chat(llm, spec, batch[start:end], max_tokens[start:end], attempt)
-            start = end
-        return out
-
-    def _chat(
-        self, llm: Any, spec: EngineSpec, batch: list[Request], max_tokens: list[int], attempt: int
-    ) -> list[Completion]:
-        """Run one call; on VLLMValidationError split it in halves until the offending requests stand
-        alone (vLLM aborts the whole call on one invalid request; the engine stays usable)."""
-        params = [self.sampling(r, n) for r, n in zip(batch, max_tokens)]
-        conversations = [[m.model_dump() for m in r.messages] for r in batch]
-        self.submitted += [r.request_id for r in batch]
-        t0 = time.perf_counter()
-        try:
-            outputs = llm.chat(conversations, params, use_tqdm=False,
-                               chat_template_kwargs={"enable_thinking": batch[0].thinking})
-        except self._rejected_error as exc:
-            if len(batch) == 1:
-                log.warning("%s: rejected by vLLM: %s", batch[0].request_id, exc)
-                return [Completion(request_id=batch[0].request_id, error=f"rejected by vLLM: {exc}",
-                                   attempts=attempt)]
-            mid = len(batch) // 2
-            return (self._chat(llm, spec, batch[:mid], max_tokens[:mid], attempt)
-                    + self._chat(llm, spec, batch[mid:], max_tokens[mid:], attempt))
-        seconds = time.perf_counter() - t0
-        completions = [_completion(r, o, attempt) for r, o in zip(batch, outputs, strict=True)]
-        tokens = [(c.prompt_tokens or 0) + (c.output_tokens or 0) for c in completions]
-        total = sum(tokens) or 1
-        self.calls.append(Call(spec, attempt, tuple(r.request_id for r in batch),
-                               sum(c.prompt_tokens or 0 for c in completions),
-                               sum(c.output_tokens or 0 for c in completions), seconds))
-        # A request's seconds: its share, by tokens, of the call that carried it.
-        return [c.model_copy(update={"seconds": seconds * t / total}) for c, t in zip(completions, tokens)]
 
     def sampling(self, request: Request, max_tokens: int) -> Any:
         """The SamplingParams of one request: Qwen's defaults for its mode, its JSON schema, `max_tokens`."""

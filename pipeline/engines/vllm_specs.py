@@ -105,6 +105,13 @@ def yarn_spec(requests: Sequence[Request], limits: Limits) -> EngineSpec:
     return EngineSpec("yarn", min(wanted, cap), factor)
 
 
+def largest_yarn(limits: Limits) -> EngineSpec:
+    """The one YaRN engine of a streamed run: sized for the longest context the run allows, so documents
+    planned later, whatever their length, run on it without another engine start."""
+    factor = next((f for f in YARN_FACTORS if f * limits.native >= limits.largest), YARN_FACTORS[-1])
+    return EngineSpec("yarn", limits.largest, factor)
+
+
 def rope_overrides(spec: EngineSpec, native: int, rope_theta: float) -> dict:
     """`hf_overrides` for a YaRN engine (vLLM 0.24–0.33: without `max_position_embeddings` vLLM ≥ 0.30
     silently caps the context); none for native rope."""

@@ -1,26 +1,31 @@
 """Stage parse + cite: a Plan and its completions → DocResult.
 
-Contract: every reply is parsed with its task's response model; every quote is located by `cite`; a
-failed request becomes an error of the document (status `partial`, or `failed` when nothing succeeded),
-never a silent gap. `absent` lists checklist categories with no clause, only when the clause task ran
-in every window. Clauses of all windows are merged here (`merge.clauses`), the items of tasks from task
-files too (`merge.items`); summary points of a windowed
-document are all kept, in window order, for `reduce.reduce_summaries` to merge (it needs the engine).
+Contract: every reply is parsed with its task's response model, item by item (`items.parse_items`): an
+invalid item is left out and recorded in `errors` (kind `invalid_item`), the reply's other items stay (a
+reply with items but none valid is an `invalid_reply`: its task failed); every quote is located by `cite`;
+a failed request becomes an error of the document (status `partial`, or `failed` when nothing succeeded),
+never a silent gap. Items with a `point` are summary points, the others clauses. `absent` lists checklist
+categories with no clause, only when the clause task ran in every window. Clauses of all windows are merged
+here (`clause_merge`), the items of tasks from task files too (`task_items`; a one-item task's reply
+is parsed whole, `items.parse_whole`); summary points of a windowed document are all kept, in window order, for the reduce
+(`reduce.Reduction`, which needs the engine) to merge.
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import Any
 
 from pipeline.cite.locate import PageIndex
 from pipeline.merge.clauses import merge_clauses
+from pipeline.merge.items import parse_items, parse_whole
 from pipeline.models import (
     ChecklistItem, Clause, Completion, DocError, DocResult, DocStatus, EngineInfo, Plan, Request,
     SummaryPoint, TaskItem,
 )
-from pipeline.merge.items import cite_items, merge_items
-from pipeline.tasks.registry import task_named
-from pipeline.tasks.responses import Reply, ReplyError, parse_reply, response_model
+from pipeline.merge.task_items import cite_items, merge_items
+from pipeline.tasks.registry import BUILTIN, task_named
+from pipeline.tasks.responses import ReplyError, response_model
 
 
 def assemble(
@@ -33,28 +38,30 @@ def assemble(
     failed_tasks: set[str] = set()
     summaries: list[list[SummaryPoint]] = []
     clause_sets: list[list[Clause]] = []
+    failed_requests = 0
     item_sets: dict[str, list[list[TaskItem]]] = {}  # tasks from task files: their items per window
     for request, completion in zip(plan.requests, completions, strict=True):
-        reply = _parse(request, completion, checklist, errors)
-        if reply is None:
+        items = _parse(request, completion, checklist, errors)
+        if items is None:
             failed_tasks.add(request.task)
+            failed_requests += 1
             continue
-        if request.task == "summary":
+        if request.task not in (*BUILTIN, "reduce_summary"):
+            item_sets.setdefault(request.task, []).append(cite_items(task_named(request.task), items, index))
+        elif request.task == "summary" or any(hasattr(i, "point") for i in items):
             summaries.append([SummaryPoint(text=p.point, citation=index.locate(p.quote, p.page_number))
-                              for p in reply.points])  # type: ignore[attr-defined]
-        elif request.task == "clauses":
+                              for p in items])
+        else:
             clause_sets.append([Clause(category=c.category, citation=index.locate(c.quote, c.page_number),
                                        confidence=c.confidence)
-                                for c in reply.clauses])  # type: ignore[attr-defined]
-        else:
-            item_sets.setdefault(request.task, []).append(cite_items(task_named(request.task), reply, index))
+                                for c in items])
     clauses = merge_clauses(clause_sets)
     clause_task_complete = "clauses" in {r.task for r in plan.requests} and "clauses" not in failed_tasks
     found = {c.category for c in clauses}
     absent = tuple(i.name for i in checklist if i.name not in found) if clause_task_complete else ()
     return DocResult(
         doc_id=plan.document.doc_id,
-        status=_status(len(plan.requests), len(errors)),
+        status=_status(len(plan.requests), failed_requests, len(errors)),
         source=plan.document.source,
         route=plan.route,
         engine=engine,
@@ -70,7 +77,8 @@ def assemble(
 
 def _parse(
     request: Request, completion: Completion, checklist: Sequence[ChecklistItem], errors: list[DocError]
-) -> Reply | None:
+) -> list[Any] | None:
+    """The reply's valid items (problems with single items recorded), or None when the request failed."""
     where = request.task if request.window is None else f"{request.task} (window {request.window})"
     if completion.error:
         errors.append(DocError(stage="engine", kind="request_failed", message=f"{where}: {completion.error}"))
@@ -80,10 +88,19 @@ def _parse(
                                message=f"{where}: reply ended with finish_reason={completion.finish_reason}"))
         return None
     try:
-        return parse_reply(response_model(request.task, checklist), completion.text)
+        model = response_model(request.task, checklist)
+        if len(model.model_fields) > 1:  # a one-item task: its reply is the item
+            return [parse_whole(model, completion.text)]
+        items, problems = parse_items(model, completion.text)
     except ReplyError as exc:
         errors.append(DocError(stage="parse", kind="invalid_reply", message=f"{where}: {exc}"))
         return None
+    if problems and not items:  # nothing of the reply stands: the task failed (e.g. `absent` stays unknown)
+        errors.append(DocError(stage="parse", kind="invalid_reply",
+                               message=f"{where}: no valid item ({len(problems)} left out): {problems[0]}"))
+        return None
+    errors.extend(DocError(stage="parse", kind="invalid_item", message=f"{where}: {p}") for p in problems)
+    return items
 
 
 def _summary(per_request: list[list[SummaryPoint]], n_points: int) -> list[SummaryPoint]:
@@ -93,10 +110,10 @@ def _summary(per_request: list[list[SummaryPoint]], n_points: int) -> list[Summa
     return [point for points in per_request for point in points]
 
 
-def _status(requests: int, failures: int) -> DocStatus:
-    if failures == 0:
+def _status(requests: int, failed_requests: int, errors: int) -> DocStatus:
+    if errors == 0:
         return "ok"
-    return "failed" if failures >= requests else "partial"
+    return "failed" if failed_requests >= requests else "partial"
 
 
 def _usage(completions: Sequence[Completion]) -> dict[str, int]:

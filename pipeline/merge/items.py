@@ -1,125 +1,78 @@
-"""Stage parse + cite + merge for tasks from task files: replies → TaskItems with computed citations.
+"""Parse a reply item by item: one invalid item costs that item, never the reply's other items.
 
-Contract: `cite_items(task, reply, index)` turns one parsed reply (one window, or the whole document) into
-TaskItems whose quotes are located by `cite` (never dropped: an unlocated quote stays, `unverified`), and
-whose number and date fields are checked against their located quote (`unsupported` lists those it does not
-state). `merge_items(task, per_window)` makes one document's items from its windows', by the task's merge:
-- "distinct" (items = "many"): items in window order, a duplicate — the same quote, found twice (located
-  quotes overlapping on one page, or one normalised quote containing the other) — kept once, with the
-  better citation (verified, relocated, unverified; then the longer quote);
-- "one" (items = "one"): one item; each field takes the first stated value with the best citation, and a
-  field to which windows gave different values is listed in `conflicts`.
-Citations are never changed, only chosen between.
+Contract: `parse_items(model, text)` takes a task's response model — one field, a list of items (`points`,
+`clauses`) — and a reply's text. It returns the valid items (each validated alone against the item model)
+and, for every item left out, why. Text from the model is made valid Unicode first (a JSON escape such as
+`\\udaba` decodes to a lone surrogate, which no UTF-8 file can hold). A reply that is not JSON, or has no list
+of items, raises `ReplyError`: then there is nothing to keep. `parse_whole(model, text)` parses a reply that is
+one item (a one-item task's), all or nothing.
 """
 
 from __future__ import annotations
 
-import re
-from collections.abc import Sequence
+import json
+import typing
+from typing import Any
 
-from pipeline.cite.locate import PageIndex, normalize
-from pipeline.merge.clauses import dates_in, same_quote
-from pipeline.models import Citation, TaskItem
-from pipeline.tasks.registry import TaskDef
-from pipeline.tasks.responses import Reply
+from pydantic import BaseModel, ValidationError
 
-_RANK = {"verified": 0, "relocated": 1, "unverified": 2}
-_NUMBER = re.compile(r"\d[\d,]*(?:\.\d+)?")
-_WORDS = {w: i for i, w in enumerate(["zero", "one", "two", "three", "four", "five", "six", "seven", "eight", "nine",
-                                      "ten", "eleven", "twelve"])}
-_WORDS |= {"fifteen": 15, "twenty": 20, "thirty": 30, "forty": 40, "forty-five": 45, "sixty": 60, "ninety": 90,
-           "hundred": 100}
+from pipeline.sanitize import valid_unicode
+from pipeline.tasks.responses import Reply, ReplyError
 
 
-def cite_items(task: TaskDef, reply: Reply, index: PageIndex) -> list[TaskItem]:
-    """The items of one reply, each quote located; see the module docstring."""
-    data = reply.model_dump()
-    if task.items == "one":
-        values: dict[str, object] = {}
-        citations: dict[str, Citation] = {}
-        for field in task.value_fields:
-            stated = data.get(field.name)
-            values[field.name] = stated["value"] if stated else None
-            if stated:
-                citations[field.name] = index.locate(stated[task.quote_field], stated[task.page_field])
-        return [_checked(task, TaskItem(values=values, citations=citations))]  # type: ignore[arg-type]
-    items = []
-    for row in data[task.reply_key]:
-        citation = index.locate(row[task.quote_field], row[task.page_field])
-        values = {f.name: row.get(f.name) for f in task.value_fields if not (f.hidden and row.get(f.name) is None)}
-        items.append(_checked(task, TaskItem(values=values, citation=citation)))  # type: ignore[arg-type]
-    return items
+def parse_items(model: type[Reply], text: str) -> tuple[list[Any], list[str]]:
+    """(valid items, one reason per invalid item); see the module docstring."""
+    field, item_model = _list_field(model)
+    try:
+        # strict=False: constrained decoders let raw control characters (tabs from PDF text) into strings.
+        data = clean(json.loads(text, strict=False))
+    except json.JSONDecodeError as exc:
+        raise ReplyError(f"reply is not valid JSON ({exc.msg} at char {exc.pos})") from exc
+    except RecursionError as exc:
+        raise ReplyError("reply is nested too deeply to parse") from exc
+    if not isinstance(data, dict) or not isinstance(data.get(field), list):
+        raise ReplyError(f"reply does not match the schema: no list {field!r} at its top level")
+    if extra := sorted(set(data) - {field}):
+        raise ReplyError(f"reply does not match the schema: unexpected key(s) {extra}")
+    items, problems = [], []
+    for n, raw in enumerate(data[field], start=1):
+        try:
+            items.append(item_model.model_validate(raw))
+        except ValidationError as exc:
+            first = exc.errors()[0]
+            where = ".".join(str(p) for p in first["loc"]) or "item"
+            problems.append(f"item {n} left out: {where}: {first['msg']}")
+    return items, problems
 
 
-def merge_items(task: TaskDef, per_window: Sequence[Sequence[TaskItem]]) -> tuple[TaskItem, ...]:
-    """One document's items from its windows' (or its one reply's); see the module docstring."""
-    if task.items == "one":
-        return (_merge_one(task, [item for items in per_window for item in items]),) if any(per_window) else ()
-    merged: list[TaskItem] = []
-    for items in per_window:
-        for item in items:
-            same = next((i for i, kept in enumerate(merged) if same_quote(kept.citation, item.citation)), None)
-            if same is None:
-                merged.append(item)
-            elif _better(item.citation, merged[same].citation):  # type: ignore[arg-type]
-                merged[same] = item
-    return tuple(merged)
+def parse_whole(model: type[Reply], text: str) -> Reply:
+    """A reply that is one item (a one-item task's: several fields, no list), parsed and made valid Unicode
+    as `parse_items` does; raises `ReplyError` when it is not valid JSON for `model`."""
+    try:
+        return model.model_validate(clean(json.loads(text, strict=False)))
+    except json.JSONDecodeError as exc:
+        raise ReplyError(f"reply is not valid JSON ({exc.msg} at char {exc.pos})") from exc
+    except RecursionError as exc:
+        raise ReplyError("reply is nested too deeply to parse") from exc
+    except ValidationError as exc:
+        first = exc.errors()[0]
+        where = ".".join(str(p) for p in first["loc"]) or "reply"
+        raise ReplyError(f"reply does not match the schema: {where}: {first['msg']}") from exc
 
 
-def _merge_one(task: TaskDef, items: Sequence[TaskItem]) -> TaskItem:
-    values: dict[str, object] = {}
-    citations: dict[str, Citation] = {}
-    conflicts: list[str] = []
-    for field in task.value_fields:
-        stated = [(item.values[field.name], item.citations.get(field.name)) for item in items
-                  if item.values.get(field.name) is not None]
-        values[field.name] = None
-        if not stated:
-            continue
-        best = min(stated, key=lambda s: _RANK[s[1].status] if s[1] else 3)
-        values[field.name] = best[0]
-        if best[1] is not None:
-            citations[field.name] = best[1]
-        if len({_canonical(value) for value, _ in stated}) > 1:
-            conflicts.append(field.name)
-    unsupported = tuple(name for item in items for name in item.unsupported
-                        if name in citations and item.citations.get(name) == citations[name])
-    return TaskItem(values=values, citations=citations, conflicts=tuple(conflicts),  # type: ignore[arg-type]
-                    unsupported=tuple(dict.fromkeys(unsupported)))
-
-
-def _canonical(value: object) -> object:
-    """A value as compared between windows: text by its words, case-blind; lists as sets."""
+def clean(value: Any) -> Any:
+    """`value` (parsed JSON) with every string made valid Unicode, keys included."""
     if isinstance(value, str):
-        return normalize(value)[0].strip(" .")
-    if isinstance(value, list):
-        return frozenset(_canonical(v) for v in value)
+        return valid_unicode(value)
+    if isinstance(value, (list, tuple)):
+        return type(value)(clean(v) for v in value)
+    if isinstance(value, dict):
+        return {valid_unicode(k): clean(v) for k, v in value.items()}
     return value
 
 
-def _better(new: Citation, old: Citation) -> bool:
-    return (_RANK[new.status], -len(new.quote)) < (_RANK[old.status], -len(old.quote))
-
-
-def _checked(task: TaskDef, item: TaskItem) -> TaskItem:
-    """`unsupported`: the number and date fields whose value the item's located quote does not state."""
-    kinds = {f.name: f.type for f in task.value_fields}
-    unsupported = []
-    for name, value in item.values.items():
-        citation = item.citations.get(name) or item.citation
-        if value is None or citation is None or kinds.get(name) not in ("integer", "number", "date"):
-            continue
-        if not stated_in(kinds[name], value, citation.quote):
-            unsupported.append(name)
-    return item.model_copy(update={"unsupported": tuple(unsupported)}) if unsupported else item
-
-
-def stated_in(kind: str, value: object, quote: str) -> bool:
-    """Whether `quote` states `value`: a date in any common writing (`merge.clauses` reads them), a number
-    as digits (commas ignored; 0.873 also as 87.3, a percentage) or as a word up to a hundred."""
-    if kind == "date":
-        return str(value) in dates_in(quote)
-    numbers = {float(m.group().replace(",", "")) for m in _NUMBER.finditer(quote)}
-    numbers |= {float(n) for w, n in _WORDS.items() if re.search(rf"\b{w}\b", quote, re.IGNORECASE)}
-    wanted = float(value)  # type: ignore[arg-type]
-    return any(abs(n - wanted) < 1e-9 or abs(n - wanted * 100) < 1e-6 for n in numbers)
+def _list_field(model: type[Reply]) -> tuple[str, type[BaseModel]]:
+    """The response model's one field and the model of its items."""
+    (name, info), = model.model_fields.items()
+    (item,) = typing.get_args(info.annotation)
+    return name, item

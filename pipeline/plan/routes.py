@@ -10,10 +10,10 @@ whole text ever being tokenized at once (that costs memory in proportion to the 
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Any
 
 from pipeline.config import RunConfig
 from pipeline.models import ChecklistItem, Document, Plan, Request, Route, RouteKind
+from pipeline.plan.requests import make_request
 from pipeline.plan.prompts import build_messages
 from pipeline.plan.tokens import Tokenizer
 from pipeline.plan.windows import fixed_cost, page_costs, split_windows
@@ -71,9 +71,9 @@ def _windows(
     budget = window_budget(config)
     slices = split_windows(doc, config, tokenizer, checklist, budget, costs)
     requests = tuple(
-        Request(**_common(doc, task, config, checklist), request_id=f"{doc.doc_id}:{task.name}:w{s.window.index}",
-                route="windows", window=s.window.index, messages=s.messages[task.name],
-                prompt_tokens=s.tokens[task.name], pages=s.pages)
+        make_request(config, request_id=f"{doc.doc_id}:{task.name}:w{s.window.index}", doc_id=doc.doc_id,
+                     task=task.name, route="windows", window=s.window.index, messages=s.messages[task.name],
+                     prompt_tokens=s.tokens[task.name], pages=s.pages, checklist=checklist, page_count=len(doc.pages))
         for s in slices
         for task in load_tasks(config.tasks)
     )
@@ -98,19 +98,8 @@ def _whole_requests(
                                controls=tokenizer.control_strings()) for task in tasks]
     counts = tokenizer.count_chats(messages, config.thinking)
     return [
-        Request(**_common(doc, task, config, checklist), request_id=f"{doc.doc_id}:{task.name}", route="whole",
-                messages=m, prompt_tokens=n, pages=doc.pages)
+        make_request(config, request_id=f"{doc.doc_id}:{task.name}", doc_id=doc.doc_id, task=task.name,
+                     route="whole", messages=m, prompt_tokens=n, pages=doc.pages, checklist=checklist,
+                     page_count=len(doc.pages))
         for task, m, n in zip(tasks, messages, counts, strict=True)
     ]
-
-
-def _common(doc: Document, task: TaskDef, config: RunConfig, checklist: Sequence[ChecklistItem]) -> dict[str, Any]:
-    """The fields a task's requests share, whole or windowed; the schema bounds pages by the document's."""
-    return {
-        "doc_id": doc.doc_id,
-        "task": task.name,
-        "json_schema": reply_schema(task, checklist, len(doc.pages)),
-        "max_tokens": task_reserve(config, task),
-        "thinking": config.thinking,
-        "checklist": tuple(checklist) if any(f.values_from for f in task.fields) else (),
-    }

@@ -1,9 +1,10 @@
 """The runner: drives ingest → plan → engine → assemble → render over a set of PDFs.
 
 Contract: `run(inputs, output, config)` takes the output folder's lock (else `LockedError`), asks the
-run store which PDFs are new or changed (`incremental.survey`), processes those in batches of
-`config.batch_documents`, writes each document's result as soon as its batch is done and records it in
-the store only then, and returns the RunReport (also written to `OUT/run_report.json`) covering every
+run store which PDFs are new or changed (`incremental.survey`), streams those through the one batch core
+(`batch.stream`: at most `config.batch_documents` in flight, no barrier between them), writes each
+document's result the moment it is done and records it in the store only then (a result that cannot be
+written as it is — e.g. text that is not valid Unicode — is repaired, else replaced by a failed one), and returns the RunReport (also written to `OUT/run_report.json`) covering every
 input: processed, reused and duplicate. A document that fails at any stage gets a `failed` result with
 its cause; the others go on. PDFs are read and planned in killable reader processes (`prepare`,
 `ingest_worker`, under the ingest limits), ahead of the engine. The readers and the engine are started only
@@ -19,13 +20,11 @@ import hashlib
 import itertools
 import logging
 import os
-import time
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
 
-from pipeline.merge.assemble import assemble
 from pipeline.tasks.checklist import load_checklist
 from pipeline.tasks.registry import load_tasks, require_engine_runs, uses_checklist
 from pipeline.config import RunConfig
@@ -36,33 +35,24 @@ from pipeline.store.survey import Survey, doc_key, is_final, survey
 from pipeline.ingest.read import DOC_ID_LENGTH, file_sha256, find_pdfs
 from pipeline.store.lock import output_lock
 from pipeline.models import (
-    ChecklistItem, Completion, DocError, DocReport, DocResult, EngineInfo, Plan, Request, RunReport, Source,
+    ChecklistItem, DocError, DocReport, DocResult, EngineInfo, Plan, RunReport, Source,
 )
 from pipeline.run.prepare import Prepared, Preparer
 from pipeline.plan.prompts import template_hashes
 from pipeline.run.progress import RunProgress
-from pipeline.merge.reduce import needs_reduce, reduce_summaries
+from pipeline.merge.items import clean
+from pipeline.run.batch import Failed, Outcome, stream
 from pipeline.render.result import remove_stray_temp_files, write_result, write_run_report
 from pipeline.sanitize import path_text
 from pipeline.run.stopping import StopFlag, stop_on_signals
 from pipeline.store.runstore import RunStore
-from pipeline.plan.tokens import load_tokenizer, tokenizer_dir
 
 log = logging.getLogger(__name__)
 
-ROUTE_ORDER = {"whole": 0, "whole_yarn": 1, "windows": 2}
 Progress = Callable[[DocResult], None]
 
 
-@dataclass
-class _Outcome:
-    """What the runner knows of one input file while its batch is in flight."""
-
-    path: Path
-    sha256: str | None = None
-    plan: Plan | None = None
-    failure: DocResult | None = None
-    seconds: dict[str, float] = field(default_factory=dict)
+_Outcome = Outcome  # the name the Ray path and older callers use
 
 
 @dataclass
@@ -82,11 +72,12 @@ class _Session:
 
     def finish(self, result: DocResult, outcome: _Outcome, attempts: int) -> None:
         """Write a document's files, then record it in the store (in that order: a row means durable files)."""
-        write_result(self.output, result, outcome.plan.document if outcome.plan else None)
+        result = write_sound(self.output, result, outcome)
         report = doc_report(result, outcome)
         final = is_final(report, outcome.sha256, attempts + 1)
         self.store.record(self.run_id, self.key, doc_key(outcome.path, outcome.sha256), report, final)
         self.reports.append(report)
+        log.info("%s: %s (%d done in this run)", report.path, report.status, len(self.reports))
         if self.on_result:
             self.on_result(result)
         if self.progress:
@@ -159,8 +150,8 @@ def _run_locked(s: _Session, inputs: Sequence[Path], engine: Engine | None) -> R
 
 
 def _process(s: _Session, work: Survey, engine: Engine | None) -> EngineInfo:
-    """Ingest, plan, run and record the documents to do, batch by batch, until done or stopped. Reading and
-    planning run in worker processes ahead of the engine: the next batch while the engine runs this one."""
+    """Ingest, plan, run and record the documents to do, each as soon as it is done, until done or stopped.
+    Reading and planning run in worker processes ahead of the engine."""
     config, info = s.config, EngineInfo(name=s.config.engine, model=s.config.model)
     if not work.todo:
         return info  # nothing to do: no reader, no tokenizer, no engine
@@ -171,12 +162,10 @@ def _process(s: _Session, work: Survey, engine: Engine | None) -> EngineInfo:
             engine = engine or create_engine(config)
             info = engine_info(engine)
             prepared = _start_engine(prepared, engine, s.stop)  # while the reader processes work
-            while batch := _take(prepared, config.batch_documents, s.stop):
-                outcomes = [outcome_of(p, info) for p in batch]
-                for result, outcome in _execute(outcomes, engine, info, s.checklist, config):
-                    s.finish(result, outcome, work.attempts.get(doc_key(outcome.path, outcome.sha256), 0))
-                if s.stop.requested:
-                    break
+            outcomes = (outcome_of(p, info) for p in prepared)
+            for result, outcome in stream(outcomes, engine, info, s.checklist, config, failure_of(info),
+                                          lambda: s.stop.requested, preparer.ready):
+                s.finish(result, outcome, work.attempts.get(doc_key(outcome.path, outcome.sha256), 0))
     finally:
         if engine is not None:
             engine.close()
@@ -198,19 +187,6 @@ def _start_engine(prepared: Iterator[Prepared], engine: Engine, stop: StopFlag) 
     return itertools.chain(taken, prepared)
 
 
-def _take(prepared: Iterator[Prepared], size: int, stop: StopFlag) -> list[Prepared]:
-    """The next batch of up to `size` prepared documents; none once a stop is requested (what was not sent
-    to the engine yet is abandoned, and redone by the next run)."""
-    batch: list[Prepared] = []
-    for item in prepared:
-        if stop.requested:
-            return []
-        batch.append(item)
-        if len(batch) >= max(1, size):
-            break
-    return [] if stop.requested else batch
-
-
 def outcome_of(prepared: Prepared, info: EngineInfo) -> _Outcome:
     """The runner's record of a prepared document; a failure becomes its failed result."""
     outcome = _Outcome(path=prepared.path, sha256=prepared.sha256, plan=prepared.plan,
@@ -220,49 +196,6 @@ def outcome_of(prepared: Prepared, info: EngineInfo) -> _Outcome:
         log.debug("%s: %s failed: %s", path_text(prepared.path), stage, message)
         outcome.failure = failed_result(prepared.path, stage, kind, message, info, prepared.sha256)
     return outcome
-
-
-def _execute(
-    outcomes: list[_Outcome], engine: Engine | None, info: EngineInfo, checklist: Sequence[ChecklistItem],
-    config: RunConfig,
-) -> Iterator[tuple[DocResult, _Outcome]]:
-    """The batch's map round (one engine call), then its reduce rounds (windowed documents only)."""
-    done = list(_map(outcomes, engine, info, checklist, config))
-    reduced = [result for result, _ in done]
-    if any(needs_reduce(r) for r in reduced):  # only then does this process need a tokenizer
-        tokenizer = load_tokenizer(tokenizer_dir(config.model, config.tokenizer))
-        reduced = reduce_summaries(reduced, engine, tokenizer, config)
-    yield from zip(reduced, [outcome for _, outcome in done], strict=True)
-
-
-def _map(
-    outcomes: list[_Outcome], engine: Engine | None, info: EngineInfo, checklist: Sequence[ChecklistItem],
-    config: RunConfig,
-) -> Iterator[tuple[DocResult, _Outcome]]:
-    requests = order_requests([o.plan for o in outcomes if o.plan])
-    completions: dict[str, Completion] = {}
-    engine_seconds, all_tokens = 0.0, 1
-    if requests and engine is not None:
-        t0 = time.perf_counter()
-        completions = {c.request_id: c for c in engine.generate(requests)}
-        engine_seconds = time.perf_counter() - t0
-        all_tokens = sum(r.prompt_tokens for r in requests) or 1
-    for outcome in outcomes:
-        if outcome.failure is not None or outcome.plan is None:
-            yield outcome.failure or failed_result(outcome.path, "plan", "Error", "no plan", info), outcome
-            continue
-        plan = outcome.plan
-        mine = [completions.get(r.request_id) or _missing(r) for r in plan.requests]
-        # The batch's engine time, shared out by prompt tokens (what dominates prefill cost).
-        share = sum(r.prompt_tokens for r in plan.requests) / all_tokens
-        outcome.seconds["engine"] = engine_seconds * share
-        t0 = time.perf_counter()
-        result = assemble(plan, mine, info, checklist, config.summary_points)
-        outcome.seconds["assemble"] = time.perf_counter() - t0
-        update: dict[str, object] = {"seconds": dict(outcome.seconds)}
-        if config.save_reasoning:
-            update["reasoning"] = {c.request_id: c.reasoning for c in mine if c.reasoning}
-        yield result.model_copy(update=update), outcome
 
 
 def plan_inputs(inputs: Sequence[Path], config: RunConfig) -> list[Plan | DocResult]:
@@ -275,15 +208,35 @@ def plan_inputs(inputs: Sequence[Path], config: RunConfig) -> list[Plan | DocRes
     return [o.plan or o.failure for o in outcomes if (o.plan or o.failure) is not None]  # type: ignore[misc]
 
 
-def order_requests(plans: Sequence[Plan]) -> list[Request]:
-    """Group by route, longest documents first within a route, each document's tasks adjacent (so the
-    second task finds the first one's prefix still cached)."""
-    ordered = sorted(plans, key=lambda p: (ROUTE_ORDER[p.route.kind], -p.route.prompt_tokens, p.document.doc_id))
-    return [request for plan in ordered for request in plan.requests]
+def failure_of(info: EngineInfo) -> Failed:
+    """How the core fails one document: a planned one keeps its source and route, with the cause."""
+    def failed(outcome: Outcome, stage: str, kind: str, message: str) -> DocResult:
+        plan = outcome.plan
+        if plan is None:
+            return failed_result(outcome.path, stage, kind, message, info, outcome.sha256)
+        error = DocError(stage=stage, kind=kind, message=f"{path_text(Path(outcome.path.name))}: {message}")
+        return DocResult(doc_id=plan.document.doc_id, status="failed", source=plan.document.source, route=plan.route,
+                         engine=info, errors=(error,), seconds=dict(outcome.seconds))
+    return failed
 
 
-def _missing(request: Request) -> Completion:
-    return Completion(request_id=request.request_id, error="the engine returned no completion for this request")
+def write_sound(output: Path, result: DocResult, outcome: Outcome) -> DocResult:
+    """Write a document's files; text that cannot be written (lone surrogates) is made valid Unicode first,
+    and a result that still cannot be written is replaced by a failed one saying why. The result written."""
+    document = outcome.plan.document if outcome.plan else None
+    try:
+        result.model_dump_json()
+    except ValueError:  # pydantic's serialisation error: e.g. a lone surrogate from a model's JSON escape
+        log.info("%s: text that is not valid Unicode repaired before writing", path_text(outcome.path))
+        result = DocResult.model_validate(clean(result.model_dump()))
+    try:
+        write_result(output, result, document)
+    except OSError:
+        raise  # a full disk or a lost folder is the run's problem, not this document's
+    except Exception as exc:  # noqa: BLE001 - e.g. rendering summary.md: this document fails, the run goes on
+        result = failure_of(result.engine)(outcome, "render", type(exc).__name__, f"cannot write the result: {exc}")
+        write_result(output, result, None)
+    return result
 
 
 def failed_result(

@@ -78,7 +78,13 @@ class Preparer:
         source = iter(items)
         pending: deque[Future[Prepared]] = deque(
             self._threads.submit(self._one, *item) for item in itertools.islice(source, self.ahead))
+        self._pending = pending
         return self._in_order(pending, source)
+
+    def ready(self) -> bool:
+        """Whether taking the next Prepared would not wait (it is done, or there is none)."""
+        pending = getattr(self, "_pending", None)
+        return not pending or pending[0].done()
 
     def _in_order(
         self, pending: deque[Future[Prepared]], source: Iterator[tuple[Path, str | None]]

@@ -4,12 +4,13 @@ Contract: `run_ray(inputs, output, config, address)` does what `runner.run` does
 pages.json, summary.md, run_report.json, review report and exports, same errors — with the stages spread
 over a Ray cluster:
 
-    PDF paths (driver) ─map_batches→ ingest + plan (CPU tasks) ─map_batches→ engine (an actor pool: one
-    actor per GPU, or per tensor-parallel group, each holding docpipe's engine) ─map_batches→ parse + cite
-    (CPU tasks) ─→ the driver, which writes every file.
+    PDF paths (driver) ─map_batches→ ingest + plan (CPU tasks) ─map_batches→ the batch core (an actor
+    pool: one actor per GPU, or per tensor-parallel group, each holding docpipe's engine and running
+    `batch.stream` — parse, cite, clause merge and summary reduce, as in a plain run) ─→ the driver, which
+    writes every file.
 
 A batch of `config.batch_documents` documents goes to one actor whole, so a document's requests stay
-together (prefix caching). Rows carry the stage objects as JSON (the frozen models round-trip exactly).
+together (prefix caching) and its reduce runs on the engine that read its windows. Rows carry the stage objects as JSON (the frozen models round-trip exactly).
 docpipe (and the engine's extra) must be installed on every node of the cluster. Unlike `runner.run` it
 keeps no run store and takes no lock: every document is processed, as on a first plain run.
 """
@@ -17,13 +18,11 @@ keeps no run store and takes no lock: every document is processed, as on a first
 from __future__ import annotations
 
 import json
-import time
 from collections.abc import Sequence
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
-from pipeline.merge.assemble import assemble
 from pipeline.tasks.checklist import load_checklist
 from pipeline.tasks.registry import load_tasks, uses_checklist
 from pipeline.config import RunConfig
@@ -33,12 +32,13 @@ from pipeline.errors import ConfigError, EngineError
 from pipeline.install import install_hint
 from pipeline.ingest.read import find_pdfs
 from pipeline.ingest.worker import DocumentReader
-from pipeline.models import Completion, DocReport, DocResult, EngineInfo, Plan, RunReport
+from pipeline.models import DocReport, DocResult, EngineInfo, Plan, RunReport
 from pipeline.run.prepare import prepare_one
 from pipeline.plan.prompts import template_hashes
-from pipeline.render.result import write_result, write_run_report
+from pipeline.render.result import write_run_report
 from pipeline.render.review import write_review
-from pipeline.run.core import Progress, _missing, _Outcome, doc_report, order_requests, outcome_of, totals
+from pipeline.run.batch import stream
+from pipeline.run.core import Progress, _Outcome, doc_report, failure_of, outcome_of, totals, write_sound
 
 Batch = dict[str, Any]  # Ray Data's "numpy" batch: column name → array
 
@@ -67,7 +67,7 @@ def run_ray(
         for row in _dataset(ray, paths, config, actors).iter_rows() if paths else ():  # streamed, not held
             result = DocResult.model_validate_json(row["result"])
             plan = Plan.model_validate_json(row["plan"]) if row["plan"] else None
-            write_result(output, result, plan.document if plan else None)
+            result = write_sound(output, result, _Outcome(path=Path(row["path"]), plan=plan))
             reports[int(row["index"])] = doc_report(result, _Outcome(path=Path(row["path"])))
             info = result.engine if plan else info
             if on_result:
@@ -112,7 +112,6 @@ def _dataset(ray: Any, paths: Sequence[Path], config: RunConfig, actors: int | N
         .map_batches(ingest_and_plan, fn_kwargs={"config": config}, batch_size=size, batch_format="numpy")
         .map_batches(EngineActor, fn_constructor_kwargs={"config": config}, batch_size=size, batch_format="numpy",
                      compute=ray.data.ActorPoolStrategy(size=actors), num_gpus=gpus_per_actor)
-        .map_batches(parse_and_cite, fn_kwargs={"config": config}, batch_size=size, batch_format="numpy")
     )
 
 
@@ -131,44 +130,21 @@ def ingest_and_plan(batch: Batch, config: RunConfig) -> Batch:
 
 
 class EngineActor:
-    """GPU stage: one engine per actor, built once; a batch's requests in one `generate` call."""
+    """GPU stage: one engine per actor, built once; a batch's documents through the one batch core."""
 
     def __init__(self, config: RunConfig) -> None:
+        self.config = config
         self.engine = create_engine(single(config))  # Ray gives this actor its GPUs; one engine uses them
-        self.info = engine_info(self.engine).model_dump_json()
+        self.info = engine_info(self.engine)
+        self.checklist = load_checklist(config.checklist) if uses_checklist(load_tasks(config.tasks)) else ()
 
     def __call__(self, batch: Batch) -> Batch:
-        plans = [Plan.model_validate_json(p) for p in batch["plan"] if p]
-        requests = order_requests(plans)
-        t0 = time.perf_counter()
-        completions = {c.request_id: c for c in self.engine.generate(requests)} if requests else {}
-        engine_seconds, all_tokens = time.perf_counter() - t0, sum(r.prompt_tokens for r in requests) or 1
-        answers, seconds = [], []
-        for raw, timing in zip(batch["plan"], batch["seconds"]):
+        outcomes = []
+        for path, raw, failure, timing in zip(batch["path"], batch["plan"], batch["failure"], batch["seconds"]):
             plan = Plan.model_validate_json(raw) if raw else None
-            mine = [completions[r.request_id] for r in plan.requests if r.request_id in completions] if plan else []
-            answers.append(json.dumps([c.model_dump() for c in mine]))
-            share = sum(r.prompt_tokens for r in plan.requests) / all_tokens if plan else 0.0
-            seconds.append(json.dumps({**json.loads(timing), **({"engine": engine_seconds * share} if plan else {})}))
-        return {**batch, "completions": answers, "seconds": seconds, "engine": [self.info] * len(answers)}
-
-
-def parse_and_cite(batch: Batch, config: RunConfig) -> Batch:
-    """CPU stage: each document's DocResult (as JSON), from its plan and completions."""
-    checklist = load_checklist(config.checklist) if uses_checklist(load_tasks(config.tasks)) else ()
-    results = []
-    for raw, failure, answers, timing, info in zip(
-        batch["plan"], batch["failure"], batch["completions"], batch["seconds"], batch["engine"]
-    ):
-        if not raw:
-            results.append(failure)
-            continue
-        plan = Plan.model_validate_json(raw)
-        given = {c["request_id"]: Completion.model_validate(c) for c in json.loads(answers)}
-        mine = [given.get(r.request_id) or _missing(r) for r in plan.requests]
-        t0 = time.perf_counter()
-        result = assemble(plan, mine, EngineInfo.model_validate_json(info), checklist, config.summary_points)
-        seconds = {**json.loads(timing), "assemble": time.perf_counter() - t0}
-        results.append(result.model_copy(update={"seconds": seconds}).model_dump_json())
-    return {"index": batch["index"], "path": batch["path"], "plan": batch["plan"], "result": results}
-
+            outcomes.append(_Outcome(path=Path(path), plan=plan, seconds=json.loads(timing),
+                                     failure=DocResult.model_validate_json(failure) if failure else None))
+        done = {id(outcome): result for result, outcome in
+                stream(outcomes, self.engine, self.info, self.checklist, self.config, failure_of(self.info))}
+        results = [done[id(outcome)].model_dump_json() for outcome in outcomes]
+        return {"index": batch["index"], "path": batch["path"], "plan": batch["plan"], "result": results}

@@ -1,10 +1,10 @@
-"""Items of tasks from task files across windows: many → distinct by quote; one → one value per field,
+"""Items of tasks from task files (merge/task_items.py) across windows: many → distinct by quote; one → one value per field,
 conflicts flagged; numbers and dates checked against their located quote."""
 
 from __future__ import annotations
 
 from pipeline.cite.locate import PageIndex
-from pipeline.merge.items import cite_items, merge_items, stated_in
+from pipeline.merge.task_items import cite_items, merge_items, stated_in
 from pipeline.models import Page
 from pipeline.tasks.registry import load_task
 from pipeline.tasks.schema import reply_model
@@ -23,7 +23,7 @@ FINDINGS = load_task("paper_findings")
 def _terms(**fields: tuple[object, str, int] | None):
     data = {f.name: None for f in TERMS.value_fields}
     data |= {k: {"value": v[0], "quote": v[1], "page_number": v[2]} if v else None for k, v in fields.items()}
-    return cite_items(TERMS, reply_model(TERMS).model_validate(data), INDEX)
+    return cite_items(TERMS, [reply_model(TERMS).model_validate(data)], INDEX)
 
 
 def _finding(kind: str, quote: str, page: int, value: float | None = None):
@@ -58,10 +58,10 @@ def test_many_item_tasks_drop_duplicates_by_quote_and_keep_distinct_items():
     model = reply_model(FINDINGS)
     w1 = cite_items(FINDINGS, model.model_validate({"items": [
         _finding("result", "Accuracy was 87.3% on test.", 3, 0.873),
-        _finding("method", "Beta LLC", 1)]}), INDEX)
+        _finding("method", "Beta LLC", 1)]}).items, INDEX)
     w2 = cite_items(FINDINGS, model.model_validate({"items": [
         _finding("result", "Accuracy was 87.3%", 2, 0.873),  # the same quote, claimed on the wrong page
-        _finding("limitation", "a quote found nowhere", 2)]}), INDEX)
+        _finding("limitation", "a quote found nowhere", 2)]}).items, INDEX)
     merged = merge_items(FINDINGS, [w1, w2])
     assert [i.values["kind"] for i in merged] == ["result", "method", "limitation"]
     assert merged[0].citation.status == "verified" and merged[0].unsupported == ()

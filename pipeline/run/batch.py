@@ -1,0 +1,184 @@
+"""The one batch core: planned documents in, each document's finished result out the moment it is done.
+
+Contract: `stream(outcomes, engine, info, checklist, config)` yields (DocResult, Outcome) once per input
+outcome, in the order documents finish (not the input order). Every caller — the plain runner, the
+data-parallel engine behind it, the Ray actors and `eval` (through the runner) — goes through it, so they give
+the same results. For each document:
+
+    requests submitted to the engine (its tasks adjacent) ─ replies in ─ parse item by item + cite
+    (`assemble`) ─ summary reduce over windows (`Reduction`, its requests submitted as the map replies
+    are in) ─ the result yielded
+
+Documents are taken from `outcomes` only while fewer than `config.batch_documents` are in flight, so the
+engine is kept fed without a batch barrier: a finished document makes room for the next one. A document
+whose preparation failed is yielded at once. Anything that goes wrong for one document in parse, cite,
+merge or reduce (any exception) gives that document a `failed` result with its cause; the others go on.
+Only an `EngineError` (the engine cannot work at all) ends the stream. Once `stop` is set no new document
+is taken; those in flight are finished.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from pipeline.config import RunConfig
+from pipeline.engines.base import Engine
+from pipeline.merge.assemble import assemble
+from pipeline.merge.reduce import Reduction, needs_reduce
+from pipeline.models import ChecklistItem, Completion, DocResult, EngineInfo, Plan, Request
+from pipeline.plan.tokens import Tokenizer, load_tokenizer, tokenizer_dir
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class Outcome:
+    """What the runner knows of one input file: its plan, or the failed result that replaces it."""
+
+    path: Path
+    sha256: str | None = None
+    plan: Plan | None = None
+    failure: DocResult | None = None
+    seconds: dict[str, float] = field(default_factory=dict)
+
+
+@dataclass
+class _Doc:
+    """One document in flight: the requests it waits for and what came back."""
+
+    outcome: Outcome
+    waiting: set[str]
+    answers: dict[str, Completion] = field(default_factory=dict)
+    reduction: Reduction | None = None
+    submitted_at: float = field(default_factory=time.perf_counter)
+
+
+Failed = Callable[[Outcome, str, str, str], DocResult]  # (outcome, stage, kind, message) → a failed result
+
+
+class _Core:
+    """The state of one stream: documents in flight, which request belongs to which."""
+
+    def __init__(self, engine: Engine, info: EngineInfo, checklist: Sequence[ChecklistItem], config: RunConfig,
+                 failed: Failed) -> None:
+        self.engine, self.info, self.checklist, self.config, self.failed = engine, info, checklist, config, failed
+        self.owner: dict[str, _Doc] = {}
+        self.in_flight = 0
+        self._tokenizer: Tokenizer | None = None
+
+    def start(self, outcome: Outcome) -> DocResult | None:
+        """Submit a planned document's requests; a document with nothing to ask is done at once."""
+        if outcome.plan is None:
+            return outcome.failure or self.failed(outcome, "plan", "Error", "no plan")
+        doc = _Doc(outcome, set())
+        self.in_flight += 1
+        if not outcome.plan.requests:
+            return self._done(doc, self._assembled(doc))
+        self._submit(doc, outcome.plan.requests)
+        return None
+
+    def take(self, completion: Completion) -> tuple[DocResult, Outcome] | None:
+        """Record one completion; the document's result when that was the last request it waited for."""
+        doc = self.owner.pop(completion.request_id, None)
+        if doc is None:
+            log.warning("%s: a completion for no request in flight, ignored", completion.request_id)
+            return None
+        doc.answers[completion.request_id] = completion
+        doc.waiting.discard(completion.request_id)
+        if doc.waiting:
+            return None
+        result = self._advance(doc)
+        return None if result is None else (self._done(doc, result), doc.outcome)
+
+    def abandon(self, why: str) -> list[tuple[DocResult, Outcome]]:
+        """Every document still in flight, failed with `why` (the engine returned nothing more)."""
+        docs = list({id(d): d for d in self.owner.values()}.values())
+        self.owner.clear()
+        return [(self._done(d, self.failed(d.outcome, "engine", "Missing", why)), d.outcome) for d in docs]
+
+    def _submit(self, doc: _Doc, requests: Sequence[Request]) -> None:
+        for request in requests:
+            self.owner[request.request_id] = doc
+            doc.waiting.add(request.request_id)
+        self.engine.submit(requests)
+
+    def _advance(self, doc: _Doc) -> DocResult | None:
+        """The document's next step once its requests are in: the result, or None (reduce requests sent)."""
+        stage = "reduce" if doc.reduction else "assemble"
+        try:
+            if doc.reduction is None:
+                result = self._assembled(doc)
+                if not needs_reduce(result):
+                    return result
+                doc.reduction = Reduction(result, self.tokenizer(), self.config)
+                requests = doc.reduction.advance()
+            else:
+                requests = doc.reduction.advance(doc.answers)
+            if requests:
+                self._submit(doc, requests)
+                return None
+            return doc.reduction.result()
+        except Exception as exc:  # noqa: BLE001 - one document's failure, whatever it is, is that document's
+            log.debug("%s: %s failed", doc.outcome.path, stage, exc_info=True)
+            return self.failed(doc.outcome, stage, type(exc).__name__, f"unexpected error: {exc}")
+
+    def _assembled(self, doc: _Doc) -> DocResult:
+        plan = doc.outcome.plan
+        assert plan is not None
+        doc.outcome.seconds["engine"] = time.perf_counter() - doc.submitted_at  # submitted → last map reply
+        mine = [doc.answers.get(r.request_id) or _missing(r) for r in plan.requests]
+        t0 = time.perf_counter()
+        result = assemble(plan, mine, self.info, self.checklist, self.config.summary_points)
+        doc.outcome.seconds["assemble"] = time.perf_counter() - t0
+        update: dict[str, object] = {"seconds": dict(doc.outcome.seconds)}
+        if self.config.save_reasoning:
+            update["reasoning"] = {c.request_id: c.reasoning for c in mine if c.reasoning}
+        return result.model_copy(update=update)
+
+    def _done(self, doc: _Doc, result: DocResult) -> DocResult:
+        self.in_flight -= 1
+        return result
+
+    def tokenizer(self) -> Tokenizer:
+        """The reduce step's tokenizer, loaded at the first document that needs it."""
+        if self._tokenizer is None:
+            self._tokenizer = load_tokenizer(tokenizer_dir(self.config.model, self.config.tokenizer))
+        return self._tokenizer
+
+
+def stream(
+    outcomes: Iterable[Outcome], engine: Engine, info: EngineInfo, checklist: Sequence[ChecklistItem],
+    config: RunConfig, failed: Failed, stop: Callable[[], bool] = lambda: False,
+    ready: Callable[[], bool] = lambda: True,
+) -> Iterator[tuple[DocResult, Outcome]]:
+    """Each document's result as soon as it is done; see the module docstring. `ready()` says whether the
+    next outcome can be taken without waiting: while documents are in flight the core collects replies
+    instead of waiting for the next document to be read."""
+    core = _Core(engine, info, checklist, config, failed)
+    source, more = iter(outcomes), True
+    limit = max(1, config.batch_documents)
+    while True:
+        while more and core.in_flight < limit and not stop() and (core.in_flight == 0 or ready()):
+            outcome = next(source, None)
+            if outcome is None:
+                more = False
+            elif (result := core.start(outcome)) is not None:
+                yield result, outcome
+        if core.in_flight == 0:
+            return
+        completions = engine.collect()
+        if not completions:  # requests in flight, but the engine has none: it lost them
+            yield from core.abandon("the engine returned no completion for this document's requests")
+            continue
+        for completion in completions:
+            if (done := core.take(completion)) is not None:
+                yield done
+
+
+def _missing(request: Request) -> Completion:
+    return Completion(request_id=request.request_id, error="the engine returned no completion for this request")
+
