@@ -29,6 +29,8 @@ def test_the_bounded_schema_limits_items_quotes_and_pages():
     # optional fields are required-and-nullable (OpenAI strict mode), and no key beyond the fields
     assert set(item["required"]) == set(item["properties"]) and item["additionalProperties"] is False
     assert {"type": "null"} in item["properties"]["value"]["anyOf"]
+    number = next(n for n in item["properties"]["value"]["anyOf"] if n.get("type") == "number")
+    assert (number["minimum"], number["maximum"]) == (-1e12, 1e12)  # a decoder can always end a number
 
 
 def test_a_one_item_task_cites_every_field():

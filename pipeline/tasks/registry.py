@@ -18,7 +18,9 @@ A task file holds:
   "checklist"` (an enum of the clause checklist), `required` (many: false lets the model leave it out),
   `hidden` (never asked of the model; an engine may add it, e.g. a confidence);
 - `quote_field` and `page_field`: which fields are the verbatim quote (string) and its page (integer);
-- bounds for the JSON schema: `max_items`, `max_quote_chars`, `max_value_chars`; `reserve`: output tokens.
+- bounds for the JSON schema: `max_items`, `max_quote_chars`, `max_value_chars`, and per number field
+  `minimum`/`maximum` (default ±10^12: a constrained decoder must be able to end every value); `reserve`:
+  output tokens.
 """
 
 from __future__ import annotations
@@ -57,6 +59,8 @@ class FieldDef(_Strict):
     values_from: Literal["checklist"] | None = Field(default=None, description="enum: the clause checklist's names")
     required: bool = True
     hidden: bool = False
+    minimum: float | None = Field(default=None, description="integer, number: the least value (default -10^12)")
+    maximum: float | None = Field(default=None, description="integer, number: the greatest value (default 10^12)")
 
     @model_validator(mode="after")
     def _enum(self) -> FieldDef:
@@ -64,6 +68,8 @@ class FieldDef(_Strict):
             raise ValueError("an enum field needs 'values' (a list of strings) or values_from = \"checklist\"")
         if self.type != "enum" and (self.values or self.values_from):
             raise ValueError(f"'values' and 'values_from' belong to enum fields, not to type {self.type!r}")
+        if self.type not in ("integer", "number") and (self.minimum is not None or self.maximum is not None):
+            raise ValueError(f"'minimum' and 'maximum' belong to integer and number fields, not to type {self.type!r}")
         return self
 
 

@@ -4,7 +4,7 @@ decoding and parses the reply.
 Contract: `reply_model(task, checklist)` is the open model replies are parsed with (types, enums and dates
 checked; a field with `required = false` may be missing). `reply_schema(task, checklist, page_count)` is
 the bounded JSON schema an engine enforces: at most `max_items` items, quotes of at most `max_quote_chars`,
-string values of at most `max_value_chars`, pages from 1 to `page_count`, every field present (optional
+string values of at most `max_value_chars`, numbers within their field's range, pages from 1 to `page_count`, every field present (optional
 ones nullable; OpenAI's strict mode needs every key required). Shapes:
 - items = "many": `{reply_key: [{field: value, ...}, ...]}`;
 - items = "one": `{field: {"value": value, quote_field: str, page_field: int} | null, ...}` for every
@@ -28,6 +28,7 @@ from pipeline.tasks.registry import FieldDef, TaskDef
 from pipeline.tasks.responses import Reply
 
 DATE_PATTERN = r"^[0-9]{4}-[0-9]{2}-[0-9]{2}$"
+NUMBER_BOUND = 10**12  # a number field's default range: without one, a decoder may write digits forever
 
 
 @dataclass(frozen=True)
@@ -97,7 +98,14 @@ def _field_type(shape: _Shape, f: FieldDef) -> Any:
         if f.type == "string":
             return text
         return Annotated[list[text], Field(max_length=task.max_items)] if bounded else list[text]  # type: ignore[valid-type]
-    return {"integer": int, "number": float, "boolean": bool}[f.type]
+    if f.type in ("integer", "number"):
+        kind: Any = int if f.type == "integer" else float
+        if not bounded:
+            return kind
+        low = -NUMBER_BOUND if f.minimum is None else f.minimum
+        high = NUMBER_BOUND if f.maximum is None else f.maximum
+        return Annotated[kind, Field(ge=kind(low), le=kind(high))]
+    return bool
 
 
 def _real_date(text: str) -> str:
