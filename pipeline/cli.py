@@ -24,7 +24,8 @@ from pipeline import __version__
 from pipeline.errors import ExitCode, PipelineError
 from pipeline.install import DISTRIBUTION, install_hint
 from pipeline.models import DocResult, Plan, RunReport
-from pipeline.sanitize import for_terminal
+from pipeline.logs import RESULTS, summary_line
+from pipeline.sanitize import for_terminal, path_text
 from pipeline.secrets import remember
 
 if TYPE_CHECKING:
@@ -49,6 +50,7 @@ Examples:
 Install (the distribution is {DISTRIBUTION}; PyPI's "docpipe" is another project): from docpipe's source
 folder, pip install -e . (extras: -e '.[vllm]', '.[pdfium]', '.[ray]').""")
 log = logging.getLogger("pipeline")
+results_log = logging.getLogger(RESULTS)
 
 
 class _Command(TyperCommand):
@@ -101,12 +103,17 @@ PasswordOpt = Annotated[Optional[str], typer.Option(metavar="PASSWORD", envvar="
                                                           "which stays out of the process list)")]
 LogFormatOpt = Annotated[str, typer.Option("--log-format", metavar="FORMAT",
                                            help="text, or json (one JSON object per log line)")]
-MaxPagesOpt = Annotated[int, typer.Option(metavar="PAGES", help="fail a PDF with more pages")]
-MaxPageCharsOpt = Annotated[int, typer.Option(metavar="CHARACTERS", help="fail a PDF with a page of more characters "
-                                              "of text")]
-MaxDecompressedOpt = Annotated[int, typer.Option(metavar="MEGABYTES", help="how far one PDF stream may expand "
-                                                 "(pypdf's limit)")]
-IngestTimeoutOpt = Annotated[float, typer.Option(metavar="SECONDS", help="time reading one PDF may take; 0 = no limit")]
+MaxPagesOpt = Annotated[int, typer.Option(metavar="PAGES", envvar="DOCPIPE_MAX_PAGES",
+                                          help="fail a PDF with more pages")]
+MaxPageCharsOpt = Annotated[int, typer.Option(metavar="CHARACTERS", envvar="DOCPIPE_MAX_PAGE_CHARS",
+                                              help="fail a PDF with a page of more characters of text")]
+MaxDecompressedOpt = Annotated[int, typer.Option(metavar="MEGABYTES", envvar="DOCPIPE_MAX_DECOMPRESSED_MB",
+                                                 help="how far one PDF stream may expand (pypdf's limit)")]
+MaxDocumentOpt = Annotated[int, typer.Option(metavar="MEGABYTES", envvar="DOCPIPE_MAX_DOCUMENT_MB",
+                                             help="how far all streams of one PDF may expand together; also "
+                                                  "bounds the reader processes' address space")]
+IngestTimeoutOpt = Annotated[float, typer.Option(metavar="SECONDS", envvar="DOCPIPE_INGEST_TIMEOUT",
+                                                 help="time reading one PDF may take; 0 = no limit")]
 FollowSymlinksOpt = Annotated[bool, typer.Option(help="follow symlinks found in input folders")]
 JobsOpt = Annotated[Optional[int], typer.Option("--jobs", "-j", metavar="PROCESSES", min=1, envvar="DOCPIPE_JOBS",
                                                 show_envvar=True,
@@ -128,6 +135,13 @@ KeyEnvOpt = Annotated[Optional[str], typer.Option(metavar="VARIABLE", help="serv
                                                   "holding the API key (default DOCPIPE_API_KEY, else OPENAI_API_KEY)")]
 VerboseOpt = Annotated[bool, typer.Option("--verbose", "-v", help="log each document as it finishes, and what the "
                                           "engine does (INFO level; default: warnings and errors only)")]
+OcrOpt = Annotated[Optional[str], typer.Option(metavar="MODE", help="auto: OCR pages without a usable text layer "
+                                               "(the default; needs the ocr extra: " + install_hint("ocr") + "), "
+                                               "never, or always (every page)")]
+OcrMaxPixelsOpt = Annotated[Optional[int], typer.Option(metavar="PIXELS", help="per-page limit on the image OCR "
+                                                       "reads (default 25,000,000); a larger page is rendered coarser")]
+OcrImagesOpt = Annotated[bool, typer.Option(help="write each OCR'd page's image beside its result, for the review "
+                                            "report")]
 
 
 def _server_settings(**values: object) -> ServerSettings:
@@ -136,7 +150,7 @@ def _server_settings(**values: object) -> ServerSettings:
         return ServerSettings(**{k: v for k, v in values.items() if v is not None})  # type: ignore[arg-type]
     except ValidationError as exc:
         error = exc.errors()[0]
-        typer.echo(f"error: --{str(error['loc'][0]).replace('_', '-')}: {error['msg']}", err=True)
+        _say(f"error: --{str(error['loc'][0]).replace('_', '-')}: {error['msg']}", err=True)
         raise typer.Exit(ExitCode.USAGE) from exc
 # vLLM engine settings: each also a DOCPIPE_<NAME> env variable or a key of the --config file.
 ConfigOpt = Annotated[Optional[Path], typer.Option("--config", metavar="FILE", help="vllm engine: settings file, "
@@ -167,13 +181,15 @@ def _config(**values: object) -> RunConfig:
     remember(values.get("password"))  # type: ignore[arg-type]
     clean = {k: v for k, v in values.items() if v is not None}
     from pipeline.api import make_config
+    from pipeline.ingest.ocr import require_ocr
     from pipeline.ingest.read import require_backend
 
     try:
         config = make_config(tasks, **clean)  # type: ignore[arg-type]
         require_backend(config.pdf_backend)  # before the inputs are surveyed and hashed
+        require_ocr(config)
     except PipelineError as exc:
-        typer.echo(for_terminal(f"error: {exc}"), err=True)
+        _say(f"error: {exc}", err=True)
         raise typer.Exit(exc.exit_code) from exc
     return config
 
@@ -191,7 +207,7 @@ def _task_list(task: list[str] | None, tasks: str | None, config_file: Path | No
         try:
             return read_run_options(config_file).get("tasks")
         except PipelineError as exc:
-            typer.echo(for_terminal(f"error: {exc}"), err=True)
+            _say(f"error: {exc}", err=True)
             raise typer.Exit(exc.exit_code) from exc
     return None
 
@@ -243,10 +259,14 @@ def run(
     max_pages: MaxPagesOpt = defaults.MAX_PAGES,
     max_page_chars: MaxPageCharsOpt = defaults.MAX_PAGE_CHARS,
     max_decompressed_mb: MaxDecompressedOpt = defaults.MAX_DECOMPRESSED_MB,
+    max_document_mb: MaxDocumentOpt = defaults.MAX_DOCUMENT_MB,
     ingest_timeout: IngestTimeoutOpt = defaults.INGEST_TIMEOUT,
     follow_symlinks: FollowSymlinksOpt = False,
     jobs: JobsOpt = None,
     pdf_backend: PdfBackendOpt = "pypdf",
+    ocr: OcrOpt = None,
+    ocr_images: OcrImagesOpt = False,
+    ocr_max_pixels: OcrMaxPixelsOpt = None,
     data_parallel: Annotated[Optional[int], typer.Option(min=1, metavar="WORKERS", help="engine workers on this "
                                                          "host, one per GPU (or tensor-parallel group)")] = None,
     ray: Annotated[Optional[str], typer.Option(metavar="ADDRESS", help="run on a Ray cluster: its address, or auto "
@@ -292,11 +312,11 @@ def run(
         log.error("%s", exc, extra={"exit_code": int(exc.exit_code)})
         raise typer.Exit(exc.exit_code) from exc
     t = report.totals
-    typer.echo(f"{int(t['documents'])} documents: {int(t['ok'])} ok, {int(t['partial'])} partial, "
+    message = (f"{int(t['documents'])} documents: {int(t['ok'])} ok, {int(t['partial'])} partial, "
                f"{int(t['failed'])} failed ({int(t.get('processed', t['documents']))} processed, "
                f"{int(t.get('reused', 0))} unchanged, {int(t.get('duplicates', 0))} duplicates); "
-               f"citations verified/relocated "
-               f"{t['citations_found_ratio']:.0%}; " + for_terminal(f"results in {output}"))
+               f"citations verified/relocated {t['citations_found_ratio']:.0%}; results in {output}")
+    typer.echo(summary_line(message, totals=t, output=path_text(output)))
     raise typer.Exit(ExitCode.OK if t["ok"] == t["documents"] else ExitCode.SOME_FAILED)
 
 
@@ -331,7 +351,7 @@ def list_tasks() -> None:
     try:
         listed = available_tasks()
     except PipelineError as exc:
-        typer.echo(for_terminal(f"error: {exc}"), err=True)
+        _say(f"error: {exc}", err=True)
         raise typer.Exit(exc.exit_code) from exc
     width = max(len(name) for name, _ in listed)
     for name, description in listed:
@@ -350,19 +370,27 @@ def _engine_settings(engine: str, config_file: Path | None, flags: dict[str, obj
 
             require_vllm()
     except PipelineError as exc:
-        typer.echo(f"error: {exc}", err=True)
+        _say(f"error: {exc}", err=True)
         raise typer.Exit(exc.exit_code) from exc
     return settings
 
 
 def _log_result(result: DocResult) -> None:
+    """One line per document, naming its file, at INFO on the results logger (shown without -v)."""
     path = result.source.path if result.source else result.doc_id
     fields = {"doc_id": result.doc_id, "path": path, "status": result.status}
+    name = Path(path).name
     if result.status == "ok":
-        log.info("%s: ok (%s)", Path(path).name, result.route.kind if result.route else "-", extra=fields)
+        results_log.info("%s: ok (%s)", name, result.route.kind if result.route else "-", extra=fields)
     for error in result.errors:
-        log.warning("%s: %s [%s/%s]", result.status, error.message, error.stage, error.kind,
-                    extra=fields | {"stage": error.stage, "kind": error.kind})
+        results_log.warning("%s: %s: %s [%s/%s]", name, result.status, error.message, error.stage, error.kind,
+                            extra=fields | {"stage": error.stage, "kind": error.kind})
+
+
+def _say(text: str, err: bool = False) -> None:
+    """Print for people: every line with its control characters as visible symbols and secrets redacted
+    (file names and error messages may come from hostile files)."""
+    typer.echo("\n".join(for_terminal(line) for line in text.split("\n")), err=err)
 
 
 @app.command(cls=_Command)
@@ -382,9 +410,12 @@ def status(
     try:
         state = run_status(output)
     except FileNotFoundError as exc:
-        typer.echo(f"error: {exc}", err=True)
+        _say(f"error: {exc}", err=True)
         raise typer.Exit(ExitCode.USAGE) from exc
-    typer.echo(json.dumps(state, indent=2) if as_json else format_status(state))
+    if as_json:  # JSON escapes control characters itself
+        typer.echo(json.dumps(state, indent=2))
+    else:
+        _say(format_status(state))
 
 
 @app.command(cls=_Command)
@@ -402,10 +433,12 @@ def plan(
     max_pages: MaxPagesOpt = defaults.MAX_PAGES,
     max_page_chars: MaxPageCharsOpt = defaults.MAX_PAGE_CHARS,
     max_decompressed_mb: MaxDecompressedOpt = defaults.MAX_DECOMPRESSED_MB,
+    max_document_mb: MaxDocumentOpt = defaults.MAX_DOCUMENT_MB,
     ingest_timeout: IngestTimeoutOpt = defaults.INGEST_TIMEOUT,
     follow_symlinks: FollowSymlinksOpt = False,
     jobs: JobsOpt = None,
     pdf_backend: PdfBackendOpt = "pypdf",
+    ocr: OcrOpt = None,
 ) -> None:
     """Show pages, exact prompt tokens and the route of each document, without running any engine.
 
@@ -420,20 +453,21 @@ def plan(
     config = _config(model=model, tasks=_task_list(task, tasks, None), checklist=checklist, password=password,
                      max_context=max_context, window_overlap=window_overlap, tokenizer=tokenizer, max_pages=max_pages,
                      max_page_chars=max_page_chars, max_decompressed_mb=max_decompressed_mb,
-                     ingest_timeout=ingest_timeout, follow_symlinks=follow_symlinks, jobs=jobs, pdf_backend=pdf_backend)
+                     max_document_mb=max_document_mb,
+                     ingest_timeout=ingest_timeout, follow_symlinks=follow_symlinks, jobs=jobs, pdf_backend=pdf_backend,
+                     ocr=ocr)
     try:
         plans = plan_inputs(inputs, config)
     except PipelineError as exc:
-        typer.echo(for_terminal(f"error: {exc}"), err=True)
+        _say(f"error: {exc}", err=True)
         raise typer.Exit(exc.exit_code) from exc
     rows = [_plan_row(p) for p in plans]
     if as_json:
         sys.stdout.write(json.dumps({"documents": rows}, indent=2) + "\n")
     else:
         for row in rows:
-            typer.echo(for_terminal(
-                f"{row['route'] or 'FAILED':<11} {row['pages'] or '-':>5} pages {row['prompt_tokens'] or '-':>8} "
-                f"tokens  {row['path']}" + (f"  ({row['error']})" if row.get("error") else "")))
+            _say(f"{row['route'] or 'FAILED':<11} {row['pages'] or '-':>5} pages {row['prompt_tokens'] or '-':>8} "
+                 f"tokens  {row['path']}" + (f"  ({row['error']})" if row.get("error") else ""))
     raise typer.Exit(ExitCode.SOME_FAILED if any(r.get("error") for r in rows) else ExitCode.OK)
 
 
@@ -457,13 +491,13 @@ def report(
     try:
         files = write_review(output)
     except PipelineError as exc:
-        typer.echo(f"error: {exc}", err=True)
+        _say(f"error: {exc}", err=True)
         raise typer.Exit(exc.exit_code) from exc
     if not files.reports:
-        typer.echo(f"error: no results (*/result.json) in {output}", err=True)
+        _say(f"error: no results (*/result.json) in {output}", err=True)
         raise typer.Exit(ExitCode.USAGE)
-    typer.echo(for_terminal(f"{len(files.reports)} document reports; open {files.index} (or {files.fields.name}); "
-                            f"exports {files.xlsx.name}, {files.clauses_csv.name}, {files.results_jsonl.name}"))
+    _say(f"{len(files.reports)} document reports; open {files.index} (or {files.fields.name}); "
+         f"exports {files.xlsx.name}, {files.clauses_csv.name}, {files.results_jsonl.name}")
     raise typer.Exit(ExitCode.SOME_FAILED if files.skipped else ExitCode.OK)
 
 
@@ -485,7 +519,7 @@ def _logging(verbose: bool, log_format: str, progress: bool = False) -> Console 
     from pipeline.logs import configure
 
     if log_format not in ("text", "json"):
-        typer.echo(f"error: --log-format must be text or json, not {log_format!r}", err=True)
+        _say(f"error: --log-format must be text or json, not {log_format!r}", err=True)
         raise typer.Exit(ExitCode.USAGE)
     console = None
     if progress and log_format == "text" and sys.stderr.isatty():
@@ -546,14 +580,14 @@ def eval_cuad(
         report = evaluate_cuad(data, output, config, rescore=rescore, on_result=_log_result,
                                split=split)  # type: ignore[arg-type]  # checked against SPLITS above
     except PipelineError as exc:
-        typer.echo(f"error: {exc}", err=True)
+        _say(f"error: {exc}", err=True)
         raise typer.Exit(exc.exit_code) from exc
     o, docs = report.overall, report.documents
 
     def pct(value: float | None) -> str:
         return "n/a" if value is None else f"{value:.1%}"
 
-    typer.echo(f"{report.engine.name}: precision {pct(o.precision)}, recall {pct(o.recall)}, F1 {pct(o.f1)}, "
+    _say(f"{report.engine.name}: precision {pct(o.precision)}, recall {pct(o.recall)}, F1 {pct(o.f1)}, "
                f"page accuracy {pct(o.page_accuracy)}, absent accuracy {pct(o.absent_accuracy)}; "
                f"AUPR {pct(o.aupr)}; {docs['total']} contracts ({docs['failed']} failed, "
                f"{docs['missing_pdf']} without PDF); "

@@ -19,8 +19,16 @@ YARN_CONTEXT = 131_072  # with static YaRN factor 4.0 over 32,768
 MAX_PAGES = 5_000
 MAX_PAGE_CHARS = 200_000  # ~20× a dense page of text; such a page alone fills a 32k context
 MAX_DECOMPRESSED_MB = 75  # pypdf's own default per stream; never disabled, only moved
+# What all of one PDF's streams may decode to (pypdf keeps them in memory while it reads the file): ~3
+# streams at the per-stream limit; the 60 CUAD dev contracts decode to 0.14 MB (median) and 2.0 MB (largest).
+MAX_DOCUMENT_MB = 256
 INGEST_TIMEOUT = 600.0  # seconds; pypdf reads ~20 pages/s, so 5,000 pages need ~250 s
 PdfBackend = Literal["pypdf", "pypdfium2"]  # pypdfium2: the optional extra docpipe[pdfium]
+OcrMode = Literal["auto", "never", "always"]  # OCR needs the optional ocr extra (rapidocr, onnxruntime)
+OcrEngineName = Literal["rapidocr"]
+OCR_DPI = 300  # render resolution for OCR
+OCR_MAX_PIXELS = 25_000_000  # per page: a larger page is rendered at a lower resolution (memory and time bound)
+OCR_MIN_CONFIDENCE = 0.80  # an OCR page whose mean confidence is lower is flagged
 
 
 class ServerSettings(BaseSettings):
@@ -92,11 +100,24 @@ class RunConfig(BaseModel):
     max_page_chars: int = Field(default=MAX_PAGE_CHARS, ge=1, description="characters of text one page may have")
     max_decompressed_mb: int = Field(default=MAX_DECOMPRESSED_MB, ge=1,
                                      description="MB one PDF stream may expand to (pypdf backend only)")
+    max_document_mb: int = Field(default=MAX_DOCUMENT_MB, ge=1,
+                                 description="MB all of one PDF's streams may decode to (pypdf backend); also "
+                                 "sets the reader processes' address-space limit (both backends)")
     ingest_timeout: float = Field(default=INGEST_TIMEOUT, ge=0,
                                   description="seconds reading one PDF may take (in a worker process); 0 = no limit")
     follow_symlinks: bool = Field(default=False, description="follow symlinks found in input folders")
     pdf_backend: PdfBackend = Field(default="pypdf", description="what extracts the text: pypdf, or pypdfium2 "
                                     "(faster; needs pypdfium2); text can differ, so it is in the key")
+    ocr: OcrMode = Field(default="auto", description="auto: OCR pages without a usable text layer (when the OCR "
+                         "extra is installed; else say which pages need it); never; always: every page")
+    ocr_engine: OcrEngineName = "rapidocr"
+    ocr_dpi: int = Field(default=OCR_DPI, ge=50, le=600, description="resolution pages are rendered at for OCR")
+    ocr_max_pixels: int = Field(default=OCR_MAX_PIXELS, ge=1_000_000,
+                                description="per-page limit on the rendered image; a larger page gets a lower dpi")
+    ocr_min_confidence: float = Field(default=OCR_MIN_CONFIDENCE, ge=0, le=1,
+                                      description="OCR pages below this mean confidence are flagged")
+    ocr_images: bool = Field(default=False, description="write each OCR page's image beside its result "
+                             "(OUT/<doc-id>/pages/N.png), shown in the review report")
     engine_settings: EngineSettings = Field(default_factory=EngineSettings)
     server: ServerSettings = Field(default_factory=ServerSettings)
 

@@ -10,7 +10,8 @@ PyPI projects), and the source install of the extra. `EXTRAS` must equal pyproje
 from __future__ import annotations
 
 DISTRIBUTION = "docpipe-cite"
-EXTRAS = {"vllm": ("vllm>=0.24",), "ray": ("ray[data]>=2.40",), "pdfium": ("pypdfium2>=4.30",)}
+EXTRAS = {"vllm": ("vllm>=0.24",), "ray": ("ray[data]>=2.40",), "pdfium": ("pypdfium2>=4.30",),
+          "ocr": ("rapidocr==3.10.0", "onnxruntime>=1.17", "pypdfium2>=4.30")}
 
 
 def install_hint(extra: str) -> str:

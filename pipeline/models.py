@@ -10,9 +10,12 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, JsonValue, SerializerFunctionWrapHandler, model_serializer
 
+from pipeline.secrets import Redacted
+
 SCHEMA_VERSION = "1.2"  # 1.1: optional Clause.confidence; 1.2: DocResult.extractions (tasks from task files)
 
 PageStatus = Literal["ok", "empty", "failed"]
+PageSource = Literal["text", "ocr"]  # the PDF's text layer, or text recognised from the page image
 RouteKind = Literal["whole", "whole_yarn", "windows"]
 CitationStatus = Literal["verified", "relocated", "unverified"]
 MatchKind = Literal["exact", "normalized", "fuzzy", "none"]
@@ -34,6 +37,14 @@ class Page(Frozen):
     text: str = ""
     status: PageStatus = "ok"
     error: str | None = None
+    source: PageSource = Field(default="text", description='"ocr": text recognised from the page image')
+    ocr_confidence: float | None = Field(default=None, description="OCR pages: mean recognition confidence "
+                                         "(0-1, weighted by characters)")
+    low_confidence: bool = Field(default=False, description="OCR page under the confidence threshold: flagged")
+    image: str | None = Field(default=None, description="OCR pages: the page image beside result.json "
+                              "(e.g. pages/3.png), when images were asked for")
+    # The image itself travels from the reader process to the result writer, never into JSON.
+    image_png: bytes | None = Field(default=None, exclude=True, repr=False)
 
 
 class Source(Frozen):
@@ -131,12 +142,12 @@ class Completion(Frozen):
     """An engine's answer to one request; `error` set means the request failed."""
 
     request_id: str
-    text: str = ""
+    text: Redacted = ""  # Redacted: a server or proxy may echo what it was sent (the API key) back
     finish_reason: str | None = None
     prompt_tokens: int | None = None
     output_tokens: int | None = None
-    reasoning: str | None = None
-    error: str | None = None
+    reasoning: Redacted | None = None
+    error: Redacted | None = None
     seconds: float | None = None
     attempts: int = 1
 
@@ -189,7 +200,7 @@ class DocError(Frozen):
 
     stage: str
     kind: str
-    message: str
+    message: Redacted  # every failure's text passes here: server error bodies, exception messages
 
 
 class EngineInfo(Frozen):

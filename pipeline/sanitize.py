@@ -9,6 +9,13 @@ Contract:
   second character. (Control strings of one character cannot be broken this way: they are replaced by
   U+FFFD.) Tokenizers match added tokens on the raw text (Qwen3: `normalized: false` for all of them), and
   U+2060 survives NFC as well. Citations still verify: `cite.normalize` drops U+2060.
+- `break_framing(text)` does the same to strings that look like docpipe's own prompt framing (`FRAMING`:
+  the `<document>` / `<points>` fences, `=== page N ===` headers, a `Task:` line — what `prompts/*.j2`
+  write around data), in any case and spacing, with a WORD JOINER between every two characters of each
+  match: every pattern needs two adjacent characters of its match, so none can match the result (a test
+  checks this on hostile text). A document can then neither close the document, nor start a task, nor
+  fake a page header (and so steer which page a quote is attributed to); citations still verify against
+  the original text, since `cite.normalize` drops U+2060.
 - `printable(text)` replaces control characters (terminal escapes, NUL, …) with visible stand-ins, for
   text shown to people: Markdown, and (with secrets redacted) terminal lines and logs (`for_terminal`,
   `SafeFormatter`). `path_text(path)` is a file name as storable text, whatever bytes it holds.
@@ -60,13 +67,31 @@ def neutralize(text: str, controls: Sequence[str]) -> str:
     return JOINER.join(parts)
 
 
+# What prompts/*.j2 write around document text and model output; keep in step with the templates
+# (tests/test_sanitize.py renders them and checks that their framing lines are caught here).
+FRAMING = re.compile(
+    r"</?\s*(?:document|points)\b"  # the fences: <document pages="…">, </document>, <points …>, </points>
+    r"|={2,}\s*page\b"  # page headers: === page 12 (printed label: xii) ===
+    r"|^[ \t]*task\s*:",  # the instructions after the document: Task: …
+    re.IGNORECASE | re.MULTILINE,
+)
+
+
+def break_framing(text: str) -> str:
+    """`text` with everything that looks like prompt framing broken (see the module docstring)."""
+    if not text:
+        return text
+    return FRAMING.sub(lambda match: JOINER.join(match.group()), text)
+
+
 def neutralizer(controls: Sequence[str]) -> Callable[[object], object]:
-    """A jinja2 `finalize` hook: every string a template prints from its data is neutralised; the
-    template's own text (its markup, turn structure) is not."""
+    """A jinja2 `finalize` hook: every string a template prints from its data has its control strings
+    neutralised and its framing look-alikes broken; the template's own text (its markup, turn structure,
+    page headers) is not."""
     frozen = tuple(controls)
 
     def finalize(value: object) -> object:
-        return neutralize(value, frozen) if isinstance(value, str) else value
+        return break_framing(neutralize(value, frozen)) if isinstance(value, str) else value
 
     return finalize
 

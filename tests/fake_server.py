@@ -5,7 +5,9 @@ It speaks the OpenAI chat API (`GET /v1/models`, `POST /v1/chat/completions`) an
 marker word (found in the document text of a request) to the steps its requests go through, one per
 attempt (the last step repeats): "ok", an HTTP status (429, 503…), "hang" (no answer until the server
 stops), "drop" (close the connection unanswered), "not-json" (a 200 whose body is not JSON),
-"bad-content" (a valid reply whose message is broken JSON), "length" (cut off at max_tokens), and the
+"bad-content" (a valid reply whose message is broken JSON), "length" (cut off at max_tokens), "echo-headers"
+(an HTTP 400 whose plain-text body echoes the request's headers, as some proxies and debug servers do),
+"echo-content" (a valid reply whose summary point and quote carry the request's headers), and the
 malformed model outputs seen from real models: "surrogate" (a summary point with the JSON escape backslash-udaba,
 a lone surrogate once decoded), "bad-escape" (an invalid JSON escape, backslash-q), "bad-item" (one item of the
 wrong type beside a good one).
@@ -182,6 +184,14 @@ def _handler(server: FakeServer) -> type[BaseHTTPRequestHandler]:
             elif step == "drop":
                 self.close_connection = True
                 self.connection.shutdown(2)
+            elif step == "echo-headers":
+                self._raw(400, f"bad request; you sent:\n{self._headers_text()}".encode(), {}, "text/plain")
+            elif step == "echo-content":
+                echoed = self._headers_text()
+                content = json.dumps({"points": [{"point": echoed, "quote": echoed, "page_number": 1}]}
+                                     if _task(body) == "summary" else {"clauses": [
+                                         {"category": "Governing Law", "quote": echoed, "page_number": 1}]})
+                self._json(200, _reply(self.path, content, "stop"))
             elif step == "not-json":
                 self._raw(200, b'{"choices": [{"message": ')
             elif step in MALFORMED and _task(body) == "summary":
@@ -191,6 +201,11 @@ def _handler(server: FakeServer) -> type[BaseHTTPRequestHandler]:
                 finish = "length" if step == "length" else "stop"
                 self._json(200, _reply(self.path, content, finish))
 
+        def _headers_text(self) -> str:
+            # The credentials first: a short error body (docpipe keeps ~300 characters of one) still holds them.
+            ordered = sorted(self.headers.items(), key=lambda kv: kv[0].lower() != "authorization")
+            return "\n".join(f"{name}: {value}" for name, value in ordered)
+
         def _record(self, body: Any) -> None:
             with server.lock:
                 server.requests.append({"path": self.path, "headers": dict(self.headers), "body": body})
@@ -198,9 +213,10 @@ def _handler(server: FakeServer) -> type[BaseHTTPRequestHandler]:
         def _json(self, status: int, data: Any, headers: Mapping[str, str] = {}) -> None:
             self._raw(status, json.dumps(data).encode(), headers)
 
-        def _raw(self, status: int, payload: bytes, headers: Mapping[str, str] = {}) -> None:
+        def _raw(self, status: int, payload: bytes, headers: Mapping[str, str] = {},
+                 content_type: str = "application/json") -> None:
             self.send_response(status)
-            self.send_header("Content-Type", "application/json")
+            self.send_header("Content-Type", content_type)
             self.send_header("Content-Length", str(len(payload)))
             for name, value in headers.items():
                 self.send_header(name, value)

@@ -81,3 +81,11 @@ def raw_pdf(
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_bytes(bytes(out))
     return path
+
+
+def many_bombs(path: Path, pages: int = 40, expands_to: int = 70_000_000) -> Path:
+    """`pages` pages, each with its own content stream of `expands_to` bytes (default 70 MB, under pypdf's
+    75 MB limit per stream): 2.7 MB on disk, 2.8 GB decoded. pypdf caches every decoded stream of a reader,
+    so without a per-document bound reading it took 2.9 GB of memory and came back `ok`."""
+    stream = bomb(expands_to)  # the same compressed bytes, in `pages` separate stream objects
+    return raw_pdf(path, [stream] * pages)

@@ -68,3 +68,17 @@ def test_a_worker_that_died_while_idle_is_replaced(tmp_path):
         reader._process.kill()
         reader._process.wait()
         assert "Again" in reader.read(good).pages[0].text
+
+
+def test_running_out_of_memory_fails_the_document_with_that_cause(monkeypatch):
+    from pipeline.ingest import worker
+
+    def allocate() -> None:
+        raise MemoryError  # what an allocation over RLIMIT_AS raises in Python code
+
+    monkeypatch.setattr(worker, "_address_limit", 1_500_000_000)
+    with pytest.raises(worker.PrepareError) as failure:
+        worker._stage("ingest", allocate)
+    assert isinstance(failure.value.error, InputError)
+    assert str(failure.value) == ("ingest: out of memory reading the PDF: over the reader process's address-space "
+                                  "limit of 1,500 MB (set from --max-document-mb)")

@@ -35,3 +35,24 @@ def test_password_never_serialises_in_clear():
     config = RunConfig(password="hunter22")
     assert "hunter22" not in config.model_dump_json() and "hunter22" not in repr(config)
     assert config.password is not None and config.password.get_secret_value() == "hunter22"
+
+
+def test_secrets_are_redacted_as_json_and_html_write_them(monkeypatch):
+    import json
+
+    from pipeline.models import Completion, DocError
+
+    secret = 'pa"ss\\wörd<&>'
+    monkeypatch.setenv("DOCPIPE_PASSWORD", secret)
+    for written in (json.dumps({"m": secret}), json.dumps({"m": secret}, ensure_ascii=False), f"<p>{html_escape(secret)}</p>"):
+        assert redact(written).count("***") == 1, written
+    # Text from outside is redacted where it enters the data model.
+    assert DocError(stage="engine", kind="x", message=f"echo {secret}").message == "echo ***"
+    completion = Completion(request_id="r", text=f"t {secret}", error=f"e {secret}", reasoning=f"r {secret}")
+    assert (completion.text, completion.error, completion.reasoning) == ("t ***", "e ***", "r ***")
+
+
+def html_escape(text: str) -> str:
+    import html
+
+    return html.escape(text)

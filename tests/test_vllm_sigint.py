@@ -52,7 +52,7 @@ def _descendants(pid: int) -> dict[int, int]:
 def test_sigint_to_the_process_group_is_a_clean_stop(tmp_path):
     inputs, out = tmp_path / "in", tmp_path / "out"
     for i in range(24):
-        write_pdf(inputs / f"doc{i:02d}.pdf", [filler(300, seed=f"s{i}p{p}") for p in range(2)])
+        write_pdf(inputs / f"doc{i:02d}.pdf", [f"Document {i}, page {p}. " + filler(300 + i) for p in range(2)])  # 24 contents
     model = build(tmp_path / "tiny-qwen3")
     env = {**os.environ, "VLLM_CPU_KVCACHE_SPACE": "2", "PYTHONPATH": str(REPO)}
     command = [sys.executable, "-m", "pipeline", "run", str(inputs), "-o", str(out), "--engine", "vllm",

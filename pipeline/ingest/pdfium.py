@@ -28,7 +28,7 @@ import ctypes
 import os
 import re
 from collections.abc import Iterator
-from contextlib import closing
+from contextlib import closing, contextmanager
 from typing import BinaryIO
 
 import pypdfium2 as pdfium
@@ -51,8 +51,7 @@ LOAD_ERRORS = {  # pdfium's FPDF_ERR_* codes, in the words of its fpdfview.h
 
 def read_pages(handle: BinaryIO, password: str | None, limits: Limits) -> Iterator[Page]:
     """The pages of the PDF in `handle` (see the module docstring)."""
-    file = _BlockReader(handle)  # pdfium reads through it until the document is closed: it must live as long
-    with closing(try_passwords(password, file.open)) as pdf:
+    with open_pdf(handle, password) as pdf:
         count = len(pdf)
         check_page_count(count, limits)
         for index in range(count):
@@ -65,6 +64,15 @@ def read_pages(handle: BinaryIO, password: str | None, limits: Limits) -> Iterat
                 yield failed_page(number, label, exc)
                 continue
             yield text_page(number, label, _as_pypdf(text), limits)
+
+
+@contextmanager
+def open_pdf(handle: BinaryIO, password: str | None) -> Iterator[pdfium.PdfDocument]:
+    """The PDF in `handle` opened by pdfium (empty password, then `password`), closed on exit; errors as
+    `read_pages` raises them. OCR renders pages through this too (`pipeline.ingest.ocr`)."""
+    file = _BlockReader(handle)  # pdfium reads through it until the document is closed: it must live as long
+    with closing(try_passwords(password, file.open)) as pdf:
+        yield pdf
 
 
 class _BlockReader:

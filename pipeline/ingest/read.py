@@ -3,7 +3,8 @@
 Contract: `ingest(path)` returns a Document whose pages are in physical order, one per page of the file,
 even when a page's extraction fails or yields no text (that page is flagged, its slot kept). Anything
 that makes the whole file unusable raises `InputError` with a cause a person can act on — and so does a
-PDF over its `Limits` (pages, characters per page, pypdf's decompression limits, which stay on). Only
+PDF over its `Limits` (pages, characters per page, pypdf's decompression limits, which stay on, and the
+total its streams decode to, `pipeline.ingest.budget`). Only
 regular files are read: a FIFO or a device named `x.pdf` is refused without blocking. The file is read
 through one open handle (never held whole in memory) and hashed once: a caller that has hashed it already
 passes `sha256`. A file without `%%EOF` near its end is reported as truncated.
@@ -28,14 +29,17 @@ from contextlib import AbstractContextManager
 from pathlib import Path
 from typing import TYPE_CHECKING, BinaryIO, TypeVar
 
-from pipeline.config import MAX_DECOMPRESSED_MB, MAX_PAGE_CHARS, MAX_PAGES, PdfBackend, RunConfig
+from pipeline.config import MAX_DECOMPRESSED_MB, MAX_DOCUMENT_MB, MAX_PAGE_CHARS, MAX_PAGES, PdfBackend, RunConfig
 from pipeline.errors import ConfigError, EncryptedError, InputError
+from pipeline.ingest.budget import MB, decode_budget
 from pipeline.install import install_hint
 from pipeline.models import Document, Page, Source
 from pipeline.sanitize import path_text, valid_unicode
 
 if TYPE_CHECKING:
     from pypdf import PdfReader
+
+    from pipeline.ingest.ocr import OcrOptions
 
 # pypdf is imported where it is used: a run whose documents are all unchanged never needs it, and
 # importing it is a third of such a run's start-up time.
@@ -59,10 +63,11 @@ class Limits:
     max_pages: int = MAX_PAGES
     max_page_chars: int = MAX_PAGE_CHARS
     max_decompressed_mb: int = MAX_DECOMPRESSED_MB
+    max_document_mb: int = MAX_DOCUMENT_MB
 
     @classmethod
     def of(cls, config: RunConfig) -> Limits:
-        return cls(config.max_pages, config.max_page_chars, config.max_decompressed_mb)
+        return cls(config.max_pages, config.max_page_chars, config.max_decompressed_mb, config.max_document_mb)
 
     def pypdf(self) -> AbstractContextManager[object]:
         """pypdf's configuration with these decompression limits, for the current context only."""
@@ -165,12 +170,13 @@ def require_backend(backend: PdfBackend) -> None:
 
 def ingest(
     path: Path, password: str | None = None, limits: Limits = Limits(), sha256: str | None = None,  # noqa: B008
-    backend: PdfBackend = "pypdf",
+    backend: PdfBackend = "pypdf", ocr: OcrOptions | None = None,
 ) -> Document:
     """Read one PDF into a Document. Raises `InputError` when the file cannot be used at all, `ConfigError`
     when `backend` is not installed.
 
-    `sha256`, when the caller has already hashed the file, saves reading it twice.
+    `sha256`, when the caller has already hashed the file, saves reading it twice. `ocr` (None: `--ocr never`)
+    replaces pages without a usable text layer by their OCR text (`pipeline.ingest.ocr.apply_ocr`).
     """
     try:
         with _open_input(path) as handle:
@@ -181,9 +187,13 @@ def ingest(
             sha = sha256 or _digest(handle)
             handle.seek(0)
             pages = _pages(handle, password, limits, backend)
+            if ocr is not None:
+                from pipeline.ingest.ocr import apply_ocr
+
+                pages = apply_ocr(handle, password, pages, ocr, limits, path_text(path))
     except OSError as exc:
         raise InputError(f"cannot read file: {exc.strerror or exc}") from exc
-    _check_text(pages)
+    _check_text(pages, ocr)
     source = Source(path=path_text(path), sha256=sha, page_count=len(pages), size_bytes=size)
     return Document(doc_id=sha[:DOC_ID_LENGTH], source=source, pages=pages)
 
@@ -196,9 +206,9 @@ def _pages(handle: BinaryIO, password: str | None, limits: Limits, backend: PdfB
         return tuple(read_pages(handle, password, limits))
     if backend != "pypdf":
         raise ValueError(f"unknown PDF backend {backend!r}")
-    with limits.pypdf():
+    with limits.pypdf(), decode_budget(limits.max_document_mb * MB) as budget:
         reader = _open(handle, password)
-        return tuple(_read_pages(reader, limits))
+        return tuple(_read_pages(reader, limits, budget.check))
 
 
 def _open_input(path: Path) -> BinaryIO:
@@ -226,7 +236,7 @@ def _check_bytes(handle: BinaryIO, size: int) -> None:
     handle.seek(0)
 
 
-def _check_text(pages: tuple[Page, ...]) -> None:
+def _check_text(pages: tuple[Page, ...], ocr: OcrOptions | None = None) -> None:
     if not pages:
         raise InputError("the PDF has zero pages")
     if any(page.status == "ok" for page in pages):
@@ -236,7 +246,13 @@ def _check_text(pages: tuple[Page, ...]) -> None:
         where = f"all {len(pages)} pages" if len(failed) == len(pages) else \
             f"{len(failed)} of its {len(pages)} pages (the others have no text)"
         raise InputError(f"text extraction failed on {where}: page {failed[0].page_number}: {failed[0].error}")
-    raise InputError(f"no text layer on any of its {len(pages)} pages (a scan?); docpipe does not do OCR")
+    if ocr is None:
+        how = "OCR is off (--ocr never)"
+    elif not ocr.installed:
+        how = "OCR reads such pages once its extra is installed: " + install_hint("ocr")
+    else:
+        how = "OCR recognised no text on them either"
+    raise InputError(f"no text layer on any of its {len(pages)} pages (a scan?); {how}")
 
 
 def _open(stream: BinaryIO, password: str | None) -> PdfReader:
@@ -280,7 +296,7 @@ def try_passwords(password: str | None, attempt: Callable[[str], T | None]) -> T
     raise EncryptedError("encrypted PDF: needs a password (use --password)")
 
 
-def _read_pages(reader: PdfReader, limits: Limits) -> Iterator[Page]:
+def _read_pages(reader: PdfReader, limits: Limits, check_budget: Callable[[], None]) -> Iterator[Page]:
     from pypdf.errors import LimitReachedError
 
     check_page_count(len(reader.pages), limits)
@@ -295,9 +311,13 @@ def _read_pages(reader: PdfReader, limits: Limits) -> Iterator[Page]:
                 f"page {number} is over pypdf's safety limits ({exc}): a decompression bomb? "
                 f"The limit on what one stream may expand to is {limits.max_decompressed_mb} MB (--max-decompressed-mb)"
             ) from exc
+        except InputError:  # over the document's decode budget: the whole document fails
+            raise
         except Exception as exc:  # noqa: BLE001 — one bad page must not lose the document
+            check_budget()  # a breach pypdf caught and turned into another error is still a breach
             yield failed_page(number, label, exc)
             continue
+        check_budget()
         yield text_page(number, label, text, limits)
 
 

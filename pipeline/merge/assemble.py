@@ -9,6 +9,8 @@ categories with no clause, only when the clause task ran in every window. Clause
 here (`clause_merge`), the items of tasks from task files too (`task_items`; a one-item task's reply
 is parsed whole, `items.parse_whole`); summary points of a windowed document are all kept, in window order, for the reduce
 (`reduce.Reduction`, which needs the engine) to merge.
+Pages whose OCR failed are one `ingest`/`ocr_failed` error naming them (status `partial`: the document was
+read only in part); flagged pages are those not `ok` and OCR pages under the confidence threshold.
 """
 
 from __future__ import annotations
@@ -34,7 +36,7 @@ def assemble(
 ) -> DocResult:
     """Parse, cite and merge one document's completions (same order as `plan.requests`)."""
     index = PageIndex(plan.document.pages)
-    errors: list[DocError] = []
+    errors: list[DocError] = _ocr_errors(plan)  # with no other error: `partial`
     failed_tasks: set[str] = set()
     summaries: list[list[SummaryPoint]] = []
     clause_sets: list[list[Clause]] = []
@@ -69,10 +71,20 @@ def assemble(
         clauses=tuple(clauses),
         absent=absent,
         extractions={name: merge_items(task_named(name), windows) for name, windows in item_sets.items()},
-        pages_flagged=tuple(p.model_copy(update={"text": ""}) for p in plan.document.pages if p.status != "ok"),
+        pages_flagged=tuple(p.model_copy(update={"text": ""}) for p in plan.document.pages
+                            if p.status != "ok" or p.low_confidence),
         errors=tuple(errors),
         usage=_usage(completions),
     )
+
+
+def _ocr_errors(plan: Plan) -> list[DocError]:
+    failed = [p for p in plan.document.pages if p.source == "ocr" and p.status == "failed"]
+    if not failed:
+        return []
+    pages = ", ".join(str(p.page_number) for p in failed)
+    return [DocError(stage="ingest", kind="ocr_failed",
+                     message=f"OCR failed on page(s) {pages} of {len(plan.document.pages)}: {failed[0].error}")]
 
 
 def _parse(

@@ -22,6 +22,7 @@ from typing import TYPE_CHECKING
 from pipeline.models import DocResult, Document, RunReport
 from pipeline.render.items import engine_label, is_model_free
 from pipeline.sanitize import printable
+from pipeline.secrets import redact
 
 if TYPE_CHECKING:
     import jinja2
@@ -29,14 +30,18 @@ if TYPE_CHECKING:
 SAFE_DOC_ID = re.compile(r"[0-9A-Za-z][0-9A-Za-z_-]{0,63}")  # hex digest, or `path-<hex>` for unreadable files
 
 
-def write_atomic(path: Path, text: str) -> None:
-    """Replace `path` with `text` in one step."""
+def write_atomic(path: Path, text: str | bytes) -> None:
+    """Replace `path` with `text` (or bytes: a page image) in one step, known secrets redacted from text (the
+    last-line check: whatever a document or a server slipped past the data model's `Redacted` fields never
+    reaches the disk)."""
+    if isinstance(text, str):
+        text = redact(text)
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
     try:
         os.fchmod(fd, 0o666 & ~_umask())  # mkstemp makes 0600; results are meant to be shared like any file
-        with os.fdopen(fd, "w", encoding="utf-8") as handle:
-            handle.write(text)
+        with os.fdopen(fd, "wb") as handle:
+            handle.write(text if isinstance(text, bytes) else text.encode("utf-8"))
             handle.flush()
             os.fsync(handle.fileno())
         os.replace(tmp, path)
@@ -109,6 +114,9 @@ def write_result(output: Path, result: DocResult, document: Document | None = No
     folder = doc_dir(output, result.doc_id)
     if document is not None:
         write_atomic(folder / PAGES_FILE, document.model_dump_json() + "\n")
+        for page in document.pages:  # OCR page images (--ocr-images), named by the page's `image`
+            if page.image and page.image_png:
+                write_atomic(folder / page.image, page.image_png)
     write_atomic(folder / "result.json", result.model_dump_json(indent=2) + "\n")
     title = printable(Path(result.source.path).stem, newlines=False) if result.source else result.doc_id
     markdown = _templates().get_template("summary.md.j2").render(result=result, title=title,

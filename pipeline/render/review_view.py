@@ -121,6 +121,8 @@ class DocView:
     pages_flagged: tuple[Page, ...]
     cells: tuple[Cell, ...]
     pages: list[dict[str, object]] | None  # for the page viewer; None when pages.json is missing
+    # OCR pages whose image was written (--ocr-images): (page number, image path beside report.html, confidence)
+    ocr_images: tuple[tuple[int, str, float | None], ...] = ()
 
     @property
     def cited(self) -> int:
@@ -159,6 +161,7 @@ def doc_view(result: DocResult, pages: Sequence[Page] | None, categories: Sequen
         cells=tuple(_cell(result, name) for name in categories),
         pages=[{"n": p.page_number, "label": p.page_label, "status": p.status, "text": p.text, "ocr": is_ocr(p)}
                for p in pages] if pages is not None else None,
+        ocr_images=tuple((p.page_number, p.image, p.ocr_confidence) for p in pages or () if p.image),
     )
 
 

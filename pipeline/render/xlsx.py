@@ -23,6 +23,7 @@ from pipeline.models import Clause, DocResult
 from pipeline.render.cells import needs_neutralising
 from pipeline.render.exports import CLAUSE_COLUMNS, clause_row
 from pipeline.render.items import TaskItem, engine_label, task_items
+from pipeline.secrets import redact
 
 if TYPE_CHECKING:
     from openpyxl.worksheet.worksheet import Worksheet
@@ -115,6 +116,7 @@ def _text(text: str) -> str:
     from openpyxl.cell.cell import ILLEGAL_CHARACTERS_RE
 
     # control characters XML 1.0 cannot hold: shown as the Unicode control pictures (␀ …), not dropped
+    text = redact(text)  # the last-line check on secrets, as `write_atomic` does for text files
     text = ILLEGAL_CHARACTERS_RE.sub(lambda m: chr(0x2400 + ord(m.group())) if ord(m.group()) < 32 else "\ufffd", text)
     return text if len(text) <= MAX_CELL else text[: MAX_CELL - len(CUT_NOTE)] + CUT_NOTE
 

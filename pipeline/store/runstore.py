@@ -21,6 +21,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 
 from pipeline.models import DocReport
+from pipeline.secrets import redact
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS runs (
@@ -108,8 +109,9 @@ class RunStore:
 
     def record(self, run_id: int, config_key: str, doc_key: str, report: DocReport, final: bool) -> None:
         """Record a finished document (its files must already be written). Rows of the same document under
-        other configs go: its folder now holds this config's result, not theirs."""
-        error = "; ".join(f"{e.stage}/{e.kind}: {e.message}" for e in report.errors) or None
+        other configs go: its folder now holds this config's result, not theirs. Known secrets are redacted
+        from what is stored (the last-line check, as for result files)."""
+        error = redact("; ".join(f"{e.stage}/{e.kind}: {e.message}" for e in report.errors)) or None
         with self._transaction():
             self.db.execute("DELETE FROM results WHERE doc_key = ? AND config_key != ?", (doc_key, config_key))
             self.db.execute(
@@ -120,7 +122,7 @@ class RunStore:
                 "output_tokens = excluded.output_tokens, seconds = excluded.seconds, run_id = excluded.run_id, "
                 "finished_at = excluded.finished_at, attempts = results.attempts + 1",
                 (doc_key, config_key, report.doc_id, report.path, report.status, int(final), error,
-                 report.model_dump_json(), report.prompt_tokens, report.output_tokens,
+                 redact(report.model_dump_json()), report.prompt_tokens, report.output_tokens,
                  sum(report.seconds.values()), run_id, now()),
             )
 

@@ -1,0 +1,32 @@
+#!/usr/bin/env bash
+# The H200 runs behind docs/bench-vllm.md (issues 16 and 22), one step per device call:
+#   bench/h200_session.sh install   # after the vLLM wheelhouse parts are staged in /tmp/stage (../shared/gpu/README.md)
+#   bench/h200_session.sh native    # 51 CUAD contracts that fit 32k: pipeline vs raw vLLM, summary alone, prefill share
+#   bench/h200_session.sh yarn      # the 9 that need YaRN: pipeline vs raw vLLM
+#   bench/h200_session.sh sigint    # docpipe run on the native folder, SIGINT to its process group after 5 results
+# Carried: bench/.cache (cuad60/{native,yarn}: the 60 contracts of cuad-dev split by route; qwen3-14b.config.json)
+# and .gpu/extra (docpipe's own dependencies as cp312 wheels). Output: JSON under $OUT.
+# Production configuration: CUDA graphs on (no --enforce-eager), reply room like real replies (summary 800,
+# clauses 2,500 tokens: dummy weights never close their JSON, so every reply runs to its room), Qwen3-14B bf16.
+set -euo pipefail
+step=${1:?install | native | yarn | sigint}
+out=${OUT:-/tmp/out}
+export PYTHONPATH=/tmp/site:$PWD VLLM_USE_FLASHINFER_SAMPLER=0 PYTHONUNBUFFERED=1 HF_HUB_OFFLINE=1
+model=/tmp/m14
+common=(--model "$model" --load-format dummy --docs bench/.cache/cuad60 --reply-room summary=800,clauses=2500)
+case $step in
+  install)
+    cat /tmp/stage/p* > /tmp/wh.tar && mkdir -p /tmp/wh && tar xf /tmp/wh.tar -C /tmp/wh
+    python3 -m pip install -q --no-index --no-deps --no-compile --target /tmp/site /tmp/wh/*.whl .gpu/extra/*.whl
+    python3 bench/dummy_model.py bench/.cache/qwen3-14b.config.json "$model"
+    nvidia-smi --query-gpu=name,memory.total,driver_version --format=csv > "$out/gpu.csv" ;;
+  native)
+    python3 bench/gpu_vllm.py run "${common[@]}" --out /tmp/res-native --json "$out/native.json" --groups native \
+      --steps raw,summary_only,prefill_all,prefill_longest ;;
+  yarn)
+    python3 bench/gpu_vllm.py run "${common[@]}" --out /tmp/res-yarn --json "$out/yarn.json" --groups yarn \
+      --steps raw,prefill_longest ;;
+  sigint)
+    python3 bench/gpu_stream.py bench/.cache/cuad60/native /tmp/res-sigint --json "$out/sigint.json" --interrupt-after 5 \
+      -- --engine vllm --model "$model" --load-format dummy ;;
+esac

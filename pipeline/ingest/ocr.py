@@ -1,0 +1,300 @@
+"""Stage ingest, OCR: pages without a usable text layer get their text recognised from the page image.
+
+Contract:
+- `OcrOptions.of(config)` is what a reader process needs (None for `--ocr never`); `require_ocr(config)` raises
+  `ConfigError` (exit 2) before any work when `--ocr always` is asked for without the OCR extra.
+- `unusable(page, ink)` says why a page's text layer is not usable, or None: no text; replacement characters
+  (U+FFFD, private-use glyphs: a font without a usable encoding); or too little text for its ink (a scan
+  with a stamped header). `ink` is the share of dark pixels of the page rendered at `INK_DPI` (None: unknown,
+  so that criterion is skipped); it is only measured for pages with little text, so text pages cost nothing.
+- `apply_ocr(handle, password, pages, options, limits)` returns the pages with each page that needs it
+  (`auto`: unusable; `always`: every page) replaced by its OCR text: same slot, number and label,
+  `source="ocr"`, `ocr_confidence` (mean over characters), `low_confidence` under the threshold, status `ok`
+  (`empty` when nothing was recognised) — or `failed` with the cause when rendering or recognition raised.
+  Without the extra (`auto`), the pages are returned unchanged and one log line names those that need OCR.
+- Limits: the per-page image is at most `max_pixels` (a larger page is rendered at a lower dpi), OCR text obeys
+  `max_page_chars`, and the whole document stays under the reader process's `--ingest-timeout`.
+- Offline: the rapidocr wheel ships its models (PP-OCRv6 detection and recognition, the orientation classifier)
+  and its default configuration points at them; nothing is fetched at run time (tests/test_ocr.py checks this
+  under tests/netguard). One engine per process, loaded on first use; onnxruntime gets one thread, as the
+  reader processes are the parallelism.
+
+Imported only by reader processes when OCR may run: `import pipeline` never loads onnxruntime or rapidocr.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import dataclasses
+import functools
+import importlib.metadata
+import importlib.util
+import io
+import logging
+from collections.abc import Sequence
+from typing import TYPE_CHECKING, Any, BinaryIO
+
+from pipeline.config import RunConfig
+from pipeline.errors import ConfigError, PipelineError
+from pipeline.install import install_hint
+from pipeline.models import Page
+
+if TYPE_CHECKING:
+    from pipeline.ingest.read import Limits
+
+log = logging.getLogger(__name__)
+
+INK_DPI = 36  # enough to measure how much of a page is ink; a letter page is 306 x 396 pixels
+INK_MAX_PIXELS = 1_000_000  # a larger page is measured at a lower resolution
+INK_LEVEL = 128  # a pixel darker than this (0-255) is ink
+FEW_CHARS = 200  # pages with at least this many visible characters are trusted to have a text layer
+MIN_INK = 0.005  # a page with less ink than this is blank whatever its text
+# Visible characters per unit of ink share (bench/ocr_corpus.py --calibrate, 60 CUAD contracts): median 145,000,
+# lowest text pages ~5,100; two pages that are pictures with a caption ~370. Below this a page has far too
+# little text for its ink (a scan with a stamped header).
+MIN_CHARS_PER_INK = 2_000
+TOO_LITTLE = "too little text for its ink"
+BAD_CHAR_SHARE = 0.10  # replacement or private-use characters among visible ones: the text is unusable
+IMAGE_DPI = 100  # page images written for the review report (--ocr-images)
+_warned_install = False
+
+
+@dataclasses.dataclass(frozen=True)
+class OcrOptions:
+    """What a reader process needs to know about OCR (picklable)."""
+
+    mode: str  # auto | always
+    engine: str = "rapidocr"
+    dpi: int = 300
+    max_pixels: int = 25_000_000
+    min_confidence: float = 0.80
+    images: bool = False
+    installed: bool = True
+
+    @classmethod
+    def of(cls, config: RunConfig) -> OcrOptions | None:
+        if config.ocr == "never":
+            return None
+        return cls(config.ocr, config.ocr_engine, config.ocr_dpi, config.ocr_max_pixels, config.ocr_min_confidence,
+                   config.ocr_images, ocr_installed(config.ocr_engine))
+
+
+def ocr_installed(engine: str = "rapidocr") -> bool:
+    """Whether the OCR extra is importable (cheap: imports nothing)."""
+    needed = ("rapidocr", "onnxruntime", "pypdfium2")
+    return engine == "rapidocr" and all(importlib.util.find_spec(name) is not None for name in needed)
+
+
+def preload() -> None:
+    """Import what checking pages for OCR needs (pdfium, numpy), so that a reader process pays for it at its
+    start, not inside the first document's time limit. The OCR engine itself loads on the first OCR page."""
+    if importlib.util.find_spec("pypdfium2") is not None:
+        import numpy  # noqa: F401
+
+        import pipeline.ingest.pdfium  # noqa: F401
+
+
+def require_ocr(config: RunConfig) -> None:
+    """ConfigError (exit 2) when `--ocr always` cannot run: before any document is read."""
+    if config.ocr == "always" and not ocr_installed(config.ocr_engine):
+        raise ConfigError(f"--ocr always needs the OCR extra (rapidocr, onnxruntime, pypdfium2), which is not "
+                          f"installed: {install_hint('ocr')}")
+
+
+def ocr_key(config: RunConfig) -> dict[str, object] | None:
+    """What of OCR shapes results, for the config key: None when OCR cannot run (never, or auto without the
+    extra: results are today's), else the mode, settings, and the engine's and its runtime's versions."""
+    options = OcrOptions.of(config)
+    if options is None or not options.installed:
+        return None
+    versions = {name: importlib.metadata.version(name) for name in ("rapidocr", "onnxruntime", "pypdfium2")}
+    return dataclasses.asdict(options) | {"versions": versions}
+
+
+def unusable(page: Page, ink: float | None) -> str | None:
+    """Why `page`'s text layer is not usable (see the module docstring), or None."""
+    if page.status == "failed":
+        return None  # extraction raised: OCR is not a repair for a broken page
+    visible = [c for c in page.text if not c.isspace()]
+    if not visible:
+        return "no text"
+    bad = sum(c == "\ufffd" or "\ue000" <= c <= "\uf8ff" for c in visible)
+    if bad >= BAD_CHAR_SHARE * len(visible):
+        return "replacement characters"
+    if ink is not None and ink >= MIN_INK and len(visible) < MIN_CHARS_PER_INK * ink:
+        return TOO_LITTLE
+    return None
+
+
+def needs_ink(page: Page) -> bool:
+    """Whether `unusable` needs the page's ink to decide (only pages with little text)."""
+    return page.status != "failed" and _visible(page.text) < FEW_CHARS
+
+
+def apply_ocr(
+    handle: BinaryIO, password: str | None, pages: tuple[Page, ...], options: OcrOptions, limits: Limits,
+    name: str = "",
+) -> tuple[Page, ...]:
+    """The pages, OCR'd where needed (see the module docstring); `name` names the file in log lines."""
+    if not options.installed:
+        _say_needed(handle, password, pages, name)
+        return pages
+    if options.mode == "auto" and not any(needs_ink(p) or unusable(p, None) for p in pages):
+        return pages  # every page has plenty of clean text: pdfium need not even open the file
+    from pipeline.ingest.pdfium import open_pdf
+
+    out = list(pages)
+    with contextlib.ExitStack() as stack:
+        try:
+            pdf = stack.enter_context(open_pdf(handle, password))
+        except PipelineError as exc:  # pypdf read it, pdfium cannot: the pages stay as read, the document lives
+            log.warning("%s: cannot open the PDF for OCR (%s); its pages stay as read", name, exc)
+            return pages
+        for index, page in enumerate(pages):
+            why = None
+            if options.mode == "auto":
+                why = unusable(page, _ink(pdf, index) if needs_ink(page) else None)
+                if why is None:
+                    continue
+            read = ocr_page(pdf, page, options, limits)
+            if why == TOO_LITTLE and _visible(read.text) <= _visible(page.text):
+                continue  # a picture, not a scan of text: OCR found no more than the text layer has
+            out[index] = read
+    return tuple(out)
+
+
+def _visible(text: str) -> int:
+    return sum(not c.isspace() for c in text)
+
+
+def ocr_page(pdf: Any, page: Page, options: OcrOptions, limits: Limits) -> Page:
+    """One page replaced by its OCR text, or `failed` with the cause (it keeps its slot either way)."""
+    from pipeline.ingest.read import failed_page, text_page
+
+    number, label = page.page_number, page.page_label
+    try:
+        image = _render(pdf, number - 1, options.dpi, options.max_pixels)
+        text, confidence = recognise(image, options.engine)
+    except Exception as exc:  # noqa: BLE001 — one page's OCR must not lose the document
+        failed = failed_page(number, label, exc)
+        return failed.model_copy(update={"source": "ocr", "error": f"OCR failed: {failed.error}"})
+    read = text_page(number, label, text, limits)  # the per-page character limit applies to OCR text too
+    update: dict[str, object] = {"source": "ocr", "ocr_confidence": confidence,
+                                 "low_confidence": confidence is not None and confidence < options.min_confidence}
+    if options.images:
+        update |= {"image": f"pages/{number}.png", "image_png": _png(image, options.dpi)}
+    return read.model_copy(update=update)
+
+
+def recognise(image: Any, engine: str = "rapidocr") -> tuple[str, float | None]:
+    """Text of a page image (an RGB numpy array), lines top to bottom, and its mean confidence weighted by
+    characters (None when nothing was recognised)."""
+    result = _engine(engine)(image)
+    if result.boxes is None or not result.txts:
+        return "", None
+    boxes = [(box, text, float(score)) for box, text, score in zip(result.boxes, result.txts, result.scores)]
+    text = "\n".join(" ".join(t for _, t, _ in line) for line in _lines(boxes))
+    chars = sum(len(t) for _, t, _ in boxes)
+    confidence = sum(s * len(t) for _, t, s in boxes) / chars if chars else None
+    return text, None if confidence is None else round(confidence, 4)
+
+
+def _lines(boxes: list[tuple[Any, str, float]]) -> list[list[tuple[Any, str, float]]]:
+    """Boxes grouped into lines: a box whose vertical middle lies within the current line's extent joins it;
+    each line read left to right. Boxes are quadrilaterals (4 x/y points), the page only slightly skewed."""
+    def top(b: tuple[Any, str, float]) -> float:
+        return float(min(p[1] for p in b[0]))
+
+    def bottom(b: tuple[Any, str, float]) -> float:
+        return float(max(p[1] for p in b[0]))
+
+    lines: list[list[tuple[Any, str, float]]] = []
+    extent = (0.0, 0.0)
+    for box in sorted(boxes, key=lambda b: (top(b) + bottom(b)) / 2):
+        middle = (top(box) + bottom(box)) / 2
+        if lines and extent[0] <= middle <= extent[1]:
+            lines[-1].append(box)
+        else:
+            lines.append([box])
+            extent = (top(box), bottom(box))
+    return [sorted(line, key=lambda b: float(min(p[0] for p in b[0]))) for line in lines]
+
+
+@functools.cache
+def _engine(name: str) -> Any:
+    if name != "rapidocr":
+        raise ConfigError(f"unknown OCR engine {name!r}")
+    from rapidocr import RapidOCR
+
+    # One onnxruntime thread: each reader process is one worker; more threads would only fight over the cores.
+    threads = {f"EngineConfig.onnxruntime.{k}": 1 for k in ("intra_op_num_threads", "inter_op_num_threads")}
+    # max_side_len: rapidocr shrinks larger images to 2,000 pixels, which would undo a 300 dpi render for the
+    # recogniser. Detection alone runs on the page shrunk to 1,600 pixels (~145 dpi for a letter page): on a
+    # sample page as accurate as full size (CER 1.4% v 1.5%) at less than half the time and memory. One line
+    # per recognition batch: lines are padded to the widest of a batch, and 6 wide lines took ~1.1 GB (~0.6).
+    # No line-orientation classifier: it turned upright lines of monospaced contract text upside down, and the
+    # recogniser then read noise (a CUAD page: CER 17.6% with it, 0.13% without). Pages are taken as upright.
+    return RapidOCR(params={"Global.log_level": "warning", "Global.max_side_len": 4000, "Global.use_cls": False,
+                            "Det.limit_type": "max", "Det.limit_side_len": 1600, "Rec.rec_batch_num": 1, **threads})
+
+
+def _render(pdf: Any, index: int, dpi: int, max_pixels: int) -> Any:
+    """The page as an RGB numpy array at `dpi`, lowered so that the image has at most `max_pixels`."""
+    import numpy
+
+    page = pdf[index]
+    try:
+        width, height = page.get_size()  # points (1/72 inch)
+        scale = min(dpi / 72, (max_pixels / max(width * height, 1.0)) ** 0.5)
+        bitmap = page.render(scale=scale, grayscale=True, may_draw_forms=True)
+        gray = bitmap.to_numpy().reshape(bitmap.height, bitmap.width)
+        return numpy.ascontiguousarray(numpy.repeat(gray[:, :, None], 3, axis=2))
+    finally:
+        page.close()
+
+
+def _ink(pdf: Any, index: int) -> float | None:
+    """Share of dark pixels of the page at INK_DPI; None when the page cannot be rendered."""
+    page = pdf[index]
+    try:
+        width, height = page.get_size()
+        scale = min(INK_DPI / 72, (INK_MAX_PIXELS / max(width * height, 1.0)) ** 0.5)  # a poster-sized page too
+        bitmap = page.render(scale=scale, grayscale=True)
+        gray = bitmap.to_numpy()
+        return float((gray < INK_LEVEL).mean()) if gray.size else 0.0
+    except Exception:  # noqa: BLE001 — an unrenderable page: decide on its text alone
+        return None
+    finally:
+        page.close()
+
+
+def _png(image: Any, dpi: int) -> bytes:
+    from PIL import Image
+
+    picture = Image.fromarray(image[:, :, 0])
+    if dpi > IMAGE_DPI:
+        picture = picture.resize((max(1, picture.width * IMAGE_DPI // dpi), max(1, picture.height * IMAGE_DPI // dpi)))
+    buffer = io.BytesIO()
+    picture.save(buffer, format="PNG", optimize=True)
+    return buffer.getvalue()
+
+
+def _say_needed(handle: BinaryIO, password: str | None, pages: Sequence[Page], name: str) -> None:
+    """Without the extra: one log line naming the pages that need OCR (ink measured when pdfium is here)."""
+    global _warned_install
+    inks: dict[int, float | None] = {}
+    if importlib.util.find_spec("pypdfium2") is not None and any(needs_ink(p) for p in pages):
+        from pipeline.ingest.pdfium import open_pdf
+
+        try:
+            with open_pdf(handle, password) as pdf:
+                inks = {i: _ink(pdf, i) for i, p in enumerate(pages) if needs_ink(p)}
+        except Exception:  # noqa: BLE001 — only a hint: without pdfium's view, the text criteria still hold
+            inks = {}
+    needed = [(p.page_number, why) for i, p in enumerate(pages) if (why := unusable(p, inks.get(i)))]
+    if not needed:
+        return
+    listed = ", ".join(f"{n} ({why})" for n, why in needed[:20]) + (" …" if len(needed) > 20 else "")
+    hint = "" if _warned_install else f"; to read them, install the OCR extra: {install_hint('ocr')}"
+    _warned_install = True
+    log.warning("%s: %d page(s) have no usable text layer and need OCR: %s%s", name, len(needed), listed, hint)
