@@ -315,7 +315,10 @@ def run(
     message = (f"{int(t['documents'])} documents: {int(t['ok'])} ok, {int(t['partial'])} partial, "
                f"{int(t['failed'])} failed ({int(t.get('processed', t['documents']))} processed, "
                f"{int(t.get('reused', 0))} unchanged, {int(t.get('duplicates', 0))} duplicates); "
-               f"citations verified/relocated {t['citations_found_ratio']:.0%}; results in {output}")
+               f"citations verified/relocated {t['citations_found_ratio']:.0%}; "
+               + (f"{int(t['claims_unsupported'])} points with unsupported numbers; "
+                  if t.get("claims_unsupported") else "")
+               + f"results in {output}")
     typer.echo(summary_line(message, totals=t, output=path_text(output)))
     raise typer.Exit(ExitCode.OK if t["ok"] == t["documents"] else ExitCode.SOME_FAILED)
 

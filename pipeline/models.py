@@ -12,13 +12,15 @@ from pydantic import BaseModel, ConfigDict, Field, JsonValue, SerializerFunction
 
 from pipeline.secrets import Redacted
 
-SCHEMA_VERSION = "1.2"  # 1.1: optional Clause.confidence; 1.2: DocResult.extractions (tasks from task files)
+SCHEMA_VERSION = "1.3"  # 1.1: optional Clause.confidence; 1.2: optional SummaryPoint.claim_check;
+# 1.3: DocResult.extractions (tasks from task files)
 
 PageStatus = Literal["ok", "empty", "failed"]
 PageSource = Literal["text", "ocr"]  # the PDF's text layer, or text recognised from the page image
 RouteKind = Literal["whole", "whole_yarn", "windows"]
 CitationStatus = Literal["verified", "relocated", "unverified"]
 MatchKind = Literal["exact", "normalized", "fuzzy", "none"]
+ClaimStatus = Literal["supported", "unsupported"]
 DocStatus = Literal["ok", "partial", "failed"]
 Role = Literal["system", "user", "assistant"]
 
@@ -166,9 +168,21 @@ class Citation(Frozen):
     char_end: int | None = None
 
 
+class ClaimCheck(Frozen):
+    """Whether the numbers and dates a claim states (in the model's own words) appear in its quote or on
+    its cited page, as computed by `cite.facts`. `unsupported` keeps the claim and lists what is missing."""
+
+    status: ClaimStatus
+    numbers: tuple[str, ...] = Field(default=(), description="the claim's numbers and dates found in neither, "
+                                     "as the claim writes them")
+    checked: int = Field(default=0, description="how many numbers and dates the claim states")
+
+
 class SummaryPoint(Frozen):
     text: str
     citation: Citation
+    claim_check: ClaimCheck | None = Field(default=None, description="the numbers and dates of `text` checked "
+                                           "against the quote and the cited page (None: not checked)")
 
 
 class Clause(Frozen):
@@ -264,6 +278,7 @@ class DocReport(Frozen):
     reduce_depth: int = 0
     seconds: dict[str, float] = Field(default_factory=dict)
     citations: dict[str, int] = Field(default_factory=dict)
+    claims: dict[str, int] = Field(default_factory=dict, description="claim checks: checked, unsupported")
     usage: dict[str, int] = Field(default_factory=dict, description="the result's usage")
     errors: tuple[DocError, ...] = ()
     cached: bool = Field(default=False, description="result reused from an earlier run (file and config unchanged)")

@@ -1,3 +1,6 @@
+import pytest
+
+from pipeline.cite.compare import changed_facts, words
 from pipeline.cite.locate import PageIndex, normalize
 from pipeline.models import Page
 
@@ -89,3 +92,82 @@ def test_fact_check_sees_words_as_normalised_text_does():
     index = PageIndex(pages("Filed with the Commission (File No. 333194486) as the Registration Statement on Form S-1."))
     c = index.locate("Filed with Commission (File No. 333\u00ad194486) as the Registration Statement on Form S-1.", 1)
     assert (c.status, c.match) == ("verified", "fuzzy")  # a soft hyphen inside the number is no new number
+
+
+# Issue 19: an edit that changes the meaning never verifies. The pages hold the words a bag-of-words check
+# used to take as "known" (a "not" nearby, a "15" in "#10-15"), so only a word-by-word comparison refuses.
+MEANING = PageIndex(pages(
+    "Heritage shall evaluate Products on a regular schedule to ensure quality. Heritage does not warrant "
+    "results. Disputes will be submitted to final and binding arbitration in New York, not to the courts.",
+    "IBM will identify them in a written notice to the Customer within thirty (30) days after the "
+    "Effective Date of January 1, 2020. IBM will not disclose them.",
+    "Licensee is granted a non-exclusive license with no rights to sublicense, for a fee of $5,000 per year "
+    "and a royalty of 12% of Net Sales. ALPHA PTE LTD 6 Eu Tong Sen Street #10-15 Singapore.",
+))
+
+
+@pytest.mark.parametrize(("altered", "page"), [
+    ("Heritage shall not evaluate Products on a regular schedule to ensure quality.", 1),  # negation added
+    ("Disputes will not be submitted to final and binding arbitration in New York", 1),
+    ("IBM will not identify them in a written notice to the Customer within thirty (30) days", 2),
+    ("Licensee is granted a non-exclusive license with rights to sublicense", 3),  # "no" dropped
+    ("Licensee is granted an exclusive license with no rights to sublicense", 3),  # "non-" dropped
+    ("Licensee is granted a non-exclusive license with no rights to sublicense, for a fee of $50,000 per year", 3),
+    ("for a fee of $5,000 per year and a royalty of 15% of Net Sales.", 3),  # percent changed
+    ("for a fee of $5,000 per month and a royalty of 12% of Net Sales.", 3),  # duration changed
+    ("ALPHA PTE LTD 15 Eu Tong Sen Street #10-15 Singapore.", 3),  # the issue's "LTD 15" case
+    ("in a written notice to the Customer within sixty (30) days after the Effective Date", 2),  # written number
+    ("within thirty (30) days after the Effective Date of January 11, 2020. IBM will not disclose them.", 2),
+    ("within thirty (30) days after the Effective Date of February 1, 2020. IBM will not disclose them.", 2),
+    ("IBM will identify them in a written notice to the Supplier within thirty (30) days", 2),  # name replaced
+    ("Oracle will identify them in a written notice to the Customer within thirty (30) days", 2),
+    ("Licensor is granted a non-exclusive license with no rights to sublicense", 3),
+])
+def test_a_changed_negation_number_date_or_name_never_verifies(altered, page):
+    c = MEANING.locate(altered, page)
+    assert (c.status, c.match) == ("unverified", "none"), altered
+
+
+@pytest.mark.parametrize(("slipped", "page"), [
+    ("Heritage shall evaluate Products on regular schedule to ensure quality.", 1),  # dropped filler word
+    ("Disputes shall be submitted to final and binding arbitration in New York", 1),  # shall for will
+    ("IBM will identify them in a writen notice to the Custorner within thirty (30) days", 2),  # OCR slips
+    ("Licensee is granted a non-exclusive licence with no rights to sub-\nlicense, for a fee of $5,000 per year", 3),
+    ("Licensee is granted a nonexclusive license with no rights to sublicense, for a fee of $5,000", 3),
+    ("‘ALPHA PTE LTD 6 Eu Tong Sen Street #10-15 Singapore’", 3),  # quote styles
+])
+def test_slips_that_keep_the_meaning_still_verify(slipped, page):
+    c = MEANING.locate(slipped, page)
+    assert c.status == "verified" and c.page_number == page, slipped
+
+
+def test_ocr_misreadings_on_the_page_are_forgiven_but_not_a_new_word():
+    ocr = PageIndex(pages("The Reseller may terminate with0ut cause on 3O days notice, un1ess the Ternitory "
+                          "is exclusive."))
+    assert ocr.locate("The Reseller may terminate without cause on 30 days notice, unless the Territory", 1).status \
+        == "verified"
+    assert ocr.locate("The Reseller may terminate with cause on 30 days notice, unless the Territory", 1).status \
+        == "unverified"
+    assert ocr.locate("The Reseller may terminate without cause on 60 days notice, unless the Territory", 1).status \
+        == "unverified"
+
+
+def test_compare_reports_what_changed():
+    def ws(text):
+        norm, offsets = normalize(text)
+        return words(norm, text, offsets)
+
+    span = ws("the Company shall not pay more than 10% of the fees to Acme")
+    assert changed_facts(ws("the Company shall not pay more than 10% of the fees to Acme"), span) == []
+    assert changed_facts(ws("the Company shall pay more than 10% of fees to Acme"), span) == ["not"]
+    assert changed_facts(ws("the Company shall not pay more than 20% of the fees to Acme"), span) == ["10", "20"]
+    renamed = ws("the Company shall not pay more than 10% of the fees to Zenith")
+    assert changed_facts(renamed, span) == ["zenith", "acme"]
+
+
+def test_a_fuzzy_citation_spans_the_page_words_the_quote_aligned_with():
+    dropped = "This Agreement shall be governed by and construed in accordance with laws of the State of Delaware"
+    c = LAW.locate(dropped, 1)
+    assert c.match == "fuzzy"
+    assert LAW.pages[0].text[c.char_start:c.char_end] == (
+        "This Agreement shall be governed by and construed in accordance with the laws of the State of Delaware")

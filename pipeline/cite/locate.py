@@ -3,7 +3,8 @@
 Contract: `PageIndex(pages).locate(quote, claimed_page)` searches the claimed page first, then every
 page, with three matchers in turn — exact, normalised (case, whitespace, quote and dash styles, line-break
 hyphens, zero-width characters), fuzzy (rapidfuzz partial alignment ≥ FUZZY_MIN on normalised text,
-refused when the quote changes a fact of the matched span: see `changed_facts`) — and returns a Citation
+refused when the quote, aligned word by word with the matched span, inserts, drops or swaps a negation, a
+number, a date or a name: see `cite.compare`) — and returns a Citation
 whose page is where the quote was found: `verified` on the claimed page, `relocated` on another page,
 `unverified` when found nowhere (the claim is kept, flagged, never dropped).
 """
@@ -16,6 +17,7 @@ from collections.abc import Sequence
 
 from rapidfuzz import fuzz
 
+from pipeline.cite.compare import compare, words
 from pipeline.models import Citation, MatchKind, Page
 
 FUZZY_MIN = 90.0  # partial-alignment score (0–100) above which a quote counts as found
@@ -29,9 +31,6 @@ _TRANSLATE = str.maketrans({
 })
 _DROP = frozenset("\u00ad\u200b\u200c\u200d\u2060\ufeff")
 _LINE_BREAK_HYPHEN = re.compile(r"-[ \t]*\r?\n\s*")
-_WORD = re.compile(r"\w+")
-_NEGATIONS = frozenset("not no never nor neither none without except unless".split())
-NEAR_SPELLING = 80.0  # a capitalised word this similar to a word of the span is an OCR slip, not a new name
 
 
 def normalize(text: str) -> tuple[str, list[int]]:
@@ -88,11 +87,12 @@ class PageIndex:
     def locate(self, quote: str, claimed_page: int | None) -> Citation:
         """Find `quote`; see the module docstring for the order and the statuses."""
         order = self._search_order(claimed_page)
+        claimed = claimed_page - 1 if claimed_page is not None and 1 <= claimed_page <= len(self.pages) else None
         if quote.strip():
-            for finder in (self._exact, self._normalized_match, self._fuzzy):
-                hit = finder(quote, order)
-                if hit is not None:
-                    return self._citation(quote, claimed_page, *hit)
+            hit = (self._exact(quote, order) or self._normalized_match(quote, order)
+                   or self._fuzzy(quote, order, claimed))
+            if hit is not None:
+                return self._citation(quote, claimed_page, *hit)
         return self._unverified(quote, claimed_page)
 
     def _exact(self, quote: str, order: list[int]) -> tuple[int, int, int, MatchKind, float] | None:
@@ -122,7 +122,9 @@ class PageIndex:
                         return i, offsets[at], len(self.pages[i].text), "normalized", 100.0
         return None
 
-    def _fuzzy(self, quote: str, order: list[int]) -> tuple[int, int, int, MatchKind, float] | None:
+    def _fuzzy(
+        self, quote: str, order: list[int], claimed: int | None
+    ) -> tuple[int, int, int, MatchKind, float] | None:
         needle, _ = normalize(quote)
         if len(needle) < FUZZY_MIN_CHARS:
             return None
@@ -136,16 +138,28 @@ class PageIndex:
             found = fuzz.partial_ratio_alignment(needle, text, score_cutoff=FUZZY_MIN)
             if found is None or found.dest_end <= found.dest_start:
                 continue
-            # The alignment is as long as the quote; a little slack around it keeps its edge words whole.
-            slack = max(10, len(needle) // 10)
-            span = text[found.dest_start : found.dest_end]
-            if changed_facts(quote, span, text[max(0, found.dest_start - slack) : found.dest_end + slack]):
+            changes, (start, end) = self._compare(quote, i, found.dest_start, found.dest_end, len(needle))
+            if changes:
                 continue
             if best is None or found.score > best[4]:
-                best = (i, offsets[found.dest_start], offsets[found.dest_end - 1] + 1, "fuzzy", round(found.score, 1))
-                if found.score >= 99.5:
-                    break
+                best = (i, offsets[start], offsets[end - 1] + 1, "fuzzy", round(found.score, 1))
+                if found.score >= 99.5 or i == claimed:
+                    break  # the claimed page wins over a look-alike sentence elsewhere (boilerplate repeats)
         return best
+
+    def _compare(self, quote: str, index: int, start: int, end: int, length: int) -> tuple[list[str], tuple[int, int]]:
+        """What the quote changes against the aligned span of page `index` (see `cite.compare`), and the
+        (normalised) span of the page words it aligned with. rapidfuzz's alignment is as long as the quote;
+        slack around it lets a quote that dropped a word reach its end."""
+        text, offsets = self._normalized(index)
+        slack = max(20, length // 5)
+        needle, needle_offsets = normalize(quote)
+        ours = words(needle, quote, needle_offsets)
+        theirs = words(text, self.pages[index].text, offsets, max(0, start - slack), min(len(text), end + slack))
+        changes, aligned = compare(ours, theirs)
+        if aligned is None:
+            return changes, (start, end)
+        return changes, (theirs[aligned[0]].start, theirs[aligned[1]].end)
 
     def _citation(
         self, quote: str, claimed: int | None, index: int, start: int, end: int, match: MatchKind, score: float
@@ -161,28 +175,3 @@ class PageIndex:
         label = self.pages[claimed - 1].page_label if valid and claimed is not None else None
         return Citation(quote=quote, page_number=claimed if valid else None, page_label=label,
                         claimed_page_number=claimed, status="unverified", match="none", score=0.0)
-
-
-def changed_facts(quote: str, span: str, around: str | None = None) -> list[str]:
-    """What a quote changes against the (normalised) source span it fuzzily matched: numbers,
-    capitalised words (names, places, defined terms) and negations it adds (words found in `around`, the
-    span with some context, are not added), and negations of the span it drops.
-    "…the laws of the State of Delaware" quoted as "…the laws of Mars" scores above FUZZY_MIN, but it
-    is a different fact, so it must not verify; small slips (a missing word, "shall"→"will") may."""
-    context = around or span
-    known = set(_WORD.findall(context)) | set(_WORD.findall(context.replace("-", "")))  # "assign-ment" too
-    norm, offsets = normalize(quote)  # the same normalisation as the page text; case from the quote itself
-    changed: list[str] = []
-    negations: set[str] = set()
-    for match in _WORD.finditer(norm):
-        word = match.group()
-        negations.update({word} & _NEGATIONS)
-        if word in known:
-            continue
-        capital = quote[offsets[match.start()]].isupper()
-        if word in _NEGATIONS or any(ch.isdigit() for ch in word):
-            changed.append(word)
-        elif capital and not any(fuzz.ratio(word, w) >= NEAR_SPELLING for w in known):
-            changed.append(word)
-    changed.extend(sorted((set(_WORD.findall(span)) & _NEGATIONS) - negations))
-    return changed

@@ -3,6 +3,7 @@
 Contract: every reply is parsed with its task's response model, item by item (`items.parse_items`): an
 invalid item is left out and recorded in `errors` (kind `invalid_item`), the reply's other items stay (a
 reply with items but none valid is an `invalid_reply`: its task failed); every quote is located by `cite`;
+the numbers and dates of every summary point are checked against its quote and page (`cite.facts`);
 a failed request becomes an error of the document (status `partial`, or `failed` when nothing succeeded),
 never a silent gap. Items with a `point` are summary points, the others clauses. `absent` lists checklist
 categories with no clause, only when the clause task ran in every window. Clauses of all windows are merged
@@ -18,6 +19,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
+from pipeline.cite.facts import check_points
 from pipeline.cite.locate import PageIndex
 from pipeline.merge.clauses import merge_clauses
 from pipeline.merge.items import parse_items, parse_whole
@@ -67,7 +69,7 @@ def assemble(
         source=plan.document.source,
         route=plan.route,
         engine=engine,
-        summary=tuple(_summary(summaries, summary_points)),
+        summary=check_points(_summary(summaries, summary_points), plan.document.pages),
         clauses=tuple(clauses),
         absent=absent,
         extractions={name: merge_items(task_named(name), windows) for name, windows in item_sets.items()},

@@ -1,7 +1,8 @@
 """What the review templates show: a DocResult (+ its page texts) → plain view objects. No HTML here.
 
 Contract: `doc_view(result, pages, categories)` gives one document's view: its citations with offsets
-converted to UTF-16 code units (what JavaScript string offsets count), and one matrix cell per category —
+converted to UTF-16 code units (what JavaScript string offsets count), its summary points with the numbers
+their claim check found unsupported, and one matrix cell per category —
 `conflict` (a clause of that category is marked conflicting), `found`, `absent` (the clause task looked and
 found nothing) or `unchecked` (the clause task did not run or failed for it). `matrix_categories(results)`
 orders the categories: the bundled CUAD checklist's order for its names, then others as first seen.
@@ -28,7 +29,7 @@ from urllib.request import pathname2url
 
 from pipeline.tasks.checklist import load_checklist
 from pipeline.cite.locate import normalize
-from pipeline.models import Citation, DocError, DocResult, Page, TaskItem
+from pipeline.models import Citation, ClaimCheck, DocError, DocResult, Page, TaskItem
 from pipeline.render.items import engine_label, is_model_free
 
 CellState = Literal["conflict", "found", "absent", "unchecked"]
@@ -49,6 +50,12 @@ class CiteView:
 class PointView:
     text: str
     cite: CiteView
+    claim: ClaimCheck | None = None  # numbers and dates of `text` checked against the quote and page
+
+    @property
+    def unsupported(self) -> tuple[str, ...]:
+        """The point's numbers and dates found neither in its quote nor on its page (flagged, not dropped)."""
+        return self.claim.numbers if self.claim is not None and self.claim.status == "unsupported" else ()
 
     @property
     def quote_differs(self) -> bool:
@@ -125,6 +132,10 @@ class DocView:
     ocr_images: tuple[tuple[int, str, float | None], ...] = ()
 
     @property
+    def unsupported_claims(self) -> int:
+        return sum(bool(p.unsupported) for p in self.summary)
+
+    @property
     def cited(self) -> int:
         return sum(self.citations.values())
 
@@ -139,7 +150,7 @@ def doc_view(result: DocResult, pages: Sequence[Page] | None, categories: Sequen
     relative PDF link; None: no link)."""
     texts = {p.page_number: p.text for p in pages} if pages is not None else {}
     ocr = tuple(p.page_number for p in pages or () if is_ocr(p))
-    summary = tuple(PointView(p.text, _cite(f"s{i}", p.citation, texts, ocr))
+    summary = tuple(PointView(p.text, _cite(f"s{i}", p.citation, texts, ocr), p.claim_check)
                     for i, p in enumerate(result.summary, 1))
     clauses = tuple(ClauseView(c.category, c.conflict, _cite(f"c{i}", c.citation, texts, ocr))
                     for i, c in enumerate(result.clauses, 1))

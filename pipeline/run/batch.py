@@ -27,6 +27,7 @@ from pathlib import Path
 
 from pipeline.config import RunConfig
 from pipeline.engines.base import Engine
+from pipeline.cite.facts import check_points
 from pipeline.merge.assemble import assemble
 from pipeline.merge.reduce import Reduction, needs_reduce
 from pipeline.models import ChecklistItem, Completion, DocResult, EngineInfo, Plan, Request
@@ -121,7 +122,7 @@ class _Core:
             if requests:
                 self._submit(doc, requests)
                 return None
-            return doc.reduction.result()
+            return _claims_rechecked(doc.reduction.result(), doc.outcome)
         except Exception as exc:  # noqa: BLE001 - one document's failure, whatever it is, is that document's
             log.debug("%s: %s failed", doc.outcome.path, stage, exc_info=True)
             return self.failed(doc.outcome, stage, type(exc).__name__, f"unexpected error: {exc}")
@@ -177,6 +178,13 @@ def stream(
         for completion in completions:
             if (done := core.take(completion)) is not None:
                 yield done
+
+
+def _claims_rechecked(result: DocResult, outcome: Outcome) -> DocResult:
+    """A point merged by the reduce states what the model wrote while merging: check its claim again."""
+    if outcome.plan is None:
+        return result
+    return result.model_copy(update={"summary": check_points(result.summary, outcome.plan.document.pages)})
 
 
 def _missing(request: Request) -> Completion:

@@ -25,6 +25,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
 
+from pipeline.cite.facts import claim_counts
 from pipeline.tasks.checklist import load_checklist
 from pipeline.tasks.registry import load_tasks, require_engine_runs, uses_checklist
 from pipeline.config import RunConfig
@@ -266,6 +267,7 @@ def doc_report(result: DocResult, outcome: _Outcome) -> DocReport:
         output_tokens=result.usage.get("output_tokens"), windows=len(route.windows) if route else 0,
         window_spans=route.windows if route else (),
         reduce_depth=route.reduce_depth if route else 0, seconds=result.seconds, citations=counts,
+        claims=claim_counts(result),
         usage=result.usage, errors=result.errors,
     )
 
@@ -281,4 +283,6 @@ def totals(reports: Sequence[DocReport]) -> dict[str, float]:
         out[f"citations_{key}"] = sum(r.citations.get(key, 0) for r in reports)
     cited = sum(out[f"citations_{k}"] for k in ("verified", "relocated", "unverified"))
     out["citations_found_ratio"] = (out["citations_verified"] + out["citations_relocated"]) / cited if cited else 1.0
+    for key in ("checked", "unsupported"):
+        out[f"claims_{key}"] = sum(r.claims.get(key, 0) for r in reports)
     return out
