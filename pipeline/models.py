@@ -205,8 +205,8 @@ class TaskItem(Frozen):
     citations: dict[str, Citation] = Field(default_factory=dict,
                                            description='items = "one": where each field\'s quote is')
     conflicts: tuple[str, ...] = Field(default=(), description="fields to which windows gave different values")
-    unsupported: tuple[str, ...] = Field(default=(), description="number or date fields whose value its quote "
-                                         "does not state (checked against the located quote)")
+    unsupported: tuple[str, ...] = Field(default=(), description="number or date fields whose value neither its "
+                                         "quote nor the quote's page states (cite.facts.check_claim)")
 
 
 class DocError(Frozen):

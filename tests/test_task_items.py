@@ -1,10 +1,10 @@
 """Items of tasks from task files (merge/task_items.py) across windows: many → distinct by quote; one → one value per field,
-conflicts flagged; numbers and dates checked against their located quote."""
+conflicts flagged; numbers and dates checked against their located quote and page (cite.facts)."""
 
 from __future__ import annotations
 
 from pipeline.cite.locate import PageIndex
-from pipeline.merge.task_items import cite_items, merge_items, stated_in
+from pipeline.merge.task_items import cite_items, merge_items
 from pipeline.models import Page
 from pipeline.tasks.registry import load_task
 from pipeline.tasks.schema import reply_model
@@ -50,17 +50,18 @@ def test_a_value_its_quote_does_not_state_is_flagged():
                      effective_date=("2021-03-04", "made as of March 3, 2021", 1),
                      governing_law=("Delaware", "The laws of the State of Delaware govern.", 2))
     assert set(item.unsupported) == {"renewal_notice_days", "effective_date"}
-    assert stated_in("number", 0.873, "Accuracy was 87.3% on test.") and stated_in("integer", 60, "sixty days")
-    assert not stated_in("integer", 6, "sixty (60) days") and stated_in("date", "2021-03-03", "on 3/3/2021")
+    (right,) = _terms(renewal_notice_days=(60, "sixty (60) days notice", 2),
+                      effective_date=("2021-03-03", "made as of March 3, 2021", 1))
+    assert right.unsupported == ()
 
 
 def test_many_item_tasks_drop_duplicates_by_quote_and_keep_distinct_items():
     model = reply_model(FINDINGS)
     w1 = cite_items(FINDINGS, model.model_validate({"items": [
-        _finding("result", "Accuracy was 87.3% on test.", 3, 0.873),
+        _finding("result", "Accuracy was 87.3% on test.", 3, 87.3),
         _finding("method", "Beta LLC", 1)]}).items, INDEX)
     w2 = cite_items(FINDINGS, model.model_validate({"items": [
-        _finding("result", "Accuracy was 87.3%", 2, 0.873),  # the same quote, claimed on the wrong page
+        _finding("result", "Accuracy was 87.3%", 2, 87.3),  # the same quote, claimed on the wrong page
         _finding("limitation", "a quote found nowhere", 2)]}).items, INDEX)
     merged = merge_items(FINDINGS, [w1, w2])
     assert [i.values["kind"] for i in merged] == ["result", "method", "limitation"]

@@ -47,7 +47,7 @@ def _jurisdictions(quote: str) -> set[str]:
     return {" ".join(m.group(1).lower().split()).strip(".'-") for m in _JURISDICTION.finditer(quote)}
 
 
-def dates_in(quote: str) -> set[str]:
+def _dates(quote: str) -> set[str]:
     """Dates as yyyy-mm-dd, whichever way they are written (US order for d/d/yyyy)."""
     found = set()
     for m in _DATE.finditer(quote):
@@ -65,9 +65,9 @@ def _durations(quote: str) -> set[str]:
 # Categories a document should state once, with how to read the stated value from a quote.
 SINGLE_VALUED: dict[str, Callable[[str], set[str]]] = {
     "governing law": _jurisdictions,
-    "agreement date": dates_in,
-    "effective date": dates_in,
-    "expiration date": dates_in,
+    "agreement date": _dates,
+    "effective date": _dates,
+    "expiration date": _dates,
     "renewal term": _durations,
     "notice period to terminate renewal": _durations,
 }

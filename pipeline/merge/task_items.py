@@ -3,8 +3,8 @@
 Contract: `cite_items(task, items, index)` turns one reply's parsed items (one window, or the whole document;
 a one-item task's reply is its one item) into
 TaskItems whose quotes are located by `cite` (never dropped: an unlocated quote stays, `unverified`), and
-whose number and date fields are checked against their located quote (`unsupported` lists those it does not
-state). `merge_items(task, per_window)` makes one document's items from its windows', by the task's merge:
+whose number and date fields are checked against their located quote and its page (`cite.facts.check_claim`;
+`unsupported` lists those neither states). `merge_items(task, per_window)` makes one document's items from its windows', by the task's merge:
 - "distinct" (items = "many"): items in window order, a duplicate — the same quote, found twice (located
   quotes overlapping on one page, or one normalised quote containing the other) — kept once, with the
   better citation (verified, relocated, unverified; then the longer quote);
@@ -15,22 +15,17 @@ Citations are never changed, only chosen between.
 
 from __future__ import annotations
 
-import re
 from collections.abc import Sequence
 
 from pydantic import BaseModel
 
 from pipeline.cite.locate import PageIndex, normalize
-from pipeline.merge.clauses import dates_in, same_quote
+from pipeline.cite.facts import check_claim
+from pipeline.merge.clauses import same_quote
 from pipeline.models import Citation, TaskItem
 from pipeline.tasks.registry import TaskDef
 
 _RANK = {"verified": 0, "relocated": 1, "unverified": 2}
-_NUMBER = re.compile(r"\d[\d,]*(?:\.\d+)?")
-_WORDS = {w: i for i, w in enumerate(["zero", "one", "two", "three", "four", "five", "six", "seven", "eight", "nine",
-                                      "ten", "eleven", "twelve"])}
-_WORDS |= {"fifteen": 15, "twenty": 20, "thirty": 30, "forty": 40, "forty-five": 45, "sixty": 60, "ninety": 90,
-           "hundred": 100}
 
 
 def cite_items(task: TaskDef, items: Sequence[BaseModel], index: PageIndex) -> list[TaskItem]:
@@ -44,12 +39,12 @@ def cite_items(task: TaskDef, items: Sequence[BaseModel], index: PageIndex) -> l
             values[field.name] = stated["value"] if stated else None
             if stated:
                 citations[field.name] = index.locate(stated[task.quote_field], stated[task.page_field])
-        return [_checked(task, TaskItem(values=values, citations=citations))]  # type: ignore[arg-type]
+        return [_checked(task, TaskItem(values=values, citations=citations), index)]  # type: ignore[arg-type]
     cited = []
     for row in (item.model_dump() for item in items):
         citation = index.locate(row[task.quote_field], row[task.page_field])
         values = {f.name: row.get(f.name) for f in task.value_fields if not (f.hidden and row.get(f.name) is None)}
-        cited.append(_checked(task, TaskItem(values=values, citation=citation)))  # type: ignore[arg-type]
+        cited.append(_checked(task, TaskItem(values=values, citation=citation), index))  # type: ignore[arg-type]
     return cited
 
 
@@ -103,25 +98,17 @@ def _better(new: Citation, old: Citation) -> bool:
     return (_RANK[new.status], -len(new.quote)) < (_RANK[old.status], -len(old.quote))
 
 
-def _checked(task: TaskDef, item: TaskItem) -> TaskItem:
-    """`unsupported`: the number and date fields whose value the item's located quote does not state."""
+def _checked(task: TaskDef, item: TaskItem, index: PageIndex) -> TaskItem:
+    """`unsupported`: the number and date fields whose value neither the located quote nor its page states
+    (`cite.facts.check_claim`, the check summary points get)."""
     kinds = {f.name: f.type for f in task.value_fields}
+    texts = {page.page_number: page.text for page in index.pages}
     unsupported = []
     for name, value in item.values.items():
         citation = item.citations.get(name) or item.citation
         if value is None or citation is None or kinds.get(name) not in ("integer", "number", "date"):
             continue
-        if not stated_in(kinds[name], value, citation.quote):
+        page_text = texts.get(citation.page_number, "") if citation.status != "unverified" else ""
+        if check_claim(value, citation.quote, page_text).status == "unsupported":
             unsupported.append(name)
     return item.model_copy(update={"unsupported": tuple(unsupported)}) if unsupported else item
-
-
-def stated_in(kind: str, value: object, quote: str) -> bool:
-    """Whether `quote` states `value`: a date in any common writing (`merge.clauses` reads them), a number
-    as digits (commas ignored; 0.873 also as 87.3, a percentage) or as a word up to a hundred."""
-    if kind == "date":
-        return str(value) in dates_in(quote)
-    numbers = {float(m.group().replace(",", "")) for m in _NUMBER.finditer(quote)}
-    numbers |= {float(n) for w, n in _WORDS.items() if re.search(rf"\b{w}\b", quote, re.IGNORECASE)}
-    wanted = float(value)  # type: ignore[arg-type]
-    return any(abs(n - wanted) < 1e-9 or abs(n - wanted * 100) < 1e-6 for n in numbers)
