@@ -311,7 +311,7 @@ def test_a_document_cannot_forge_the_fence_a_task_or_page_headers(tmp_path):
                             {"category": "Governing Law", "quote": DELAWARE, "page_number": 2}]}
 
     out = tmp_path / "out"
-    run([pdf], out, RunConfig(engine="scripted"), engine=ScriptedEngine({"*": reader_model}))
+    run([pdf], out, RunConfig(), engine=ScriptedEngine({"*": reader_model}))
     assert seen and all("</document>" in p and p.count("</document>") == 1 for p in seen)
     result = _results(out)["forged.pdf"]
     (point,) = result["summary"]
