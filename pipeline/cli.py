@@ -13,7 +13,7 @@ import json
 import logging
 import sys
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated, Optional
+from typing import TYPE_CHECKING, Annotated, Any, Optional
 
 import click
 import typer
@@ -25,7 +25,7 @@ from pipeline.config import EngineSettings, RunConfig, ServerSettings
 from pipeline import __version__
 from pipeline.errors import ExitCode, PipelineError
 from pipeline.install import DISTRIBUTION, install_hint
-from pipeline.models import DocResult, Plan
+from pipeline.models import DocResult, Plan, RunReport
 from pipeline.logs import RESULTS, summary_line
 from pipeline.sanitize import for_terminal, path_text
 from pipeline.secrets import remember
@@ -89,7 +89,11 @@ Inputs = Annotated[list[Path], typer.Argument(metavar="PDF_OR_FOLDER",
                                               help="PDF files or folders (searched recursively)")]
 ModelOpt = Annotated[Optional[str], typer.Option(metavar="MODEL",
                                                  help="model: Hugging Face id or local folder (server: its name)")]
-TasksOpt = Annotated[str, typer.Option(metavar="TASKS", help="comma-separated tasks: summary,clauses")]
+TaskOpt = Annotated[Optional[list[str]], typer.Option(
+    "--task", metavar="TASK", help="a task to run: a name (see `docpipe tasks`) or a task file (.toml); repeat for "
+    "several (default: summary and clauses, or the --config file's tasks)")]
+TasksOpt = Annotated[Optional[str], typer.Option(metavar="TASKS", help="the same as --task, comma-separated: "
+                                                 "summary,clauses")]
 ChecklistOpt = Annotated[Optional[Path], typer.Option(metavar="CSV_FILE", help="clause checklist CSV with columns "
                                                       "name,description (default: CUAD's 41 categories)")]
 MaxContextOpt = Annotated[int, typer.Option(metavar="TOKENS", help="largest context a prompt may use; a longer "
@@ -175,19 +179,16 @@ LoadOpt = Annotated[Optional[str], typer.Option(metavar="FORMAT", help='vllm eng
 
 
 def _config(**values: object) -> RunConfig:
-    tasks = str(values.pop("tasks"))
+    """A checked RunConfig from option values (None: not given); a bad value or task file exits 2."""
+    tasks = values.pop("tasks", None)
     remember(values.get("password"))  # type: ignore[arg-type]
     clean = {k: v for k, v in values.items() if v is not None}
-    try:
-        config = RunConfig(tasks=tuple(t.strip() for t in tasks.split(",") if t.strip()), **clean)  # type: ignore[arg-type]
-    except ValidationError as exc:
-        error = exc.errors()[0]
-        _say(f"error: invalid configuration: {'.'.join(map(str, error['loc']))}: {error['msg']}", err=True)
-        raise typer.Exit(ExitCode.USAGE) from exc
+    from pipeline.api import make_config
     from pipeline.ingest.ocr import require_ocr
     from pipeline.store.preflight import check_config
 
     try:
+        config = make_config(tasks, **clean)  # type: ignore[arg-type]
         check_config(config)  # before the inputs are surveyed and hashed: exit 2, nothing touched
         require_ocr(config)
     except PipelineError as exc:
@@ -196,15 +197,58 @@ def _config(**values: object) -> RunConfig:
     return config
 
 
+def _task_list(task: list[str] | None, tasks: str | None, config_file: Path | None) -> list[str] | None:
+    """The run's tasks: --task (repeatable), else --tasks (comma-separated), else the --config file's
+    `tasks`, else None (the default: summary and clauses)."""
+    if task:
+        return task
+    if tasks:
+        return [t.strip() for t in tasks.split(",") if t.strip()]
+    if config_file is not None:
+        from pipeline.settings import read_run_options
+
+        try:
+            return read_run_options(config_file).get("tasks")
+        except PipelineError as exc:
+            _say(f"error: {exc}", err=True)
+            raise typer.Exit(exc.exit_code) from exc
+    return None
+
+
+# How `docpipe run`'s options group into the configuration (every other option is a RunConfig field).
+ENGINE_FLAGS = ("dtype", "quantization", "kv_cache_dtype", "tensor_parallel_size", "gpu_memory_utilization",
+                "max_num_seqs", "enforce_eager", "seed", "load_format")
+SERVER_FLAGS = ("base_url", "server_kind", "concurrency", "request_timeout", "max_retries", "api_key_env")
+RUN_FLAGS = ("inputs", "output", "engine", "verbose", "log_format", "ray", "config_file", "force", "retry_failed",
+             "task", "tasks", "data_parallel", "batch_documents")
+
+
+def _run_config(params: dict[str, Any]) -> RunConfig:
+    """`docpipe run`'s options → one RunConfig: engine settings (env < --config file < flags), server
+    settings, the tasks, and the RunConfig fields the other options name."""
+    chosen = params["engine"] or ("server" if params["base_url"] else "vllm" if params["model"] else "extractive")
+    _engine_flags_apply(chosen, {k: params[k] for k in ENGINE_FLAGS})
+    server = _server_settings(**{k: params[k] for k in SERVER_FLAGS})
+    flags = {k: params[k] for k in ENGINE_FLAGS} | {"data_parallel_size": params["data_parallel"]}
+    settings = _engine_settings(chosen, params["config_file"], flags)
+    fields = {k: v for k, v in params.items() if k not in (*ENGINE_FLAGS, *SERVER_FLAGS, *RUN_FLAGS)}
+    return _config(**fields, engine=chosen, server=server, engine_settings=settings,
+                   tasks=_task_list(params["task"], params["tasks"], params["config_file"]),
+                   batch_documents=params["batch_documents"] or (256 if chosen == "vllm" else None),
+                   redo="all" if params["force"] else "failed" if params["retry_failed"] else "changed")
+
+
 @app.command(cls=_Command, epilog=EXIT_CODES_HELP)
 def run(
+    ctx: typer.Context,
     inputs: Inputs,
     output: Annotated[Path, typer.Option("--output", "-o", metavar="FOLDER", help="output folder")] = Path("output"),
     engine: Annotated[Optional[str], typer.Option(metavar="ENGINE", help="extractive or keyword (model-free "
                                                   "baselines), vllm, or server (default: server with --base-url, "
                                                   "vllm with --model, else extractive)")] = None,
     model: ModelOpt = None,
-    tasks: TasksOpt = "summary,clauses",
+    task: TaskOpt = None,
+    tasks: TasksOpt = None,
     checklist: ChecklistOpt = None,
     password: PasswordOpt = None,
     max_context: MaxContextOpt = 131_072,
@@ -245,7 +289,8 @@ def run(
     max_num_seqs: SeqsOpt = None, enforce_eager: EagerOpt = None, seed: SeedOpt = None,
     load_format: LoadOpt = None,
 ) -> None:
-    """Summarise and extract clauses from every new or changed PDF under PDF_OR_FOLDER, writing results to --output.
+    """Run the tasks (default: summary and clauses; see `docpipe tasks`) on every new or changed PDF under
+    PDF_OR_FOLDER, writing results to --output.
 
     Unchanged documents (same content, same configuration) are reused from the run store
     (OUT/.docpipe.sqlite); one run at a time per output folder. SIGINT/SIGTERM stop after recording what finished.
@@ -254,48 +299,21 @@ def run(
     \b
     Examples:
       docpipe run contracts/ -o out/                  # model-free baseline, no GPU needed
-      docpipe run contracts/ -o out/ --tasks clauses --checklist my_clauses.csv
+      docpipe run contracts/ -o out/ --task clauses --checklist my_clauses.csv
+      docpipe run contracts/ -o out/ --base-url URL --model M --task contract_terms --task my_task.toml
       docpipe run contracts/ -o out/ --engine vllm --model Qwen/Qwen3-8B
       docpipe run contracts/ -o out/ --base-url http://127.0.0.1:8000/v1 --model Qwen/Qwen3-8B
     Then open out/index.html, out/fields.html, or out/results.xlsx.
     """
     console = _logging(verbose, log_format, progress=True)
-    from pipeline.run.progress import TerminalProgress
-    from pipeline.run.core import run as run_pipeline
-
-    chosen = engine or ("server" if base_url else "vllm" if model else "extractive")
-    _engine_flags_apply(chosen, dict(
-        dtype=dtype, quantization=quantization, kv_cache_dtype=kv_cache_dtype, seed=seed, load_format=load_format,
-        tensor_parallel_size=tensor_parallel_size, gpu_memory_utilization=gpu_memory_utilization,
-        max_num_seqs=max_num_seqs, enforce_eager=enforce_eager))
-    server = _server_settings(base_url=base_url, server_kind=server_kind, concurrency=concurrency,
-                              request_timeout=request_timeout, max_retries=max_retries, api_key_env=api_key_env)
-    settings = _engine_settings(chosen, config_file, dict(
-        dtype=dtype, quantization=quantization, kv_cache_dtype=kv_cache_dtype, seed=seed, load_format=load_format,
-        tensor_parallel_size=tensor_parallel_size, gpu_memory_utilization=gpu_memory_utilization,
-        max_num_seqs=max_num_seqs, enforce_eager=enforce_eager, data_parallel_size=data_parallel))
-    config = _config(engine=chosen, model=model, tasks=tasks, checklist=checklist, password=password,
-                     max_context=max_context, window_overlap=window_overlap, tokenizer=tokenizer,
-                     summary_points=summary_points, thinking=thinking, save_reasoning=save_reasoning,
-                     batch_documents=batch_documents or (256 if chosen == "vllm" else None),
-                     redo="all" if force else "failed" if retry_failed else "changed", reconfigure=reconfigure,
-                     max_pages=max_pages, max_page_chars=max_page_chars, max_decompressed_mb=max_decompressed_mb,
-                     max_document_mb=max_document_mb,
-                     ingest_timeout=ingest_timeout, follow_symlinks=follow_symlinks, pdf_backend=pdf_backend,
-                     ocr=ocr, ocr_images=ocr_images, ocr_max_pixels=ocr_max_pixels, server=server, engine_settings=settings, jobs=jobs)
-    if chosen == "extractive":  # said on a terminal; a log line (-v) under cron, where it would be noise
+    config = _run_config(ctx.params)
+    if config.engine == "extractive":  # said on a terminal; a log line (-v) under cron, where it would be noise
         note = ("note: using the extractive engine, a model-free baseline (no model configured); "
                 "for a model run "
                 f"`docpipe run DIR --engine vllm --model Qwen/Qwen3-8B` ({install_hint('vllm')})")
         console.print(note, markup=False, highlight=False) if console else log.info(note)
     try:
-        if ray:  # the same contract, on a Ray cluster (no run store: every document is processed)
-            from pipeline.run.ray import run_ray
-
-            report = run_ray(inputs, output, config, address=ray, on_result=_log_result)
-        else:
-            report = run_pipeline(inputs, output, config, on_result=_log_result,
-                                  progress=TerminalProgress(console) if console else None)
+        report = _execute(inputs, output, config, ray, console)
     except PipelineError as exc:
         log.error("%s", exc, extra={"exit_code": int(exc.exit_code)})
         raise typer.Exit(exc.exit_code) from exc
@@ -331,6 +349,45 @@ def _engine_flags_apply(engine: str, flags: dict[str, object]) -> None:
         typer.echo(f"error: {', '.join(given)} only apply to --engine vllm (or server); the {engine} engine "
                    "runs no model", err=True)
         raise typer.Exit(ExitCode.USAGE)
+
+
+def _execute(
+    inputs: list[Path], output: Path, config: RunConfig, ray: str | None, console: Console | None
+) -> RunReport:
+    """The library call: `api.run_folder`, or the same contract on a Ray cluster (no run store there)."""
+    if ray:
+        from pipeline.run.ray import run_ray
+
+        return run_ray(inputs, output, config, address=ray, on_result=_log_result)
+    from pipeline.api import run_folder
+    from pipeline.run.progress import TerminalProgress
+
+    progress = TerminalProgress(console) if console else None
+    return run_folder(inputs, output, config=config, on_result=_log_result, progress=progress).report
+
+
+@app.command("tasks", cls=_Command)
+def list_tasks() -> None:
+    """List the bundled tasks, built-in then examples, one line each: name, kind and what it extracts.
+
+    Any other task is a TOML file given by its path (see the README, "Your own tasks").
+
+    \b
+    Examples:
+      docpipe tasks
+      docpipe run contracts/ -o out/ --base-url URL --model M --task contract_terms
+    """
+    from pipeline.tasks.registry import BUILTIN, available_tasks
+
+    try:
+        listed = available_tasks()
+    except PipelineError as exc:
+        _say(f"error: {exc}", err=True)
+        raise typer.Exit(exc.exit_code) from exc
+    width = max(len(name) for name, _ in listed)
+    for name, description in listed:
+        kind = "built-in" if name in BUILTIN else "example"
+        typer.echo(f"{name:<{width}}  {kind:<8}  {description}")
 
 
 def _engine_settings(engine: str, config_file: Path | None, flags: dict[str, object]) -> EngineSettings:
@@ -402,7 +459,8 @@ def plan(
     inputs: Inputs,
     as_json: Annotated[bool, typer.Option("--json", help="print one JSON object on stdout")] = False,
     model: ModelOpt = None,
-    tasks: TasksOpt = "summary,clauses",
+    task: TaskOpt = None,
+    tasks: TasksOpt = None,
     checklist: ChecklistOpt = None,
     password: PasswordOpt = None,
     max_context: MaxContextOpt = 131_072,
@@ -428,7 +486,7 @@ def plan(
     _logging(False, "text")
     from pipeline.run.core import plan_inputs
 
-    config = _config(model=model, tasks=tasks, checklist=checklist, password=password,
+    config = _config(model=model, tasks=_task_list(task, tasks, None), checklist=checklist, password=password,
                      max_context=max_context, window_overlap=window_overlap, tokenizer=tokenizer, max_pages=max_pages,
                      max_page_chars=max_page_chars, max_decompressed_mb=max_decompressed_mb,
                      max_document_mb=max_document_mb,
@@ -585,7 +643,7 @@ def eval_cuad(
     server = _server_settings(base_url=base_url, server_kind=server_kind, concurrency=concurrency,
                               request_timeout=request_timeout, max_retries=max_retries, api_key_env=api_key_env)
     chosen = engine or ("server" if base_url else "vllm" if model else "extractive")
-    config = _config(engine=chosen, model=model, tasks="clauses", checklist=checklist, max_context=max_context,
+    config = _config(engine=chosen, model=model, tasks=["clauses"], checklist=checklist, max_context=max_context,
                      tokenizer=tokenizer, thinking=thinking, server=server, jobs=jobs)
     try:
         report = evaluate_cuad(data, output, config, rescore=rescore, on_result=_log_result,

@@ -74,9 +74,10 @@ class RunConfig(BaseModel):
 
     model_config = ConfigDict(frozen=True, extra="forbid")
 
-    engine: Literal["extractive", "keyword", "vllm", "server", "scripted"] = "extractive"
+    engine: Literal["extractive", "keyword", "vllm", "server"] = "extractive"
     model: str | None = None
-    tasks: tuple[str, ...] = TASKS
+    tasks: tuple[str, ...] = Field(default=TASKS, description="task names (bundled: `docpipe tasks`) or paths of "
+                                   "task files (.toml); checked by `tasks.registry.load_tasks` before any work")
     checklist: Path | None = Field(default=None, description="CSV with name,description; None = CUAD's 41")
     password: SecretStr | None = Field(default=None, description="for encrypted PDFs; never serialised in clear")
     tokenizer: str | None = Field(default=None, description="local tokenizer folder; default: the model's")
@@ -125,16 +126,18 @@ class RunConfig(BaseModel):
 
     @model_validator(mode="after")
     def _check(self) -> RunConfig:
-        unknown = set(self.tasks) - set(TASKS)
-        if unknown or not self.tasks:
-            raise ValueError(f"tasks must be a non-empty subset of {TASKS}, got {self.tasks}")
+        if not self.tasks or len(set(self.tasks)) != len(self.tasks):
+            raise ValueError(f"tasks must be a non-empty list without repeats, got {list(self.tasks)}")
         if self.max_context < 1024:
             raise ValueError("max_context must be at least 1024 tokens")
         if not 0 <= self.window_overlap <= 0.5:
             raise ValueError("window_overlap must be between 0 and 0.5 (a share of the window)")
         return self
 
-    def reserve(self, task: str) -> int:
-        """Output tokens reserved for one task's reply (the summary reduce's reply is a summary)."""
-        base = self.summary_reserve if task in ("summary", "reduce_summary") else self.clauses_reserve
+    def reserve(self, task: str, default: int = 2048) -> int:
+        """Output tokens reserved for one task's reply: `default` (the task file's `reserve`), except for
+        the built-ins, whose reserves are settings of their own (the summary reduce's reply is a summary)."""
+        builtin = {"summary": self.summary_reserve, "reduce_summary": self.summary_reserve,
+                   "clauses": self.clauses_reserve}
+        base = builtin.get(task, default)
         return base + (self.thinking_reserve if self.thinking else 0)

@@ -8,12 +8,12 @@ from __future__ import annotations
 
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, JsonValue, SerializerFunctionWrapHandler, model_serializer
 
 from pipeline.secrets import Redacted
 
-SCHEMA_VERSION = "1.2"  # 1.1: optional Clause.confidence; 1.2: optional SummaryPoint.claim_check,
-# DocResult.result_key, RunReport.error
+SCHEMA_VERSION = "1.3"  # 1.1: optional Clause.confidence; 1.2: optional SummaryPoint.claim_check,
+# DocResult.result_key, RunReport.error; 1.3: DocResult.extractions (tasks from task files)
 
 PageStatus = Literal["ok", "empty", "failed"]
 PageSource = Literal["text", "ocr"]  # the PDF's text layer, or text recognised from the page image
@@ -192,6 +192,23 @@ class Clause(Frozen):
     confidence: float | None = Field(default=None, description="the engine's confidence, if it gives one")
 
 
+class TaskItem(Frozen):
+    """One item of a task defined by its file (`prompts/tasks/*.toml`), with computed citations.
+
+    items = "many": `values` are the item's typed fields and `citation` locates its quote. items = "one":
+    every field carries its own quote, located in `citations` (a field the document does not state has
+    value None and no citation)."""
+
+    values: dict[str, JsonValue] = Field(description="field → typed value (dates as YYYY-MM-DD), quote and page "
+                                         "fields left out")
+    citation: Citation | None = Field(default=None, description='items = "many": where the item\'s quote is')
+    citations: dict[str, Citation] = Field(default_factory=dict,
+                                           description='items = "one": where each field\'s quote is')
+    conflicts: tuple[str, ...] = Field(default=(), description="fields to which windows gave different values")
+    unsupported: tuple[str, ...] = Field(default=(), description="number or date fields whose value neither its "
+                                         "quote nor the quote's page states (cite.facts.check_claim)")
+
+
 class DocError(Frozen):
     """A failure recorded for one document: which stage, what kind, why."""
 
@@ -217,6 +234,9 @@ class DocResult(Frozen):
     summary: tuple[SummaryPoint, ...] = ()
     clauses: tuple[Clause, ...] = ()
     absent: tuple[str, ...] = ()
+    extractions: dict[str, tuple[TaskItem, ...]] = Field(
+        default_factory=dict, description="task name → its items, for tasks from task files (not the built-in "
+        "summary and clauses); left out of result.json when no such task ran")
     pages_flagged: tuple[Page, ...] = Field(default=(), description="empty or failed pages (text omitted)")
     errors: tuple[DocError, ...] = ()
     usage: dict[str, int] = Field(
@@ -228,6 +248,22 @@ class DocResult(Frozen):
     reasoning: dict[str, str] = Field(default_factory=dict, description="request id → reasoning (--save-reasoning)")
     result_key: str | None = Field(default=None, description="the key of everything that shaped this result "
                                    "(pipeline.store.key); the run store and eval file results under it")
+
+    def all_citations(self) -> list[Citation]:
+        """Every citation of the result: summary points, clauses, and the items of tasks from task files."""
+        cited = [p.citation for p in self.summary] + [c.citation for c in self.clauses]
+        for items in self.extractions.values():
+            for item in items:
+                cited += ([item.citation] if item.citation else []) + list(item.citations.values())
+        return cited
+
+    @model_serializer(mode="wrap")
+    def _without_empty_extractions(self, handler: SerializerFunctionWrapHandler) -> dict[str, object]:
+        # A run of the built-ins only writes the files it wrote before task files existed.
+        data = handler(self)
+        if not data.get("extractions"):
+            data.pop("extractions", None)
+        return data  # type: ignore[no-any-return]
 
 
 class DocReport(Frozen):

@@ -7,7 +7,9 @@ not set. The file is TOML (`.toml`) or JSON (`.json`): a flat table of `EngineSe
     quantization = "fp8"
     gpu_memory_utilization = 0.85
 
-A field that does not exist, or a value of the wrong kind, is a ConfigError (exit code 2).
+It may also hold the run's `tasks = ["summary", "contract_terms", "my_task.toml"]` (`read_run_options`; the
+--task flag overrides it). A field that does not exist, or a value of the wrong kind, is a ConfigError (exit
+code 2).
 """
 
 from __future__ import annotations
@@ -21,6 +23,8 @@ from pydantic import ValidationError
 
 from pipeline.config import EngineSettings
 from pipeline.errors import ConfigError
+
+RUN_KEYS = ("tasks",)  # run options a config file may hold beside the engine settings
 
 
 def engine_settings(path: Path | None = None, **flags: Any) -> EngineSettings:
@@ -43,8 +47,22 @@ def read_settings_file(path: Path) -> dict[str, Any]:
         raise ConfigError(f"--config {path}: {exc}") from exc
     if not isinstance(data, dict):
         raise ConfigError(f"--config {path}: expected a table of engine settings")
-    unknown = sorted(set(data) - set(EngineSettings.model_fields))
+    unknown = sorted(set(data) - set(EngineSettings.model_fields) - set(RUN_KEYS))
     if unknown:
         raise ConfigError(f"--config {path}: unknown setting(s) {', '.join(unknown)}; "
-                          f"known: {', '.join(EngineSettings.model_fields)}")
-    return data
+                          f"known: {', '.join([*RUN_KEYS, *EngineSettings.model_fields])}")
+    return {k: v for k, v in data.items() if k not in RUN_KEYS}
+
+
+def read_run_options(path: Path) -> dict[str, Any]:
+    """The run options of a --config file (`RUN_KEYS`): `tasks`, a list of task names or task-file paths
+    (a relative path is taken from the config file's folder)."""
+    read_settings_file(path)  # the whole file is checked, engine settings included
+    text = path.read_text("utf-8")
+    data = tomllib.loads(text) if path.suffix.lower() == ".toml" else json.loads(text)
+    tasks = data.get("tasks")
+    if tasks is None:
+        return {}
+    if not isinstance(tasks, list) or not tasks or not all(isinstance(t, str) and t for t in tasks):
+        raise ConfigError(f"--config {path}: key 'tasks': expected a non-empty list of task names or .toml paths")
+    return {"tasks": [str(path.parent / t) if t.endswith(".toml") else t for t in tasks]}

@@ -16,14 +16,14 @@ import json
 from collections.abc import Callable, Mapping, Sequence
 from typing import Union
 
-from pipeline.engines.base import BatchStreaming
+from pipeline.engines.base import BatchStreaming, EngineDefaults
 from pipeline.models import Completion, Request
 from pipeline.tasks.responses import response_model
 
 Reply = Union[str, dict, Completion, Callable[[Request], object]]
 
 
-class ScriptedEngine(BatchStreaming):
+class ScriptedEngine(BatchStreaming, EngineDefaults):
     name = "scripted"
 
     def __init__(self, replies: Mapping[str, Reply], model: str | None = "scripted", validate: bool = True) -> None:

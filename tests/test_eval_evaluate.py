@@ -53,7 +53,7 @@ def test_scores_a_scripted_engine_with_confidences_exactly(cuad, tmp_path):
         ]},
         f"{_doc_id(cuad, 'b.pdf')}:clauses": {"clauses": []},
     })
-    report = evaluate_cuad(cuad, tmp_path / "out", RunConfig(engine="scripted"), engine=engine)
+    report = evaluate_cuad(cuad, tmp_path / "out", RunConfig(), engine=engine)
     assert {r.task for r in engine.requests} == {"clauses"}
     assert report.documents == {"total": 2, "ok": 2, "partial": 0, "failed": 0, "missing_pdf": 1}
     o = report.overall

@@ -3,7 +3,7 @@ from pipeline.config import RunConfig
 from pipeline.engines.extractive import ExtractiveEngine, extract_clauses, summarize
 from pipeline.ingest.read import ingest
 from pipeline.plan.routes import plan_document
-from pipeline.tasks.responses import SummaryReply, parse_reply, response_model
+from pipeline.tasks.responses import parse_reply, response_model
 from tests.conftest import SAMPLES
 
 
@@ -16,7 +16,7 @@ def test_replies_parse_and_quotes_are_verbatim_page_slices(tokenizer):
     doc, plan = _plan(tokenizer)
     completions = ExtractiveEngine().generate(plan.requests)
     assert [c.request_id for c in completions] == [r.request_id for r in plan.requests]
-    summary = parse_reply(SummaryReply, completions[0].text)
+    summary = parse_reply(response_model("summary"), completions[0].text)
     assert 1 <= len(summary.points) <= 8
     clauses = parse_reply(response_model("clauses", load_checklist()), completions[1].text)
     assert clauses.clauses

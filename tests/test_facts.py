@@ -67,7 +67,7 @@ def test_unsupported_claims_are_kept_flagged_shown_and_counted(tmp_path):
         "clauses": {"clauses": []},
     })
     output = tmp_path / "out"
-    report = run([pdf], output, RunConfig(engine="scripted"), engine=engine)
+    report = run([pdf], output, RunConfig(), engine=engine)
     doc_id = report.documents[0].doc_id
     result = json.loads((output / doc_id / "result.json").read_text())
     assert [p["claim_check"] for p in result["summary"]] == [
@@ -97,7 +97,7 @@ def test_a_point_merged_by_the_reduce_is_checked_again(tmp_path):
         return {"points": [{"point": "A fee of $5,000,000 due in 99 days.", "ids": [request.items[0].id]}]}
 
     engine = ScriptedEngine({"summary": window_points, "clauses": {"clauses": []}, "reduce_summary": merge})
-    config = RunConfig(engine="scripted", max_context=8192, tasks=("summary",))
+    config = RunConfig(max_context=8192, tasks=("summary",))
     report = run([pdf], tmp_path / "out", config, engine=engine)
     result = json.loads((tmp_path / "out" / report.documents[0].doc_id / "result.json").read_text())
     assert result["route"]["kind"] == "windows" and result["route"]["reduce_depth"] >= 1

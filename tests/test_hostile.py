@@ -49,7 +49,7 @@ def test_an_obeyed_injection_never_yields_a_verified_citation(tmp_path):
         ]}
 
     out = tmp_path / "out"
-    report = run([pdf], out, RunConfig(engine="scripted"), engine=ScriptedEngine({"*": obedient_model}))
+    report = run([pdf], out, RunConfig(), engine=ScriptedEngine({"*": obedient_model}))
     result = _results(out)["contract.pdf"]
     citations = [p["citation"] for p in result["summary"]] + [c["citation"] for c in result["clauses"]]
     for citation in citations:
@@ -76,7 +76,7 @@ def test_template_syntax_in_documents_and_names_comes_out_verbatim(tmp_path):
         return {"clauses": [{"category": "Price Restrictions", "quote": quote, "page_number": 1}]}
 
     out = tmp_path / "out"
-    run([pdf], out, RunConfig(engine="scripted"), engine=ScriptedEngine({"*": copying_model}))
+    run([pdf], out, RunConfig(), engine=ScriptedEngine({"*": copying_model}))
     result = _results(out)[pdf.name]
     (point,) = result["summary"]
     assert " ".join(point["citation"]["quote"].split()) == jinja and point["citation"]["status"] == "verified"
@@ -311,7 +311,7 @@ def test_a_document_cannot_forge_the_fence_a_task_or_page_headers(tmp_path):
                             {"category": "Governing Law", "quote": DELAWARE, "page_number": 2}]}
 
     out = tmp_path / "out"
-    run([pdf], out, RunConfig(engine="scripted"), engine=ScriptedEngine({"*": reader_model}))
+    run([pdf], out, RunConfig(), engine=ScriptedEngine({"*": reader_model}))
     assert seen and all("</document>" in p and p.count("</document>") == 1 for p in seen)
     result = _results(out)["forged.pdf"]
     (point,) = result["summary"]

@@ -127,3 +127,21 @@ def test_each_result_json_records_the_key_the_store_and_eval_use(tmp_path):
     with RunStore(tmp_path / "out", create=False) as store:
         (stored,) = {row[0] for row in store.db.execute("SELECT config_key FROM results")}
     assert doc["result_key"] == stored == key(config) == run_key(config)
+
+
+def test_a_changed_task_definition_changes_the_key_but_not_its_path(tmp_path, monkeypatch):
+    """A task counts by its definition, never by its path."""
+    copy = tmp_path / "prompts"
+    shutil.copytree(prompts_dir(), copy)
+    monkeypatch.setenv("DOCPIPE_PROMPTS", str(copy))
+    base = result_key(key_parts(RunConfig(), ()))
+    task = copy / "tasks" / "clauses.toml"
+    task.write_text(task.read_text().replace("reserve = 4096", "reserve = 4000"))
+    assert result_key(key_parts(RunConfig(), ())) != base
+    other, same = tmp_path / "elsewhere" / "terms.toml", tmp_path / "again" / "terms.toml"
+    for path in (other, same):
+        path.parent.mkdir()
+        shutil.copy(copy / "tasks" / "contract_terms.toml", path)
+    assert result_key(key_parts(RunConfig(tasks=(str(other),)), ())) == result_key(key_parts(RunConfig(tasks=(str(same),)), ()))
+    same.write_text(same.read_text().replace("reserve = 2048", "reserve = 1024"))
+    assert result_key(key_parts(RunConfig(tasks=(str(other),)), ())) != result_key(key_parts(RunConfig(tasks=(str(same),)), ()))

@@ -52,7 +52,7 @@ def reviewed_contract(tmp_path: Path) -> tuple[Path, str]:
     })
     checklist = write_checklist(tmp_path / "checklist.csv", ["Governing Law", "Anti-Assignment"])
     output = tmp_path / "out"
-    report = run([pdf], output, RunConfig(engine="scripted", checklist=checklist), engine=engine)
+    report = run([pdf], output, RunConfig(checklist=checklist), engine=engine)
     return output, report.documents[0].doc_id
 
 
@@ -68,7 +68,7 @@ def hostile_contract(tmp_path: Path) -> Path:
     })
     checklist = write_checklist(tmp_path / "checklist.csv", [category, f"Absent {SCRIPT}"])
     output = tmp_path / "out"
-    run([pdf], output, RunConfig(engine="scripted", checklist=checklist), engine=engine)
+    run([pdf], output, RunConfig(checklist=checklist), engine=engine)
     return output
 
 

@@ -95,7 +95,7 @@ def test_engine_accounting_and_saved_reasoning_reach_the_outputs(make_pdf, tmp_p
                           output_tokens=7, reasoning="think first", attempts=2)
 
     pdf = make_pdf("r.pdf", [GOVERNING])
-    config = RunConfig(engine="scripted", tasks=("summary",), thinking=True, save_reasoning=True)
+    config = RunConfig(tasks=("summary",), thinking=True, save_reasoning=True)
     report = run([pdf], tmp_path / "o", config, engine=ScriptedEngine({"summary": reply}))
     (row,) = report.documents
     result = json.loads((tmp_path / "o" / row.doc_id / "result.json").read_text())

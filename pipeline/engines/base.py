@@ -8,9 +8,10 @@ only batch get the streaming form from `BatchStreaming` (`collect` runs everythi
 
 Engines are the only holders of model resources. They load lazily: importing this module or
 `pipeline` imports neither vllm nor torch. A request that fails comes back as a Completion with `error`
-set; an engine raises only when it cannot work at all (`EngineError`). An engine may also have
-`context_limit() -> int | None`, the longest prompt + reply it takes: the runner plans within it
-(`open_for_planning`).
+set; an engine raises only when it cannot work at all (`EngineError`). Every engine also has the hooks
+`start()` (begin loading ahead of the first batch), `warm_up(requests)` and `context_limit() -> int | None`
+(the longest prompt + reply it takes: the runner plans within it, `open_for_planning`), and says which tasks it
+runs (`tasks`; None: any); `EngineDefaults` gives an engine that needs none of them the do-nothing ones.
 """
 
 from __future__ import annotations
@@ -30,6 +31,19 @@ log = logging.getLogger(__name__)
 class Engine(Protocol):
     name: str
     model: str | None
+    tasks: frozenset[str] | None  # the task names it can run; None: any task (a model answering its schema)
+
+    def start(self) -> None:
+        """Begin loading (a model, processes) ahead of the first batch; called once, before any plan."""
+        ...
+
+    def warm_up(self, requests: Sequence[Request]) -> None:
+        """Prepare for batches like `requests` (the first planned document's), e.g. their engine configuration."""
+        ...
+
+    def context_limit(self) -> int | None:
+        """The longest prompt + reply the engine takes, when it says (a server); None: no limit of its own."""
+        ...
 
     def generate(self, requests: Sequence[Request]) -> list[Completion]:
         """Completions for `requests`, in the same order."""
@@ -62,6 +76,34 @@ class BatchStreaming:
     def collect(self) -> list[Completion]:
         batch, self._submitted = getattr(self, "_submitted", []), []
         return self.generate(batch) if batch else []  # type: ignore[attr-defined]
+
+
+class EngineDefaults:
+    """The protocol's optional hooks, for an engine that needs none of them: it runs any task, starts when
+    first asked to generate, and has no context limit of its own."""
+
+    tasks: frozenset[str] | None = None
+
+    def start(self) -> None:
+        """Nothing to start ahead."""
+
+    def warm_up(self, requests: Sequence[Request]) -> None:
+        """Nothing to warm up."""
+
+    def context_limit(self) -> int | None:
+        return None
+
+
+def engine_tasks(config: RunConfig, engine: Engine | None) -> frozenset[str] | None:
+    """The task names an engine runs (None: any task, from its schema), known before it is built: the
+    model-free engines run the built-ins only."""
+    if engine is not None:
+        return engine.tasks
+    if config.engine in ("extractive", "keyword"):
+        from pipeline.engines.extractive import BUILTIN_TASKS
+
+        return BUILTIN_TASKS
+    return None
 
 
 def engine_info(engine: Engine) -> EngineInfo:
@@ -100,8 +142,7 @@ def open_for_planning(config: RunConfig, engine: Engine | None) -> tuple[Engine 
     prompt is routed whole past what the engine takes (it is windowed instead)."""
     if engine is None and config.engine == "server":
         engine = create_engine(config)
-    ask = getattr(engine, "context_limit", None)
-    limit = ask() if callable(ask) else None
+    limit = engine.context_limit() if engine is not None else None
     if limit is not None and limit < config.max_context:
         log.info("the engine's context is %d tokens: routing within it (--max-context was %d)", limit,
                  config.max_context)

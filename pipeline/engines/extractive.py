@@ -17,11 +17,12 @@ from collections import Counter
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 
-from pipeline.engines.base import BatchStreaming
+from pipeline.engines.base import BatchStreaming, EngineDefaults
 from pipeline.engines.boilerplate import content_spans
 from pipeline.engines.clause_patterns import load_matchers
 from pipeline.models import ChecklistItem, Completion, Page, PointRef, Request
-from pipeline.tasks.responses import ReduceItem, ReduceSummaryReply, SummaryItem, SummaryReply, response_model
+from pipeline.tasks.registry import BUILTIN
+from pipeline.tasks.responses import ReduceItem, ReduceSummaryReply, Reply, response_model
 from pipeline.plan.sentences import sentence_spans
 
 MIN_SUMMARY_CHARS = 40
@@ -34,6 +35,9 @@ _STOP = frozenset(
     "party parties agreement hereof hereto herein thereof each under upon into than then there their "
     "was were but per also can our you your".split()
 )
+
+
+BUILTIN_TASKS = frozenset(BUILTIN)
 
 
 @dataclass(frozen=True)
@@ -56,11 +60,12 @@ def sentences(pages: Sequence[Page], cut_boilerplate: bool = True) -> Iterator[S
                 yield Sentence(page.page_number, segment[start:end])
 
 
-class ExtractiveEngine(BatchStreaming):
+class ExtractiveEngine(BatchStreaming, EngineDefaults):
     """Deterministic, CPU-only; needs no model. Window requests are handled like whole ones."""
 
     name = "extractive"
     model: str | None = None
+    tasks: frozenset[str] | None = BUILTIN_TASKS  # the tasks it knows how to do without a model
 
     def __init__(self, summary_points: int = 8, cut_boilerplate: bool = True) -> None:
         self.summary_points = summary_points
@@ -94,15 +99,15 @@ class ExtractiveEngine(BatchStreaming):
                           prompt_tokens=request.prompt_tokens, seconds=time.perf_counter() - started)
 
 
-def summarize(pages: Sequence[Page], n_points: int, cut_boilerplate: bool = True) -> SummaryReply:
-    """The `n_points` most central content sentences, in reading order."""
+def summarize(pages: Sequence[Page], n_points: int, cut_boilerplate: bool = True) -> Reply:
+    """The `n_points` most central content sentences, in reading order (the summary task's reply)."""
     candidates = [s for s in sentences(pages, cut_boilerplate) if _summary_worthy(s.text)]
     points = [
-        SummaryItem(point=" ".join(candidates[i].text.split()), quote=candidates[i].text,
-                    page_number=candidates[i].page_number)
+        {"point": " ".join(candidates[i].text.split()), "quote": candidates[i].text,
+         "page_number": candidates[i].page_number}
         for i in central([c.text for c in candidates], n_points)
     ]
-    return SummaryReply(points=points)
+    return response_model("summary").model_validate({"points": points})
 
 
 def reduce_points(items: Sequence[PointRef], n_points: int) -> ReduceSummaryReply:

@@ -15,7 +15,7 @@ from collections.abc import Sequence
 
 from pipeline.engines.extractive import MAX_PER_CATEGORY, ExtractiveEngine, sentences
 from pipeline.models import ChecklistItem, Page
-from pipeline.tasks.responses import SummaryItem, SummaryReply, response_model
+from pipeline.tasks.responses import Reply, response_model
 
 MIN_SUMMARY_WORDS = 6
 _WORD = re.compile(r"[a-z0-9]+")
@@ -56,13 +56,13 @@ def keyword_clauses(pages: Sequence[Page], checklist: Sequence[ChecklistItem]) -
     return response_model("clauses", checklist).model_validate({"clauses": found}).model_dump_json()
 
 
-def lead(pages: Sequence[Page], n_points: int) -> SummaryReply:
-    """The first `n_points` sentences with at least MIN_SUMMARY_WORDS words."""
-    points: list[SummaryItem] = []
+def lead(pages: Sequence[Page], n_points: int) -> Reply:
+    """The first `n_points` sentences with at least MIN_SUMMARY_WORDS words (the summary task's reply)."""
+    points: list[dict[str, object]] = []
     for sentence in sentences(pages):
         if len(points) == n_points:
             break
         if len(sentence.text.split()) >= MIN_SUMMARY_WORDS:
-            points.append(SummaryItem(point=" ".join(sentence.text.split()), quote=sentence.text,
-                                      page_number=sentence.page_number))
-    return SummaryReply(points=points)
+            points.append({"point": " ".join(sentence.text.split()), "quote": sentence.text,
+                           "page_number": sentence.page_number})
+    return response_model("summary").model_validate({"points": points})

@@ -21,7 +21,8 @@ from collections.abc import Callable, Sequence
 from multiprocessing.connection import Connection, wait
 
 from pipeline.config import RunConfig
-from pipeline.engines.base import Engine, create_engine
+from pipeline.tasks.registry import load_tasks
+from pipeline.engines.base import Engine, EngineDefaults, create_engine, engine_tasks
 from pipeline.errors import EngineError
 from pipeline.models import Completion, Request
 
@@ -65,6 +66,7 @@ def _serve(conn: Connection, config: RunConfig, devices: str, factory: EngineFac
     """A worker's loop: build the engine, then answer each batch of requests until told to stop."""
     os.environ["CUDA_VISIBLE_DEVICES"] = devices  # before anything can initialise CUDA
     try:
+        load_tasks(config.tasks)  # the run's task files, so that replies are checked against their models here too
         engine = factory(config)
     except Exception as exc:  # noqa: BLE001 - reported to the parent, which decides
         conn.send(("failed", f"{type(exc).__name__}: {exc}"))
@@ -137,7 +139,7 @@ class _Worker:
         self.conn.close()
 
 
-class DataParallelEngine:
+class DataParallelEngine(EngineDefaults):
     """N engines in N processes behind the one Engine protocol; see the module docstring."""
 
     def __init__(self, config: RunConfig, n: int, factory: EngineFactory = create_engine) -> None:
@@ -156,6 +158,7 @@ class DataParallelEngine:
             self.close()
             raise
         self.name, self.model = names[0]
+        self.tasks = engine_tasks(config, None)  # what its workers' engine runs
 
     def generate(self, requests: Sequence[Request]) -> list[Completion]:
         self.submit(requests)

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 
+from pipeline.errors import ConfigError
 from pipeline.models import Request
 from pipeline.tasks.responses import ReplyError, parse_reply, response_model
 
@@ -33,7 +34,7 @@ def reply_problem(request: Request, text: str, finish_reason: str | None) -> str
         return "empty reply (no answer after the reasoning)" if request.thinking else "empty reply"
     try:
         model = response_model(request.task, request.checklist)
-    except ValueError:  # a task without a response model: JSON is all we can check
+    except (ValueError, ConfigError):  # a task this process does not know: JSON is all we can check
         try:
             json.loads(text, strict=False)
         except json.JSONDecodeError as exc:

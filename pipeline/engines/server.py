@@ -27,6 +27,7 @@ from urllib.parse import urlsplit
 import httpx
 
 from pipeline.config import RunConfig, ServerSettings
+from pipeline.engines.base import EngineDefaults
 from pipeline.engines.http import HttpFailure, RetryPolicy, error_text, send
 from pipeline.engines.server_api import chat_body, chat_path, ollama_context, read_completion, served_models
 from pipeline.errors import ConfigError, EngineError
@@ -38,7 +39,7 @@ log = logging.getLogger(__name__)
 BAD_REPLY = (KeyError, IndexError, TypeError, AttributeError, ValueError)
 
 
-class ServerEngine:
+class ServerEngine(EngineDefaults):
     name = "server"
     model: str | None
 

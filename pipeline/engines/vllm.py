@@ -31,6 +31,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from pipeline.config import RunConfig
+from pipeline.engines.base import EngineDefaults
 from pipeline.engines.shield import own_process_group
 from pipeline.engines.replies import reply_problem, split_reasoning
 from pipeline.engines.vllm_specs import (
@@ -83,7 +84,7 @@ class Call:
     seconds: float
 
 
-class VLLMEngine:
+class VLLMEngine(EngineDefaults):
     """Holds at most one `vllm.LLM` at a time; `builds`, `calls` and `submitted` record what it did."""
 
     name = "vllm"

@@ -7,7 +7,8 @@ the numbers and dates of every summary point are checked against its quote and p
 a failed request becomes an error of the document (status `partial`, or `failed` when nothing succeeded),
 never a silent gap. Items with a `point` are summary points, the others clauses. `absent` lists checklist
 categories with no clause, only when the clause task ran in every window. Clauses of all windows are merged
-here (`clause_merge`); summary points of a windowed document are all kept, in window order, for the reduce
+here (`clause_merge`), the items of tasks from task files too (`task_items`; a one-item task's reply
+is parsed whole, `items.parse_whole`); summary points of a windowed document are all kept, in window order, for the reduce
 (`reduce.Reduction`, which needs the engine) to merge.
 Pages whose OCR failed are one `ingest`/`ocr_failed` error naming them (status `partial`: the document was
 read only in part); flagged pages are those not `ok` and OCR pages under the confidence threshold.
@@ -21,11 +22,13 @@ from typing import Any
 from pipeline.cite.facts import check_points
 from pipeline.cite.locate import PageIndex
 from pipeline.merge.clauses import merge_clauses
-from pipeline.merge.items import parse_items
+from pipeline.merge.items import parse_items, parse_whole
 from pipeline.models import (
     ChecklistItem, Clause, Completion, DocError, DocResult, DocStatus, EngineInfo, Plan, Request,
-    SummaryPoint,
+    SummaryPoint, TaskItem,
 )
+from pipeline.merge.task_items import cite_items, merge_items
+from pipeline.tasks.registry import BUILTIN, task_named
 from pipeline.tasks.responses import ReplyError, response_model
 
 
@@ -40,13 +43,16 @@ def assemble(
     summaries: list[list[SummaryPoint]] = []
     clause_sets: list[list[Clause]] = []
     failed_requests = 0
+    item_sets: dict[str, list[list[TaskItem]]] = {}  # tasks from task files: their items per window
     for request, completion in zip(plan.requests, completions, strict=True):
         items = _parse(request, completion, checklist, errors)
         if items is None:
             failed_tasks.add(request.task)
             failed_requests += 1
             continue
-        if request.task == "summary" or any(hasattr(i, "point") for i in items):
+        if request.task not in (*BUILTIN, "reduce_summary"):
+            item_sets.setdefault(request.task, []).append(cite_items(task_named(request.task), items, index))
+        elif request.task == "summary" or any(hasattr(i, "point") for i in items):
             summaries.append([SummaryPoint(text=p.point, citation=index.locate(p.quote, p.page_number))
                               for p in items])
         else:
@@ -66,6 +72,7 @@ def assemble(
         summary=check_points(_summary(summaries, summary_points), plan.document.pages),
         clauses=tuple(clauses),
         absent=absent,
+        extractions={name: merge_items(task_named(name), windows) for name, windows in item_sets.items()},
         pages_flagged=tuple(p.model_copy(update={"text": ""}) for p in plan.document.pages
                             if p.status != "ok" or p.low_confidence),
         errors=tuple(errors),
@@ -95,7 +102,10 @@ def _parse(
                                message=f"{where}: reply ended with finish_reason={completion.finish_reason}"))
         return None
     try:
-        items, problems = parse_items(response_model(request.task, checklist), completion.text)
+        model = response_model(request.task, checklist)
+        if len(model.model_fields) > 1:  # a one-item task: its reply is the item
+            return [parse_whole(model, completion.text)]
+        items, problems = parse_items(model, completion.text)
     except ReplyError as exc:
         errors.append(DocError(stage="parse", kind="invalid_reply", message=f"{where}: {exc}"))
         return None

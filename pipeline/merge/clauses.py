@@ -88,9 +88,14 @@ def merge_clauses(per_window: Sequence[Sequence[Clause]]) -> list[Clause]:
 
 def same_instance(a: Clause, b: Clause) -> bool:
     """Whether two clauses are one instance found twice (overlapping windows, or a repeated reply item)."""
-    if a.category != b.category:
+    return a.category == b.category and same_quote(a.citation, b.citation)
+
+
+def same_quote(ca: Citation | None, cb: Citation | None) -> bool:
+    """Whether two citations are one quote found twice: located ranges that overlap on one page, or, when
+    either was not located, one normalised quote containing the other."""
+    if ca is None or cb is None:
         return False
-    ca, cb = a.citation, b.citation
     if _located(ca) and _located(cb):
         return ca.page_number == cb.page_number and ca.char_start < cb.char_end and cb.char_start < ca.char_end  # type: ignore[operator]
     na, nb = normalize(ca.quote)[0], normalize(cb.quote)[0]

@@ -4,7 +4,8 @@ Contract: `parse_items(model, text)` takes a task's response model — one field
 `clauses`) — and a reply's text. It returns the valid items (each validated alone against the item model)
 and, for every item left out, why. Text from the model is made valid Unicode first (a JSON escape such as
 `\\udaba` decodes to a lone surrogate, which no UTF-8 file can hold). A reply that is not JSON, or has no list
-of items, raises `ReplyError`: then there is nothing to keep.
+of items, raises `ReplyError`: then there is nothing to keep. `parse_whole(model, text)` parses a reply that is
+one item (a one-item task's), all or nothing.
 """
 
 from __future__ import annotations
@@ -42,6 +43,21 @@ def parse_items(model: type[Reply], text: str) -> tuple[list[Any], list[str]]:
             where = ".".join(str(p) for p in first["loc"]) or "item"
             problems.append(f"item {n} left out: {where}: {first['msg']}")
     return items, problems
+
+
+def parse_whole(model: type[Reply], text: str) -> Reply:
+    """A reply that is one item (a one-item task's: several fields, no list), parsed and made valid Unicode
+    as `parse_items` does; raises `ReplyError` when it is not valid JSON for `model`."""
+    try:
+        return model.model_validate(clean(json.loads(text, strict=False)))
+    except json.JSONDecodeError as exc:
+        raise ReplyError(f"reply is not valid JSON ({exc.msg} at char {exc.pos})") from exc
+    except RecursionError as exc:
+        raise ReplyError("reply is nested too deeply to parse") from exc
+    except ValidationError as exc:
+        first = exc.errors()[0]
+        where = ".".join(str(p) for p in first["loc"]) or "reply"
+        raise ReplyError(f"reply does not match the schema: {where}: {first['msg']}") from exc
 
 
 def clean(value: Any) -> Any:

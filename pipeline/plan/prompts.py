@@ -19,11 +19,12 @@ from typing import TYPE_CHECKING
 
 from pipeline.models import ChecklistItem, Message, Page, PagePart, Window
 from pipeline.sanitize import neutralizer
+from pipeline.tasks.registry import TaskDef, task_named
 
 if TYPE_CHECKING:
     import jinja2
 
-TEMPLATES = ("system.j2", "document.j2", "page.j2", "summary.j2", "clauses.j2", "reduce_summary.j2")
+TEMPLATES = ("system.j2", "document.j2", "page.j2", "fields.j2", "reduce_summary.j2")  # tasks/*.toml: key.py
 
 
 def prompts_dir() -> Path:
@@ -68,7 +69,7 @@ def template_hashes(folder: Path | None = None) -> dict[str, str]:
 
 
 def build_messages(
-    task: str,
+    task: TaskDef | str,
     pages: Sequence[Page],
     page_count: int,
     checklist: Sequence[ChecklistItem] = (),
@@ -77,13 +78,25 @@ def build_messages(
     parts: Sequence[PagePart | None] = (),
     controls: Sequence[str] | None = None,
 ) -> tuple[Message, ...]:
-    """The chat messages (system, user) of one task over some pages of a document. `parts`, aligned with
+    """The chat messages (system, user) of one task over some pages of a document: the shared document
+    prefix (`document.j2`), then the task's instructions (its file's template). `parts`, aligned with
     `pages`, marks the pages a window holds only part of (their Page then carries that part's text).
     `controls`: the tokenizer's control strings (`Tokenizer.control_strings()`), neutralised in everything
-    the templates print from their data; None means the bundled Qwen3 tokenizer's."""
-    user = render_template(f"{task}.j2", controls=controls, pages=pages, page_count=page_count,
-                           checklist=checklist, window=window, n_points=n_points, parts=parts)
+    the templates print from their data; None means the bundled Qwen3 tokenizer's. `task`: its definition,
+    or the name of a task loaded or bundled."""
+    task = task_named(task) if isinstance(task, str) else task
+    env = environment(prompts_dir(), tuple(default_controls() if controls is None else controls))
+    user = _task_template(env, task.instructions).render(
+        task=task, pages=pages, page_count=page_count, checklist=checklist, window=window, n_points=n_points,
+        parts=parts).strip()
     return system_message(controls), Message(role="user", content=user)
+
+
+@functools.lru_cache(maxsize=64)
+def _task_template(env: jinja2.Environment, instructions: str) -> jinja2.Template:
+    """A task's user prompt: the document block every task shares, then the task's instructions. The task
+    file is trusted configuration (like the templates); document text still reaches it only as data."""
+    return env.from_string('{% include "document.j2" %}\n\n' + instructions)
 
 
 def system_message(controls: Sequence[str] | None = None) -> Message:

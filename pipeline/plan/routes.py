@@ -17,6 +17,8 @@ from pipeline.plan.requests import make_request
 from pipeline.plan.prompts import build_messages
 from pipeline.plan.tokens import Tokenizer
 from pipeline.plan.windows import fixed_cost, page_costs, split_windows
+from pipeline.tasks.registry import TaskDef, load_tasks, task_reserve
+from pipeline.tasks.schema import reply_schema
 
 LONG_CHARS_PER_TOKEN = 2  # beyond this many characters per context token, count page by page first
 JOIN_SLACK = 4  # tokens one page join may save when pages are tokenized together rather than one by one
@@ -69,11 +71,11 @@ def _windows(
     budget = window_budget(config)
     slices = split_windows(doc, config, tokenizer, checklist, budget, costs)
     requests = tuple(
-        make_request(config, request_id=f"{doc.doc_id}:{task}:w{s.window.index}", doc_id=doc.doc_id, task=task,
-                     route="windows", window=s.window.index, messages=s.messages[task], prompt_tokens=s.tokens[task],
-                     pages=s.pages, checklist=checklist)
+        make_request(config, request_id=f"{doc.doc_id}:{task.name}:w{s.window.index}", doc_id=doc.doc_id,
+                     task=task.name, route="windows", window=s.window.index, messages=s.messages[task.name],
+                     prompt_tokens=s.tokens[task.name], pages=s.pages, checklist=checklist, page_count=len(doc.pages))
         for s in slices
-        for task in config.tasks
+        for task in load_tasks(config.tasks)
     )
     route = Route(
         kind="windows", prompt_tokens=max(r.prompt_tokens for r in requests), output_reserve=_reserve(config),
@@ -83,18 +85,21 @@ def _windows(
 
 
 def _reserve(config: RunConfig) -> int:
-    return max(config.reserve(task) for task in config.tasks)
+    return max(task_reserve(config, task) for task in load_tasks(config.tasks))
+
 
 
 def _whole_requests(
     doc: Document, config: RunConfig, tokenizer: Tokenizer, checklist: Sequence[ChecklistItem]
 ) -> list[Request]:
     """One request per task over the whole document; the document part they share is counted once."""
+    tasks = load_tasks(config.tasks)
     messages = [build_messages(task, doc.pages, len(doc.pages), checklist, n_points=config.summary_points,
-                               controls=tokenizer.control_strings()) for task in config.tasks]
+                               controls=tokenizer.control_strings()) for task in tasks]
     counts = tokenizer.count_chats(messages, config.thinking)
     return [
-        make_request(config, request_id=f"{doc.doc_id}:{task}", doc_id=doc.doc_id, task=task, route="whole",
-                     messages=m, prompt_tokens=n, pages=doc.pages, checklist=checklist)
-        for task, m, n in zip(config.tasks, messages, counts, strict=True)
+        make_request(config, request_id=f"{doc.doc_id}:{task.name}", doc_id=doc.doc_id, task=task.name,
+                     route="whole", messages=m, prompt_tokens=n, pages=doc.pages, checklist=checklist,
+                     page_count=len(doc.pages))
+        for task, m, n in zip(tasks, messages, counts, strict=True)
     ]

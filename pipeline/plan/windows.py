@@ -21,6 +21,7 @@ from pipeline.plan.packing import fill, overlap_start, pack
 from pipeline.plan.prompts import build_messages, render_template
 from pipeline.plan.sentences import sentence_starts
 from pipeline.plan.tokens import Tokenizer
+from pipeline.tasks.registry import load_tasks, task_reserve
 
 PART_MARGIN = 64  # tokens a page part leaves free: its header, and joins that count differently in context
 _PARAGRAPH = re.compile(r"\n[ \t]*\n")
@@ -66,8 +67,8 @@ def fixed_cost(doc: Document, config: RunConfig, tokenizer: Tokenizer, checklist
     probe = Window(index=0, page_start=last, page_end=last, prompt_tokens=0)
     return max(
         tokenizer.count_chat(build_messages(task, (), last, checklist, probe, config.summary_points), config.thinking)
-        + config.reserve(task)
-        for task in config.tasks
+        + task_reserve(config, task)
+        for task in load_tasks(config.tasks)
     )
 
 
@@ -101,18 +102,19 @@ def split_windows(
 def _measure(doc: Document, units: Sequence[_Unit], index: int, ctx: _Context) -> tuple[int, WindowSlice]:
     """Render the window of `units` and count it exactly: (tokens over the budget, the window)."""
     config, tokenizer, checklist = ctx.config, ctx.tokenizer, ctx.checklist
+    tasks = load_tasks(config.tasks)
     pages = tuple(u.page for u in units)
     parts = [u.part for u in units]
     window = Window(index=index, page_start=pages[0].page_number, page_end=pages[-1].page_number,
                     prompt_tokens=0, parts=tuple(p for p in parts if p is not None))
     messages = {
-        task: build_messages(task, pages, len(doc.pages), checklist, window, config.summary_points, parts,
+        task.name: build_messages(task, pages, len(doc.pages), checklist, window, config.summary_points, parts,
                                controls=tokenizer.control_strings())
-        for task in config.tasks
+        for task in tasks
     }
     tokens = dict(zip(messages, tokenizer.count_chats(list(messages.values()), config.thinking), strict=True))
     window = window.model_copy(update={"prompt_tokens": max(tokens.values())})
-    over = max(n + config.reserve(task) for task, n in tokens.items()) - ctx.budget
+    over = max(tokens[task.name] + task_reserve(config, task) for task in tasks) - ctx.budget
     return over, WindowSlice(window=window, pages=pages, messages=messages, tokens=tokens)
 
 

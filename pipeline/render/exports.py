@@ -1,4 +1,4 @@
-"""Exports for downstream systems: stored results → `clauses.csv` and `results.jsonl`.
+"""Exports for downstream systems: stored results → `clauses.csv`, `results.jsonl` and `<task>.csv`.
 
 Contract: `clauses_csv(results)` is for spreadsheet users: it starts with a UTF-8 byte order mark (so Excel
 reads it as UTF-8), has a header row and one row per clause (columns `CLAUSE_COLUMNS`; empty cell for a
@@ -41,6 +41,44 @@ def clauses_csv(results: Sequence[DocResult]) -> str:
         for clause in result.clauses:
             writer.writerow([_cell(value) for value in clause_row(result, clause)])
     return BOM + buffer.getvalue()
+
+
+CITATION_COLUMNS = ("page_number", "page_label", "status", "match", "quote")
+
+
+def task_csv(task: str, results: Sequence[DocResult]) -> str:
+    """One CSV row per item of `task` in every document: doc_id, file, the fields (lists joined by '; '),
+    then the item's citation (items = "many"), or, per field, its page, status and quote (items = "one");
+    `conflicts` and `unsupported` list fields. Field columns are those of the items, in their order."""
+    items = [(r, item) for r in results for item in r.extractions.get(task, ())]
+    fields = list(dict.fromkeys(f for _, item in items for f in item.values))
+    one = any(item.citations for _, item in items)
+    header = ["doc_id", "file", *fields]
+    per_field = [f"{f}_{c}" for f in fields for c in ("page_number", "status", "quote")]
+    header += per_field if one else list(CITATION_COLUMNS)
+    buffer = io.StringIO()
+    writer = csv.writer(buffer)
+    writer.writerow([*header, "conflicts", "unsupported"])
+    for result, item in items:
+        path = result.source.path if result.source else ""
+        row = [result.doc_id, path, *(_value(item.values.get(f)) for f in fields)]
+        if one:
+            for f in fields:
+                c = item.citations.get(f)
+                row += [_cell(c.page_number), c.status, c.quote] if c else ["", "", ""]
+        else:
+            c = item.citation
+            row += [_cell(c.page_number), _cell(c.page_label), c.status, c.match, c.quote] if c else [""] * 5
+        writer.writerow([*row, "; ".join(item.conflicts), "; ".join(item.unsupported)])
+    return buffer.getvalue()
+
+
+def _value(value: object) -> str:
+    if isinstance(value, list):
+        return "; ".join(str(v) for v in value)
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    return _cell(value)
 
 
 def results_jsonl(results: Sequence[DocResult]) -> str:

@@ -83,7 +83,7 @@ def _umask() -> int:
 def _templates() -> jinja2.Environment:
     import jinja2  # here, not at module level: a run with nothing to do never renders
 
-    return jinja2.Environment(
+    env = jinja2.Environment(
         loader=jinja2.PackageLoader("pipeline", "templates"),
         undefined=jinja2.StrictUndefined,
         autoescape=False,  # Markdown; HTML reports use an autoescaping environment
@@ -91,6 +91,14 @@ def _templates() -> jinja2.Environment:
         trim_blocks=True,
         lstrip_blocks=True,
     )
+    env.filters["md_value"] = _md_value
+    return env
+
+
+def _md_value(value: object) -> str:
+    """A typed value in a Markdown table cell: lists joined by '; ', pipes escaped."""
+    text = "; ".join(map(str, value)) if isinstance(value, list) else "" if value is None else str(value)
+    return text.replace("\n", " ").replace("|", "\\|")
 
 
 def doc_dir(output: Path, doc_id: str) -> Path:

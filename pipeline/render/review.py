@@ -6,11 +6,12 @@ texts citations point into, when there) and `OUT/run_report.json` (when there), 
 field — a clause category, or the summary — across all documents, filterable; `review_fields`),
 `OUT/<doc-id>/report.html` (summary and clauses, each with a citation that opens its page with the quote
 highlighted, and a link to that page of the PDF when the PDF is reachable from the report),
-`OUT/clauses.csv`, `OUT/results.jsonl` (see `exports`) and `OUT/results.xlsx` (see `xlsx`). Unreadable
-result files are skipped, logged and returned in `ReviewFiles.skipped`. Results of a model-free engine are
-labelled "model-free baseline" wherever they appear. With `documents` ((input path, doc_id) pairs: the run store's current
-inputs, see `store.current`) exactly those are shown, one row per input path (its own path, its
-content's result); without, every result folder under `output`.
+`OUT/clauses.csv`, `OUT/results.jsonl`, per task from a task file `OUT/<task>.csv` (see `exports`) and
+`OUT/results.xlsx` (see `xlsx`). Unreadable result files are skipped, logged and returned in
+`ReviewFiles.skipped`. Results of a model-free engine are labelled "model-free baseline" wherever they appear.
+With `documents` ((input path, doc_id) pairs: the run store's current inputs, see `store.current`) exactly
+those are shown, one row per input path (its own path, its content's result); without, every result folder
+under `output`.
 
 The HTML is self-contained (inline CSS and JS, no network, works from file://) and rendered by an
 autoescaping jinja2 environment: document text reaches a page only as escaped text, or as HTML-safe JSON
@@ -36,11 +37,11 @@ from pydantic import ValidationError
 from pipeline import __version__
 from pipeline.errors import ConfigError
 from pipeline.models import Citation, DocResult, Document, Page, RunReport
-from pipeline.render.exports import clauses_csv, results_jsonl
+from pipeline.render.exports import clauses_csv, results_jsonl, task_csv
 from pipeline.render.items import engine_label
 from pipeline.render.result import PAGES_FILE, write_atomic
 from pipeline.render.review_fields import field_rows
-from pipeline.render.review_view import DocView, doc_view, matrix_categories
+from pipeline.render.review_view import DocView, doc_view, matrix_categories, task_columns
 from pipeline.render.xlsx import write_xlsx
 
 log = logging.getLogger(__name__)
@@ -83,13 +84,15 @@ def write_review(output: Path, documents: Sequence[tuple[str, str]] | None = Non
     index = output / "index.html"
     found = [sum(1 for view in views if view.cells[i].count) for i in range(len(categories))]
     write_atomic(index, _render("index.html.j2", docs=views, categories=categories, found=found, run=run,
-                                totals=_totals(views), skipped=skipped))
+                                totals=_totals(views), skipped=skipped, task_columns=task_columns(views)))
     fields, rows = field_rows(views, categories)
     write_atomic(output / FIELDS_FILE, _render("fields.html.j2", docs=views, fields=fields, rows=rows, run=run))
     results = [s.result for s in stored]
     csv_path, jsonl_path, xlsx_path = output / "clauses.csv", output / "results.jsonl", output / "results.xlsx"
     write_atomic(csv_path, clauses_csv(results))
     write_atomic(jsonl_path, results_jsonl(results))
+    for name in dict.fromkeys(name for r in results for name in r.extractions):
+        write_atomic(output / f"{name}.csv", task_csv(name, results))
     write_xlsx(xlsx_path, results, categories)
     return ReviewFiles(index, reports, csv_path, jsonl_path, output / FIELDS_FILE, xlsx_path, tuple(skipped))
 

@@ -12,6 +12,9 @@ the PDF named in `result.source` is there now (same size as when read; a relativ
 the current directory, as it did for the run), else None; a chip then links `href#page=N` (the PDF open
 parameter that Chromium, Firefox and Acrobat honour). Pages read by OCR (`Page.source == "ocr"`, when the
 ingest records it) and pages flagged empty or failed are marked on the chips citing them and in the viewer.
+
+Tasks from task files become `TaskView`s (values as text, `shown`); `task_columns(views)` gives the one-item
+tasks' fields for the index's documents × fields tables.
 """
 
 from __future__ import annotations
@@ -26,7 +29,7 @@ from urllib.request import pathname2url
 
 from pipeline.tasks.checklist import load_checklist
 from pipeline.cite.locate import normalize
-from pipeline.models import Citation, ClaimCheck, DocError, DocResult, Page
+from pipeline.models import Citation, ClaimCheck, DocError, DocResult, Page, TaskItem
 from pipeline.render.items import engine_label, is_model_free
 
 CellState = Literal["conflict", "found", "absent", "unchecked"]
@@ -68,6 +71,27 @@ class ClauseView:
 
 
 @dataclass(frozen=True)
+class ItemView:
+    """One item of a task from a task file: its values shown as text, and its citations."""
+
+    values: dict[str, str]
+    cite: CiteView | None  # items = "many": the item's quote
+    cites: dict[str, CiteView]  # items = "one": each field's quote
+    conflicts: tuple[str, ...]
+    unsupported: tuple[str, ...]
+
+
+@dataclass(frozen=True)
+class TaskView:
+    """A task from a task file in one document: its fields (in the items' order) and items."""
+
+    name: str
+    one: bool  # one item per document, each field cited: shown as fields × values, and in the index table
+    fields: tuple[str, ...]
+    items: tuple[ItemView, ...]
+
+
+@dataclass(frozen=True)
 class Cell:
     category: str
     state: CellState
@@ -98,6 +122,7 @@ class DocView:
     citations: dict[str, int]
     summary: tuple[PointView, ...]
     clauses: tuple[ClauseView, ...]
+    tasks: tuple[TaskView, ...]
     absent: tuple[str, ...]
     errors: tuple[DocError, ...]
     pages_flagged: tuple[Page, ...]
@@ -129,7 +154,10 @@ def doc_view(result: DocResult, pages: Sequence[Page] | None, categories: Sequen
                     for i, p in enumerate(result.summary, 1))
     clauses = tuple(ClauseView(c.category, c.conflict, _cite(f"c{i}", c.citation, texts, ocr))
                     for i, c in enumerate(result.clauses, 1))
+    tasks = tuple(_task_view(k, name, items, texts, ocr)
+                  for k, (name, items) in enumerate(result.extractions.items(), 1))
     cites = [p.cite for p in summary] + [c.cite for c in clauses]
+    cites += [c for t in tasks for i in t.items for c in ([i.cite] if i.cite else []) + list(i.cites.values())]
     counts: Counter[str] = Counter(cite.citation.status for cite in cites)
     source, route = result.source, result.route
     return DocView(
@@ -139,13 +167,46 @@ def doc_view(result: DocResult, pages: Sequence[Page] | None, categories: Sequen
         page_count=source.page_count if source else None, prompt_tokens=route.prompt_tokens if route else None,
         output_tokens=result.usage.get("output_tokens"), engine=engine_label(result.engine),
         model_free=is_model_free(result.engine), pdf_href=pdf_href(result, report_dir), ocr_pages=ocr,
-        citations={s: counts[s] for s in STATUSES}, summary=summary, clauses=clauses,
+        citations={s: counts[s] for s in STATUSES}, summary=summary, clauses=clauses, tasks=tasks,
         absent=result.absent, errors=result.errors, pages_flagged=result.pages_flagged,
         cells=tuple(_cell(result, name) for name in categories),
         pages=[{"n": p.page_number, "label": p.page_label, "status": p.status, "text": p.text, "ocr": is_ocr(p)}
                for p in pages] if pages is not None else None,
         ocr_images=tuple((p.page_number, p.image, p.ocr_confidence) for p in pages or () if p.image),
     )
+
+
+def _task_view(k: int, name: str, items: Sequence[TaskItem], texts: dict[int, str], ocr: tuple[int, ...]) -> TaskView:
+    fields = tuple(dict.fromkeys(f for item in items for f in item.values))
+    views = tuple(
+        ItemView(values={f: shown(item.values.get(f)) for f in fields},
+                 cite=_cite(f"t{k}i{i}", item.citation, texts, ocr) if item.citation else None,
+                 cites={f: _cite(f"t{k}i{i}{f}", c, texts, ocr) for f, c in item.citations.items()},
+                 conflicts=item.conflicts, unsupported=item.unsupported)
+        for i, item in enumerate(items, 1)
+    )
+    return TaskView(name, any(item.citations for item in items), fields, views)
+
+
+def shown(value: object) -> str:
+    """A typed value as text: lists joined by '; ', booleans yes/no, nothing as ''."""
+    if value is None:
+        return ""
+    if isinstance(value, bool):
+        return "yes" if value else "no"
+    if isinstance(value, list):
+        return "; ".join(shown(v) for v in value)
+    return str(value)
+
+
+def task_columns(views: Sequence[DocView]) -> dict[str, tuple[str, ...]]:
+    """The one-item tasks of any document, each with its fields: the index's documents × fields tables."""
+    columns: dict[str, dict[str, None]] = {}
+    for view in views:
+        for task in view.tasks:
+            if task.one:
+                columns.setdefault(task.name, {}).update(dict.fromkeys(task.fields))
+    return {name: tuple(fields) for name, fields in columns.items()}
 
 
 def matrix_categories(results: Sequence[DocResult]) -> tuple[str, ...]:

@@ -27,8 +27,9 @@ from pathlib import Path
 
 from pipeline.cite.facts import claim_counts
 from pipeline.tasks.checklist import load_checklist
+from pipeline.tasks.registry import load_tasks, require_engine_runs, uses_checklist
 from pipeline.config import RunConfig
-from pipeline.engines.base import Engine, create_engine, engine_info, open_for_planning
+from pipeline.engines.base import Engine, create_engine, engine_info, engine_tasks, open_for_planning
 from pipeline.errors import ConfigError
 from pipeline.store.key import key_parts, result_key
 from pipeline.store.survey import Survey, doc_key, is_final, survey
@@ -100,8 +101,11 @@ def run(
     if missing:
         raise ConfigError(f"input not found: {', '.join(missing)}")
     check_config(config)  # issue 18: every configuration error before anything is touched
-    checklist = load_checklist(config.checklist) if "clauses" in config.tasks else ()
-    parts = key_parts(config, checklist)
+    tasks = load_tasks(config.tasks)  # every task file checked before any document is touched
+    if engine is not None or config.engine in ("extractive", "keyword"):
+        require_engine_runs(config.engine if engine is None else engine.name, engine_tasks(config, engine), tasks)
+    checklist = load_checklist(config.checklist) if uses_checklist(tasks) else ()
+    parts = key_parts(config, checklist, {task.name: task.digest() for task in tasks})
     key = result_key(parts)
     try:
         output.mkdir(parents=True, exist_ok=True)
@@ -203,17 +207,14 @@ def _start_engine(prepared: Iterator[Prepared], engine: Engine, stop: StopFlag) 
     """Start the engine (`start`, where it has one) while the reader processes read the first documents,
     then, once the first document is planned, let it warm up on that document's requests (`warm_up`, where
     it has one). Documents that failed before the first plan are kept for the batch."""
-    start = getattr(engine, "start", None)
-    if callable(start):
-        start()
+    engine.start()
     taken: list[Prepared] = []
     for item in prepared:
         taken.append(item)
         if item.plan is not None or stop.requested:
             break
-    warm_up = getattr(engine, "warm_up", None)
-    if taken and taken[-1].plan is not None and callable(warm_up) and not stop.requested:
-        warm_up(taken[-1].plan.requests)
+    if taken and taken[-1].plan is not None and not stop.requested:
+        engine.warm_up(taken[-1].plan.requests)
     return itertools.chain(taken, prepared)
 
 
@@ -232,7 +233,7 @@ def outcome_of(prepared: Prepared, info: EngineInfo) -> _Outcome:
 
 def plan_inputs(inputs: Sequence[Path], config: RunConfig) -> list[Plan | DocResult]:
     """Ingest and plan every PDF under `inputs` without any engine: a Plan, or a failed DocResult."""
-    checklist = load_checklist(config.checklist) if "clauses" in config.tasks else ()
+    checklist = load_checklist(config.checklist) if uses_checklist(load_tasks(config.tasks)) else ()
     info = EngineInfo(name="none")
     with Preparer(config, checklist) as preparer:
         paths = find_pdfs(inputs, config.follow_symlinks)
@@ -285,7 +286,7 @@ def failed_result(
 
 def doc_report(result: DocResult, outcome: _Outcome) -> DocReport:
     counts = {"verified": 0, "relocated": 0, "unverified": 0}
-    for citation in [p.citation for p in result.summary] + [c.citation for c in result.clauses]:
+    for citation in result.all_citations():
         counts[citation.status] += 1
     route = result.route
     return DocReport(

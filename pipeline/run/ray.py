@@ -24,6 +24,7 @@ from pathlib import Path
 from typing import Any
 
 from pipeline.tasks.checklist import load_checklist
+from pipeline.tasks.registry import load_tasks, uses_checklist
 from pipeline.config import RunConfig
 from pipeline.engines.base import create_engine, engine_info
 from pipeline.engines.parallel import single
@@ -122,7 +123,7 @@ def _dataset(ray: Any, paths: Sequence[Path], config: RunConfig, actors: int | N
 
 def ingest_and_plan(batch: Batch, config: RunConfig) -> Batch:
     """CPU stage: each path's Plan (as JSON), or its failed result."""
-    checklist = load_checklist(config.checklist) if "clauses" in config.tasks else ()
+    checklist = load_checklist(config.checklist) if uses_checklist(load_tasks(config.tasks)) else ()
     info = EngineInfo(name=config.engine, model=config.model)
     plans, failures, seconds = [], [], []
     with DocumentReader(config) as reader:
@@ -150,7 +151,7 @@ class EngineActor:
         self.config = config
         self.engine = create_engine(single(config))  # Ray gives this actor its GPUs; one engine uses them
         self.info = engine_info(self.engine)
-        self.checklist = load_checklist(config.checklist) if "clauses" in config.tasks else ()
+        self.checklist = load_checklist(config.checklist) if uses_checklist(load_tasks(config.tasks)) else ()
 
     def __call__(self, batch: Batch) -> Batch:
         outcomes = []

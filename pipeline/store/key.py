@@ -3,7 +3,7 @@
 Contract: `key_parts(config, checklist, task_hashes)` is the JSON-able dict of everything that can change
 a result, and `result_key(parts)` its hash; the run store, eval and every `result.json` use this one key.
 In the parts:
-- `config`: the RunConfig — engine and its settings, rope/context limits, thinking, tasks, reserves,
+- `config`: the RunConfig — engine and its settings, rope/context limits, thinking, reserves,
   windows, summary points, the ingest settings (pages, characters per page, decompression, memory per document, timeout,
   `follow_symlinks`, the PDF backend) — without what cannot change a result: password, batch size, ingest
   jobs, redo policy, `--reconfigure`, data-parallel workers, a server's transport knobs (concurrency,
@@ -13,8 +13,8 @@ In the parts:
 - `model`, `tokenizer`: a local folder's identity (its config files' hashes, its weight files' names and
   sizes), so a model swapped in place redoes the results and a model moved elsewhere does not;
 - `checklist` (its contents), `clause_patterns` (the curated pattern file's hash), `sampling` (the
-  sampling parameters model engines send), `prompts` (the templates' hashes), `tasks` (the task
-  definitions' hashes, given by the task registry), `schema_version`, `docpipe_version`.
+  sampling parameters model engines send), `prompts` (the templates' hashes), `task_names` (the tasks chosen),
+  `tasks` (their definitions' hashes, from the task registry; a task file counts by contents, not path), `schema_version`, `docpipe_version`.
 `ocr`: OCR's block (`pipeline.ingest.ocr.ocr_key`: mode, settings, rapidocr/onnxruntime/pypdfium2
 versions), only when OCR can run. Log format, output and input paths are not in it: they are not in the config at all.
 `USER_PARTS` names the parts a person chooses (the rest change with docpipe itself): a folder made with
@@ -35,9 +35,10 @@ from pipeline.config import RunConfig
 from pipeline.ingest.ocr import ocr_key
 from pipeline.models import SCHEMA_VERSION, ChecklistItem
 from pipeline.plan.prompts import template_hashes
+from pipeline.tasks.registry import load_tasks, uses_checklist
 
 KEY_LENGTH = 16
-NOT_IN_KEY = {"password", "batch_documents", "jobs", "redo", "reconfigure", "checklist"}
+NOT_IN_KEY = {"password", "batch_documents", "jobs", "redo", "reconfigure", "checklist", "tasks"}  # contents count
 OCR_FIELDS = {"ocr", "ocr_engine", "ocr_dpi", "ocr_max_pixels", "ocr_min_confidence", "ocr_images"}  # see ocr_key
 ENGINES_WITHOUT_SETTINGS = {"extractive", "keyword"}  # engines that read none of EngineSettings
 MODEL_ENGINES = {"vllm", "server", "scripted"}  # engines that sample from a model
@@ -45,7 +46,7 @@ MODEL_ENGINES = {"vllm", "server", "scripted"}  # engines that sample from a mod
 NOT_IN_KEY_SETTINGS = {"engine_settings": {"data_parallel_size"},
                        "server": {"concurrency", "request_timeout", "max_retries", "backoff", "backoff_max",
                                   "api_key_env"}}
-USER_PARTS = ("config", "checklist", "model", "tokenizer")
+USER_PARTS = ("config", "task_names", "checklist", "model", "tokenizer")
 CONFIG_FILES = ("config.json", "generation_config.json", "tokenizer_config.json", "tokenizer.json")
 WEIGHT_SUFFIXES = (".safetensors", ".bin", ".gguf", ".pt")
 
@@ -54,7 +55,11 @@ def key_parts(
     config: RunConfig, checklist: Sequence[ChecklistItem], task_hashes: Mapping[str, str] | None = None,
 ) -> dict[str, Any]:
     """Everything that shapes a result under `config` (see the module docstring). `task_hashes`: name → hash
-    of each task definition used (the task registry's; None while tasks are built into the code)."""
+    of each task definition used; by default the task registry's digests of `config.tasks`. Tasks count by
+    name (`task_names`: a user's choice, so other tasks on the same folder are refused without
+    --reconfigure) and by definition (`tasks`: changes with docpipe's own task files too, so an upgrade
+    redoes results without refusing), never by the path of a task file."""
+    tasks = load_tasks(config.tasks)
     exclude: dict[str, object] = {name: True for name in NOT_IN_KEY | OCR_FIELDS} | dict(NOT_IN_KEY_SETTINGS)
     if config.engine in ENGINES_WITHOUT_SETTINGS:
         exclude["engine_settings"] = True
@@ -66,7 +71,7 @@ def key_parts(
         dumped["model"] = "<local folder>"  # its contents count (below), not where it lies
     if tokenizer is not None:
         dumped["tokenizer"] = "<local folder>"
-    clauses = "clauses" in config.tasks
+    clauses = uses_checklist(tasks)
     parts = {
         "schema_version": SCHEMA_VERSION,
         "docpipe_version": __version__,
@@ -77,7 +82,8 @@ def key_parts(
         "clause_patterns": _patterns_hash() if clauses and config.engine in ENGINES_WITHOUT_SETTINGS else None,
         "sampling": _sampling(config) if config.engine in MODEL_ENGINES else None,
         "prompts": template_hashes(),
-        "tasks": dict(sorted(task_hashes.items())) if task_hashes else None,
+        "task_names": sorted(task.name for task in tasks),
+        "tasks": dict(sorted((task_hashes or {task.name: task.digest() for task in tasks}).items())),
     }
     if (ocr := ocr_key(config)) is not None:
         parts["ocr"] = ocr

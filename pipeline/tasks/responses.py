@@ -1,5 +1,6 @@
-"""One pydantic response model per task. The same class gives the JSON schema for constrained decoding,
-parses a reply and validates it (scripted test replies included).
+"""Replies: the summary reduce's model, and `response_model(name)` for any task's (made from its definition
+by `tasks.schema`). The same class gives the JSON schema for constrained decoding, parses a reply and
+validates it (scripted test replies included).
 
 Contract: `parse_reply(model, text)` returns a validated instance or raises `ReplyError` saying why.
 """
@@ -9,10 +10,9 @@ from __future__ import annotations
 import functools
 import json
 from collections.abc import Sequence
-from typing import Annotated, Any, Literal
+from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, create_model
-from pydantic.json_schema import SkipJsonSchema
 
 from pipeline.models import ChecklistItem
 
@@ -26,16 +26,6 @@ class Reply(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
 
-class SummaryItem(Reply):
-    point: str = Field(description="one key point of the document, in your own words")
-    quote: str = Field(description="a sentence copied verbatim from the document that supports the point")
-    page_number: int = Field(description="the physical page number (from the page header) of the quote")
-
-
-class SummaryReply(Reply):
-    points: list[SummaryItem]
-
-
 class ReduceItem(Reply):
     point: str = Field(description="one key point of the whole document, in your own words")
     ids: list[str] = Field(min_length=1, description="ids of the listed points it rests on, best-supporting first")
@@ -45,22 +35,6 @@ class ReduceSummaryReply(Reply):
     """The reduce step's reply: points that name the window points they merge by id, never by page."""
 
     points: list[ReduceItem]
-
-
-@functools.cache
-def _clauses_model(names: tuple[str, ...]) -> type[Reply]:
-    category: Any = Literal[names]  # an enum in the schema: the model can only name checklist categories
-    item = create_model(
-        "ClauseItem",
-        __base__=Reply,
-        category=(category, Field(description="the checklist category this clause belongs to")),
-        quote=(str, Field(description="the clause text copied verbatim from the document")),
-        page_number=(int, Field(description="the physical page number (from the page header) of the quote")),
-        # Optional and left out of the schema: constrained decoding never asks a model for it; an engine that
-        # can score its clauses (model-free, or from token probabilities) may add it to its reply.
-        confidence=(Annotated[float | None, SkipJsonSchema()], None),
-    )
-    return create_model("ClausesReply", __base__=Reply, clauses=(list[item], ...))  # type: ignore[valid-type]
 
 
 @functools.cache
@@ -84,18 +58,24 @@ def reduce_schema(ids: Sequence[str]) -> dict:
 
 
 def response_model(task: str, checklist: Sequence[ChecklistItem] = ()) -> type[Reply]:
-    """The reply model of a task ('summary', 'clauses', or the windows route's 'reduce_summary')."""
-    if task == "summary":
-        return SummaryReply
+    """The reply model of a task by name: the windows route's 'reduce_summary', or a task this process
+    loaded (`tasks.registry`), else a bundled one. Raises ConfigError for a name it does not know."""
     if task == "reduce_summary":
         return ReduceSummaryReply
-    if task == "clauses":
-        return _clauses_model(tuple(item.name for item in checklist))
-    raise ValueError(f"unknown task {task!r}")
+    from pipeline.tasks.registry import task_named
+    from pipeline.tasks.schema import reply_model
+
+    return reply_model(task_named(task), checklist)
 
 
-def json_schema(task: str, checklist: Sequence[ChecklistItem] = ()) -> dict:
-    return response_model(task, checklist).model_json_schema()
+def json_schema(task: str, checklist: Sequence[ChecklistItem] = (), page_count: int | None = None) -> dict:
+    """The bounded JSON schema of a task's reply, by name (`tasks.schema.reply_schema`)."""
+    if task == "reduce_summary":
+        return ReduceSummaryReply.model_json_schema()
+    from pipeline.tasks.registry import task_named
+    from pipeline.tasks.schema import reply_schema
+
+    return reply_schema(task_named(task), checklist, page_count)
 
 
 def parse_reply(model: type[Reply], text: str) -> Reply:
@@ -107,4 +87,5 @@ def parse_reply(model: type[Reply], text: str) -> Reply:
     try:
         return model.model_validate(data)
     except ValidationError as exc:
-        raise ReplyError(f"reply does not match the schema: {exc.error_count()} error(s): {exc.errors()[0]['msg']}") from exc
+        first = exc.errors()[0]["msg"]
+        raise ReplyError(f"reply does not match the schema: {exc.error_count()} error(s): {first}") from exc
