@@ -58,7 +58,7 @@ def test_a_changed_prompt_template_changes_the_key(tmp_path, monkeypatch):
     shutil.copytree(prompts_dir(), copy)
     monkeypatch.setenv("DOCPIPE_PROMPTS", str(copy))
     assert key(RunConfig()) == BASE
-    (copy / "clauses.j2").write_text((copy / "clauses.j2").read_text() + "\nBe precise.\n")
+    (copy / "document.j2").write_text((copy / "document.j2").read_text() + "\nBe precise.\n")
     assert key(RunConfig()) != BASE
 
 

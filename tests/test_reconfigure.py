@@ -39,7 +39,7 @@ def test_another_configuration_exits_2_naming_the_settings_unless_reconfigure(do
     before = snapshot(out)
     result = docpipe("run", inbox, "-o", out, "--tasks", "summary", "--summary-points", "3")
     assert result.exit_code == 2
-    assert "tasks" in result.output and "summary_points: 8 → 3" in result.output and "--reconfigure" in result.output
+    assert "task_names" in result.output and "summary_points: 8 → 3" in result.output and "--reconfigure" in result.output
     assert snapshot(out) == before  # nothing touched: every result.json, clauses.csv and the store as they were
     assert docpipe("run", inbox, "-o", out).exit_code == 0  # the folder's own configuration still runs
     assert "0 processed" in docpipe("run", inbox, "-o", out).stdout
@@ -52,7 +52,7 @@ def test_another_configuration_exits_2_naming_the_settings_unless_reconfigure(do
 
 @pytest.mark.parametrize("flags, says", [
     (["--tokenizer", "/no/such/dir"], "--tokenizer /no/such/dir: no such folder"),
-    (["--tasks", "summary,sumary"], "tasks must be a non-empty subset"),
+    (["--tasks", "summary,sumary"], "task 'sumary': no such task"),
     (["--tensor-parallel-size", "2"], "--tensor-parallel-size only apply to --engine vllm"),
     (["--gpu-memory-utilization", "0.5", "--dtype", "bfloat16"], "--dtype, --gpu-memory-utilization only apply"),
     (["--engine", "keyword", "--max-num-seqs", "4"], "--max-num-seqs only apply"),

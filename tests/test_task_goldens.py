@@ -30,9 +30,10 @@ CASES = {
 
 
 def _stable(result: dict) -> dict:
-    """A result.json without what varies from run to run (timings) and the format's version (1.2 added
-    `extractions`, which a run of the built-ins leaves out: their files are otherwise unchanged)."""
-    return {k: v for k, v in result.items() if k not in ("seconds", "schema_version")}
+    """A result.json without what varies from run to run (timings), the format's version (1.3 added
+    `extractions`, which a run of the built-ins leaves out: their files are otherwise unchanged) and the result
+    key (a hash of docpipe's version, templates and task files: it changes whenever they do, by design)."""
+    return {k: v for k, v in result.items() if k not in ("seconds", "schema_version", "result_key")}
 
 
 def _outputs(out: Path) -> dict[str, str]:
