@@ -68,6 +68,10 @@ def make_config(tasks: Sequence[TaskRef] | None = None, config: RunConfig | None
         error = exc.errors()[0]
         raise ConfigError(f"invalid configuration: {'.'.join(map(str, error['loc']))}: {error['msg']}") from exc
     tasks_run = load_tasks(made.tasks)  # every task file checked now, before any document is read
+    unknown = sorted(set(made.reply_room) - {t.name for t in tasks_run})
+    if unknown:
+        raise ConfigError(f"--reply-room names {', '.join(unknown)}, not a task of this run "
+                          f"({', '.join(t.name for t in tasks_run)})")
     from pipeline.engines.base import engine_tasks
 
     require_engine_runs(made.engine, engine_tasks(made, None), tasks_run)

@@ -94,6 +94,10 @@ TaskOpt = Annotated[Optional[list[str]], typer.Option(
     "several (default: summary and clauses, or the --config file's tasks)")]
 TasksOpt = Annotated[Optional[str], typer.Option(metavar="TASKS", help="the same as --task, comma-separated: "
                                                  "summary,clauses")]
+ReplyRoomOpt = Annotated[Optional[list[str]], typer.Option(
+    "--reply-room", metavar="TASK=TOKENS", envvar="DOCPIPE_REPLY_ROOM",
+    help="reply room (output tokens) for a task's reply, e.g. summary=800 (default: the task's own: summary "
+    "2048, clauses 4096); repeat, or comma-separate, for several")]
 ChecklistOpt = Annotated[Optional[Path], typer.Option(metavar="CSV_FILE", help="clause checklist CSV with columns "
                                                       "name,description (default: CUAD's 41 categories)")]
 MaxContextOpt = Annotated[int, typer.Option(metavar="TOKENS", help="largest context a prompt may use; a longer "
@@ -220,7 +224,22 @@ ENGINE_FLAGS = ("dtype", "quantization", "kv_cache_dtype", "tensor_parallel_size
                 "max_num_seqs", "enforce_eager", "seed", "load_format")
 SERVER_FLAGS = ("base_url", "server_kind", "concurrency", "request_timeout", "max_retries", "api_key_env")
 RUN_FLAGS = ("inputs", "output", "engine", "verbose", "log_format", "ray", "config_file", "force", "retry_failed",
-             "task", "tasks", "data_parallel", "batch_documents")
+             "task", "tasks", "data_parallel", "batch_documents", "reply_room")
+
+
+def _reply_room(values: list[str] | None) -> dict[str, int] | None:
+    """--reply-room TASK=TOKENS items (each may hold several, comma-separated) → {task: tokens}; a malformed
+    item exits 2."""
+    room: dict[str, int] = {}
+    for part in (p.strip() for value in values or () for p in value.replace(" ", ",").split(",")):
+        if not part:
+            continue
+        task, sep, tokens = part.partition("=")
+        if not sep or not task.strip() or not tokens.strip().isdigit():
+            _say(f"error: --reply-room {part!r}: expected TASK=TOKENS, e.g. summary=800", err=True)
+            raise typer.Exit(ExitCode.USAGE)
+        room[task.strip()] = int(tokens)
+    return room or None
 
 
 def _run_config(params: dict[str, Any]) -> RunConfig:
@@ -234,6 +253,7 @@ def _run_config(params: dict[str, Any]) -> RunConfig:
     fields = {k: v for k, v in params.items() if k not in (*ENGINE_FLAGS, *SERVER_FLAGS, *RUN_FLAGS)}
     return _config(**fields, engine=chosen, server=server, engine_settings=settings,
                    tasks=_task_list(params["task"], params["tasks"], params["config_file"]),
+                   reply_room=_reply_room(params["reply_room"]),
                    batch_documents=params["batch_documents"] or (256 if chosen == "vllm" else None),
                    redo="all" if params["force"] else "failed" if params["retry_failed"] else "changed")
 
@@ -249,6 +269,7 @@ def run(
     model: ModelOpt = None,
     task: TaskOpt = None,
     tasks: TasksOpt = None,
+    reply_room: ReplyRoomOpt = None,
     checklist: ChecklistOpt = None,
     password: PasswordOpt = None,
     max_context: MaxContextOpt = 131_072,
@@ -461,6 +482,7 @@ def plan(
     model: ModelOpt = None,
     task: TaskOpt = None,
     tasks: TasksOpt = None,
+    reply_room: ReplyRoomOpt = None,
     checklist: ChecklistOpt = None,
     password: PasswordOpt = None,
     max_context: MaxContextOpt = 131_072,
@@ -486,7 +508,8 @@ def plan(
     _logging(False, "text")
     from pipeline.run.core import plan_inputs
 
-    config = _config(model=model, tasks=_task_list(task, tasks, None), checklist=checklist, password=password,
+    config = _config(model=model, tasks=_task_list(task, tasks, None), reply_room=_reply_room(reply_room),
+                     checklist=checklist, password=password,
                      max_context=max_context, window_overlap=window_overlap, tokenizer=tokenizer, max_pages=max_pages,
                      max_page_chars=max_page_chars, max_decompressed_mb=max_decompressed_mb,
                      max_document_mb=max_document_mb,

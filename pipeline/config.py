@@ -85,6 +85,9 @@ class RunConfig(BaseModel):
     max_context: int = YARN_CONTEXT
     summary_reserve: int = 2048
     clauses_reserve: int = 4096
+    reply_room: dict[str, int] = Field(
+        default_factory=dict, description="reply room (output tokens) by task name, over the task file's "
+        "`reserve` (for summary and clauses: over summary_reserve / clauses_reserve); --reply-room TASK=TOKENS")
     summary_points: int = 8
     max_window_tokens: int | None = Field(default=None, description="cap on a window's prompt+reserve")
     window_overlap: float = Field(default=0.10, description="share of a window its successor repeats (0–0.5)")
@@ -132,6 +135,9 @@ class RunConfig(BaseModel):
             raise ValueError("max_context must be at least 1024 tokens")
         if not 0 <= self.window_overlap <= 0.5:
             raise ValueError("window_overlap must be between 0 and 0.5 (a share of the window)")
+        small = {task: room for task, room in self.reply_room.items() if room < 16}
+        if small:
+            raise ValueError(f"reply room must be at least 16 tokens, got {small}")
         return self
 
     def reserve(self, task: str, default: int = 2048) -> int:
@@ -139,5 +145,6 @@ class RunConfig(BaseModel):
         the built-ins, whose reserves are settings of their own (the summary reduce's reply is a summary)."""
         builtin = {"summary": self.summary_reserve, "reduce_summary": self.summary_reserve,
                    "clauses": self.clauses_reserve}
-        base = builtin.get(task, default)
+        room = self.reply_room.get("summary" if task == "reduce_summary" else task)
+        base = room if room is not None else builtin.get(task, default)
         return base + (self.thinking_reserve if self.thinking else 0)

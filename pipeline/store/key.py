@@ -66,6 +66,8 @@ def key_parts(
     if config.engine != "server":
         exclude["server"] = True
     dumped = config.model_dump(mode="json", exclude=exclude)
+    if not dumped.get("reply_room"):
+        dumped.pop("reply_room", None)  # not set: the same key as before the setting existed
     model, tokenizer = folder_identity(config.model), folder_identity(config.tokenizer)
     if model is not None:
         dumped["model"] = "<local folder>"  # its contents count (below), not where it lies
