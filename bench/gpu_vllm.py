@@ -7,6 +7,8 @@ Two steps:
   python bench/gpu_vllm.py run --model DIR --docs DOCS_DIR --out RESULTS --json BENCH.json [--groups native,yarn]
                                [--load-format dummy] [--enforce-eager]
   python bench/gpu_vllm.py summarise BENCH.json [BENCH2.json …]   # the ratios, over the groups of all files
+  python bench/gpu_vllm.py rows --model DIR --docs FOLDER --json ROW.json [--quantization fp8] [--kv-cache-dtype fp8]
+                               [--repeat 2]   # one configuration row: raw vLLM only, no pipeline pass
 
 `run` takes each route folder in turn (native: documents that fit 32,768 tokens; yarn: the rest) and, in
 one process and on one engine per folder:
@@ -139,11 +141,18 @@ class KeptEngine(VLLMEngine):
         super().__init__(config)
         self.received: list[Request] = []
         self.generate_at: list[float] = []  # when each submit began (perf_counter): the runner streams
+        self.collected_at: list[float] = []  # when each collect returned completions
 
     def submit(self, requests: Any) -> None:
         self.received += list(requests)
         self.generate_at.append(time.perf_counter())
         super().submit(requests)
+
+    def collect(self) -> Any:
+        done = super().collect()
+        if done:
+            self.collected_at.append(time.perf_counter())
+        return done
 
     def close(self) -> None:
         pass
@@ -208,6 +217,7 @@ def measure_group(name: str, folder: Path, out: Path, engine: KeptEngine, config
     builds, calls = len(engine.builds), len(engine.calls)
     engine.received.clear()
     engine.generate_at.clear()
+    engine.collected_at.clear()
     written: list[float] = []  # when each document's result was written: results appear during the run
     t0 = time.perf_counter()
     report = run_pipeline([folder], out / name, config, engine=engine,
@@ -226,6 +236,9 @@ def measure_group(name: str, folder: Path, out: Path, engine: KeptEngine, config
         "first_result_after_s": round(written[0], 1) if written else None,
         "half_results_after_s": round(written[len(written) // 2], 1) if written else None,
         "other_s": round(wall - build_s - chat_s, 1),  # wall time neither starting the engine nor in LLM.chat
+        # after vLLM's last reply: the last documents' parse, cite, merge and write, the review, run_report
+        "after_last_reply_s": round(t0 + wall - engine.collected_at[-1], 1) if engine.collected_at else None,
+        "assemble_s_summed": round(sum(d.seconds.get("assemble", 0) for d in report.documents), 1),
         "engines": [{"spec": str(b.spec), "max_model_len": b.max_model_len, "start_s": round(b.seconds, 1)}
                     for b in engine.builds[builds:]],
         "attempts": sum(d.usage.get("attempts", 0) for d in report.documents),
@@ -299,21 +312,75 @@ def _step_tps(groups: dict[str, dict[str, Any]], step: str) -> float | None:
     return sum(p["prompt_tokens"] + p["output_tokens"] for p in passes) / sum(p["seconds"] for p in passes)
 
 
-def run_bench(args: argparse.Namespace) -> None:
-    out, json_path = Path(args.out), Path(args.json)
-    out.mkdir(parents=True, exist_ok=True)
-    json_path.parent.mkdir(parents=True, exist_ok=True)
-    memory = GpuMemory()
+def bench_config(args: argparse.Namespace) -> RunConfig:
+    """The RunConfig of a bench run: the vLLM engine with the command line's settings and reply room."""
     settings = EngineSettings(load_format=args.load_format, enforce_eager=args.enforce_eager, retries=0,
                               gpu_memory_utilization=args.gpu_memory_utilization, dtype=args.dtype,
                               quantization=args.quantization, kv_cache_dtype=args.kv_cache_dtype,
                               max_num_seqs=args.max_num_seqs)
     room = dict(part.split("=") for part in args.reply_room.split(",")) if args.reply_room else {}
-    config = RunConfig(engine="vllm", model=args.model,
-                       summary_reserve=int(room.get("summary", args.max_tokens)),
-                       clauses_reserve=int(room.get("clauses", args.max_tokens)),
-                       native_context=args.native_context, max_context=4 * args.native_context,
-                       batch_documents=1_000, engine_settings=settings)
+    return RunConfig(engine="vllm", model=args.model,
+                     summary_reserve=int(room.get("summary", args.max_tokens)),
+                     clauses_reserve=int(room.get("clauses", args.max_tokens)),
+                     native_context=args.native_context, max_context=4 * args.native_context,
+                     batch_documents=1_000, engine_settings=settings)
+
+
+def run_rows(args: argparse.Namespace) -> None:
+    """One configuration row (model shape × weights dtype × KV-cache dtype) on one native-route folder, raw
+    vLLM only: engine start; `--repeat` times both tasks and the summary alone (the spread of their ratio);
+    once the same prompts with a 1-token reply (the prefill share). Prompt and output tokens/s, documents per
+    hour, peak GPU memory."""
+    from pipeline.engines.vllm_specs import EngineSpec
+    from pipeline.models import Plan
+    from pipeline.run.core import plan_inputs
+
+    config = bench_config(args)
+    memory = GpuMemory()
+    plans = [p for p in plan_inputs([Path(args.docs)], config) if isinstance(p, Plan)]
+    requests = [r for p in plans for r in p.requests if r.route == "whole"]
+    documents = len({r.doc_id for r in requests})
+    engine = KeptEngine(config)
+    t0 = time.perf_counter()
+    engine._engine(EngineSpec("native", engine.limits.native))  # noqa: SLF001 - the bench starts it itself
+    row: dict[str, Any] = {"command": " ".join(sys.argv), "settings": config.engine_settings.model_dump(),
+                           "vllm_version": __import__("vllm").__version__, "gpu": memory.name,
+                           "documents": documents, "requests": len(requests),
+                           "engine_start_s": round(time.perf_counter() - t0, 1), "repeats": []}
+    summary_requests = [r for r in requests if r.task == "summary"]
+    for _ in range(args.repeat):
+        both, alone = raw_chat(engine, requests), raw_chat(engine, summary_requests)
+        row["repeats"].append({"both": both.as_dict(), "summary_only": alone.as_dict(),
+                               "both_vs_summary_only": round(both.seconds / alone.seconds, 3)})
+    prefill = raw_chat(engine, requests, max_tokens=1)
+    both_s = min(r["both"]["seconds"] for r in row["repeats"])
+    ratios = [r["both_vs_summary_only"] for r in row["repeats"]]
+    first = row["repeats"][0]["both"]
+    row |= {
+        "prefill_only": prefill.as_dict(),
+        "prefill_share_of_raw": round(prefill.seconds / both_s, 3),
+        "prompt_tokens_per_s_prefill_only": round(prefill.prompt_tokens / prefill.seconds),
+        "output_tokens_per_s_decode": round(first["output_tokens"] / max(both_s - prefill.seconds, 1e-9)),
+        "documents_per_hour": round(documents * 3600 / both_s),
+        "both_vs_summary_only": {"min": min(ratios), "max": max(ratios), "all": ratios},
+        "raw_seconds_spread": [r["both"]["seconds"] for r in row["repeats"]],
+        "peak_gpu_memory_gib": round(memory.peak_bytes / 2**30, 1),
+        "gpu_memory_total_gib": round(memory.total_bytes / 2**30, 1),
+    }
+    Path(args.json).parent.mkdir(parents=True, exist_ok=True)
+    Path(args.json).write_text(json.dumps(row, indent=1))
+    print(json.dumps({k: v for k, v in row.items() if k != "repeats"}, indent=1))
+    engine.really_close()
+    memory.stop()
+
+
+def run_bench(args: argparse.Namespace) -> None:
+    out, json_path = Path(args.out), Path(args.json)
+    out.mkdir(parents=True, exist_ok=True)
+    json_path.parent.mkdir(parents=True, exist_ok=True)
+    memory = GpuMemory()
+    config = bench_config(args)
+    settings = config.engine_settings
     results: dict[str, Any] = {"command": " ".join(sys.argv), "settings": settings.model_dump(), "groups": {}}
     t0 = time.perf_counter()
     engine = KeptEngine(config)  # imports vllm.LLM: the pipeline does it beside its readers, the bench before
@@ -346,26 +413,15 @@ def main() -> None:
     docs.add_argument("--scale", type=float, default=1.0, help="multiply every length (CPU trial: e.g. 0.08)")
     docs.add_argument("--per-group", type=int, default=None, help="at most this many documents per route")
     bench = sub.add_parser("run", help="run the benchmark")
-    bench.add_argument("--model", required=True)
-    bench.add_argument("--docs", required=True)
+    rows = sub.add_parser("rows", help="one configuration row: raw vLLM only (no pipeline pass)")
+    rows.add_argument("--repeat", type=int, default=2, help="passes of both tasks and of the summary alone")
+    for each in (bench, rows):
+        _engine_options(each)
     bench.add_argument("--out", required=True, help="folder for the pipeline's results")
-    bench.add_argument("--json", required=True, help="file for the measurements")
     bench.add_argument("--groups", default="native,yarn")
-    bench.add_argument("--load-format", default="auto")
-    bench.add_argument("--enforce-eager", action="store_true")
-    bench.add_argument("--dtype", default="auto")
-    bench.add_argument("--gpu-memory-utilization", type=float, default=0.90)
-    bench.add_argument("--max-tokens", type=int, default=256, help="reply room of each task (summary and clauses)")
-    bench.add_argument("--reply-room", default=None,
-                       help="per task, e.g. summary=800,clauses=2500: dummy weights never close their JSON, so every "
-                            "reply runs to its room — set it to the lengths real replies have")
     bench.add_argument("--steps", default=",".join(ALL_STEPS), help="steps after the pipeline pass: " + ",".join(ALL_STEPS))
-    bench.add_argument("--quantization", default=None, help="e.g. fp8 (weights)")
-    bench.add_argument("--kv-cache-dtype", default="auto", help="auto | fp8")
-    bench.add_argument("--max-num-seqs", type=int, default=None)
     bench.add_argument("--fresh-raw", action="store_true",
                        help="also time raw LLM.chat on a new engine of each group's configuration (step 5)")
-    bench.add_argument("--native-context", type=int, default=32_768, help="CPU trial: smaller, to reach YaRN cheaply")
     both = sub.add_parser("summarise", help="the ratios over the groups of several result files")
     both.add_argument("files", nargs="+")
     args = parser.parse_args()
@@ -375,8 +431,28 @@ def main() -> None:
     elif args.step == "summarise":
         groups = {k: v for f in args.files for k, v in json.loads(Path(f).read_text())["groups"].items()}
         print(json.dumps(summarise(groups), indent=1))
+    elif args.step == "rows":
+        run_rows(args)
     else:
         run_bench(args)
+
+
+def _engine_options(bench: argparse.ArgumentParser) -> None:
+    bench.add_argument("--model", required=True)
+    bench.add_argument("--docs", required=True)
+    bench.add_argument("--json", required=True, help="file for the measurements")
+    bench.add_argument("--load-format", default="auto")
+    bench.add_argument("--enforce-eager", action="store_true")
+    bench.add_argument("--dtype", default="auto")
+    bench.add_argument("--gpu-memory-utilization", type=float, default=0.90)
+    bench.add_argument("--max-tokens", type=int, default=256, help="reply room of each task (summary and clauses)")
+    bench.add_argument("--reply-room", default=None,
+                       help="per task, e.g. summary=800,clauses=2500: dummy weights never close their JSON, so every "
+                            "reply runs to its room — set it to the lengths real replies have")
+    bench.add_argument("--quantization", default=None, help="e.g. fp8 (weights)")
+    bench.add_argument("--kv-cache-dtype", default="auto", help="auto | fp8")
+    bench.add_argument("--max-num-seqs", type=int, default=None)
+    bench.add_argument("--native-context", type=int, default=32_768, help="CPU trial: smaller, to reach YaRN cheaply")
 
 
 if __name__ == "__main__":

@@ -4,29 +4,40 @@
 #   bench/h200_session.sh native    # 51 CUAD contracts that fit 32k: pipeline vs raw vLLM, summary alone, prefill share
 #   bench/h200_session.sh yarn      # the 9 that need YaRN: pipeline vs raw vLLM
 #   bench/h200_session.sh sigint    # docpipe run on the native folder, SIGINT to its process group after 5 results
+#   bench/h200_session.sh row-8b | row-fp8 | row-fp8kv   # configuration rows, raw vLLM on the native folder:
+#                                   # Qwen3-8B bf16; Qwen3-14B fp8 weights; Qwen3-14B bf16 with an fp8 KV cache
 # Carried: bench/.cache (cuad60/{native,yarn}: the 60 contracts of cuad-dev split by route; qwen3-14b.config.json)
 # and .gpu/extra (docpipe's own dependencies as cp312 wheels). Output: JSON under $OUT.
 # Production configuration: CUDA graphs on (no --enforce-eager), reply room like real replies (summary 800,
 # clauses 2,500 tokens: dummy weights never close their JSON, so every reply runs to its room), Qwen3-14B bf16.
 set -euo pipefail
-step=${1:?install | native | yarn | sigint}
+step=${1:?install | native | yarn | sigint | row-8b | row-fp8 | row-fp8kv}
 out=${OUT:-/tmp/out}
 export PYTHONPATH=/tmp/site:$PWD VLLM_USE_FLASHINFER_SAMPLER=0 PYTHONUNBUFFERED=1 HF_HUB_OFFLINE=1
 model=/tmp/m14
-common=(--model "$model" --load-format dummy --docs bench/.cache/cuad60 --reply-room summary=800,clauses=2500)
+room=summary=800,clauses=2500
+common=(--model "$model" --load-format dummy --docs bench/.cache/cuad60 --reply-room $room)
+row=(--load-format dummy --docs bench/.cache/cuad60/native --reply-room $room)
 case $step in
   install)
     cat /tmp/stage/p* > /tmp/wh.tar && mkdir -p /tmp/wh && tar xf /tmp/wh.tar -C /tmp/wh
     python3 -m pip install -q --no-index --no-deps --no-compile --target /tmp/site /tmp/wh/*.whl .gpu/extra/*.whl
     python3 bench/dummy_model.py bench/.cache/qwen3-14b.config.json "$model"
+    python3 bench/dummy_model.py bench/.cache/qwen3-8b.config.json /tmp/m8
     nvidia-smi --query-gpu=name,memory.total,driver_version --format=csv > "$out/gpu.csv" ;;
   native)
     python3 bench/gpu_vllm.py run "${common[@]}" --out /tmp/res-native --json "$out/native.json" --groups native \
-      --steps raw,summary_only,prefill_all,prefill_longest ;;
+      --steps raw,summary_only ;;
   yarn)
     python3 bench/gpu_vllm.py run "${common[@]}" --out /tmp/res-yarn --json "$out/yarn.json" --groups yarn \
-      --steps raw,prefill_longest ;;
+      --steps raw ;;
   sigint)
     python3 bench/gpu_stream.py bench/.cache/cuad60/native /tmp/res-sigint --json "$out/sigint.json" --interrupt-after 5 \
       -- --engine vllm --model "$model" --load-format dummy ;;
+  row-8b)
+    python3 bench/gpu_vllm.py rows --model /tmp/m8 "${row[@]}" --repeat 2 --json "$out/row-8b.json" ;;
+  row-fp8)
+    python3 bench/gpu_vllm.py rows --model "$model" "${row[@]}" --repeat 1 --quantization fp8 --json "$out/row-fp8.json" ;;
+  row-fp8kv)
+    python3 bench/gpu_vllm.py rows --model "$model" "${row[@]}" --repeat 1 --kv-cache-dtype fp8 --json "$out/row-fp8kv.json" ;;
 esac

@@ -186,13 +186,28 @@ def test_pipeline_results_match_their_documents(report, plans):
 def test_start_and_warm_up_ahead_of_the_batch_then_generate_reuses_the_engine(report, engine, plans):
     short = [r for name in "abc" for r in plans[name].requests]
     before = len(engine.builds)  # the YaRN engine of the pipeline run is loaded
-    engine.warm_up(plans["long"].requests)  # YaRN: its context depends on the whole batch, so nothing starts
+    engine.start()  # what the runner does before any document is planned: nothing, the batch's needs unknown
     assert len(engine.builds) == before
-    engine.start()  # what the runner does before any document is planned
-    assert [b.spec for b in engine.builds[before:]] == [EngineSpec("native", engine.limits.native)]
+    engine.warm_up(plans["long"].requests)  # the run's one YaRN engine is the loaded one: no start
+    assert len(engine.builds) == before
     calls = len(engine.calls)
-    engine.warm_up(short)  # the first document's requests, a few tokens each, on the engine already started
-    assert len(engine.builds) == before + 1 and len(engine.calls) == calls
+    engine.warm_up(short)  # the first document's requests, a few tokens each: the native engine replaces YaRN
+    assert [b.spec for b in engine.builds[before:]] == [EngineSpec("native", engine.limits.native)]
+    assert len(engine.calls) == calls
     completions = engine.generate(short)
     assert len(engine.builds) == before + 1  # the started engine served the batch
     assert all(c.error is None and c.finish_reason == "stop" for c in completions)
+
+
+def test_a_batch_of_long_documents_starts_only_the_yarn_engine(engine, config, inputs, tmp_path):
+    """Issue 22: the runner starts the engine the first planned document needs; a folder of documents over
+    32k tokens never starts (and throws away) a native engine."""
+    engine.close()  # nothing loaded, as for a new run
+    before = len(engine.builds)
+    folder = tmp_path / "long"
+    folder.mkdir()
+    (folder / "long.pdf").write_bytes((inputs / "long.pdf").read_bytes())
+    report = run([folder], tmp_path / "out", config.model_copy(update={"checklist": inputs / "checklist.csv"}),
+                 engine=engine)
+    assert report.totals["ok"] == 1
+    assert [b.spec.rope for b in engine.builds[before:]] == ["yarn"]

@@ -39,7 +39,7 @@ from pipeline.engines.vllm_specs import (
 )
 from pipeline.errors import ConfigError, EngineError
 from pipeline.install import install_hint
-from pipeline.models import Completion, Request
+from pipeline.models import Completion, Message, Request
 
 log = logging.getLogger(__name__)
 
@@ -160,25 +160,34 @@ class VLLMEngine(EngineDefaults):
         self._free()
 
     def start(self) -> None:
-        """Start the native-rope engine now, before any document is planned: nearly every batch needs it
-        (contracts fit 32k tokens), and its start (about a minute on a GPU) then overlaps with reading and
-        planning. A batch that needs only YaRN replaces it. Raises EngineError when vLLM cannot start."""
-        self._engine(EngineSpec("native", self.limits.native))
+        """Nothing yet: which engine a batch needs (native rope, or YaRN for long documents) is known at its
+        first plan, and a batch of long documents only must not start, then throw away, a native engine
+        (issue 22). `vllm` itself is imported when this object is built, beside the readers; the engine
+        starts in `warm_up`, a few seconds later."""
 
     def warm_up(self, requests: Sequence[Request]) -> None:
-        """Start the engine `requests` will need first, when its configuration is known before the batch is
-        complete (the native one, which does not depend on the batch's longest document), and run these
-        requests on it with a few tokens of reply, so that start-up and first-use set-up (kernels for long
-        prefills, each task's grammar) overlap with the ingest of the rest of the batch. Their prefixes stay
-        in the prefix cache for the real call. Raises EngineError when vLLM cannot start."""
+        """Start the engine that `requests` (the first planned document's) need — native rope, or the run's
+        one YaRN engine — and run a few requests on it with a reply of a few tokens, so that first-use set-up
+        (each task's grammar, CUDA graphs, the sampler's kernels) is done before the real requests and while
+        the readers plan the rest of the batch. On the native engine the probes are the document's own
+        requests (their prefixes stay cached for the real call); on YaRN, whose prompts run to 128k tokens,
+        a prefill that long would be real work counted as start, so it gets short probes of the same tasks.
+        The probes come in batches of 1, of the document's task count and of 16: the sampler's Triton
+        kernels are compiled per batch-size class (1, a multiple of 16, any other), which vLLM's own start
+        does not cover. The seconds count as the engine's start. Raises EngineError when vLLM cannot start."""
         groups, _ = group_requests(requests, self.limits)
-        if not groups or groups[0].spec.rope != "native":
+        if not groups:
             return
-        llm, spec = self._engine(groups[0].spec)
-        probes = [requests[i] for i in groups[0].indices if requests[i].thinking == requests[0].thinking]
+        wanted = groups[0].spec if groups[0].spec.rope == "native" else largest_yarn(self.limits)
+        llm, spec = self._engine(wanted)
+        mine = [requests[i] for i in groups[0].indices if requests[i].thinking == requests[0].thinking]
+        short = [r.model_copy(update={"messages": r.messages[:1] + (Message(role="user", content="Reply."),)})
+                 for r in mine]
         t0 = time.perf_counter()
-        llm.chat([[m.model_dump() for m in r.messages] for r in probes], [self.sampling(r, 4) for r in probes],
-                 use_tqdm=False, chat_template_kwargs={"enable_thinking": probes[0].thinking})
+        batches = [mine if spec.rope == "native" else short, short[:1], [short[i % len(short)] for i in range(16)]]
+        for probes in batches:
+            llm.chat([[m.model_dump() for m in r.messages] for r in probes], [self.sampling(r, 4) for r in probes],
+                     use_tqdm=False, chat_template_kwargs={"enable_thinking": probes[0].thinking})
         build = self.builds[-1]  # the warm-up is part of the start
         self.builds[-1] = Build(spec, build.max_model_len, build.seconds + time.perf_counter() - t0)
 

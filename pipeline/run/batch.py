@@ -11,7 +11,11 @@ the same results. For each document:
 
 Documents are taken from `outcomes` only while fewer than `config.batch_documents` are in flight, so the
 engine is kept fed without a batch barrier: a finished document makes room for the next one. A document
-whose preparation failed is yielded at once. Anything that goes wrong for one document in parse, cite,
+whose preparation failed is yielded at once. Parse + cite (`assemble`) of the documents whose replies came
+in with one `collect` runs in an `Assembler` — `assemble_jobs` worker processes side by side, or inline
+when 0 or 1; the result is the same either way — while the engine goes on with the requests it has (the
+50 documents of a batch that finish together are parsed in parallel, not one after another while the GPU
+idles). Anything that goes wrong for one document in parse, cite,
 merge or reduce (any exception) gives that document a `failed` result with its cause; the others go on.
 Only an `EngineError` (the engine cannot work at all) ends the stream. Once `stop` is set no new document
 is taken; those in flight are finished.
@@ -21,6 +25,7 @@ from __future__ import annotations
 
 import logging
 import time
+from concurrent.futures import Future, wait
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -32,6 +37,7 @@ from pipeline.merge.assemble import assemble
 from pipeline.merge.reduce import Reduction, needs_reduce
 from pipeline.models import ChecklistItem, Completion, DocResult, EngineInfo, Plan, Request
 from pipeline.plan.tokens import Tokenizer, load_tokenizer, tokenizer_dir
+from pipeline.run.assembler import Assembled, Assembler
 
 log = logging.getLogger(__name__)
 
@@ -65,9 +71,11 @@ class _Core:
     """The state of one stream: documents in flight, which request belongs to which."""
 
     def __init__(self, engine: Engine, info: EngineInfo, checklist: Sequence[ChecklistItem], config: RunConfig,
-                 failed: Failed) -> None:
+                 failed: Failed, assembler: Assembler) -> None:
         self.engine, self.info, self.checklist, self.config, self.failed = engine, info, checklist, config, failed
-        self.owner: dict[str, _Doc] = {}
+        self.assembler = assembler
+        self.owner: dict[str, _Doc] = {}  # request id → its document, while the engine has the request
+        self.assembling: dict[Future[Assembled], _Doc] = {}  # documents being parsed and cited
         self.in_flight = 0
         self._tokenizer: Tokenizer | None = None
 
@@ -78,7 +86,8 @@ class _Core:
         doc = _Doc(outcome, set())
         self.in_flight += 1
         if not outcome.plan.requests:
-            return self._done(doc, self._assembled(doc))
+            self._assemble(doc)
+            return None
         self._submit(doc, outcome.plan.requests)
         return None
 
@@ -92,8 +101,31 @@ class _Core:
         doc.waiting.discard(completion.request_id)
         if doc.waiting:
             return None
-        result = self._advance(doc)
+        if doc.reduction is None:  # the map replies are in: parse and cite them beside the engine
+            self._assemble(doc)
+            return None
+        result = self._advance(doc, None)
         return None if result is None else (self._done(doc, result), doc.outcome)
+
+    def assembled(self) -> list[tuple[DocResult, Outcome]]:
+        """Wait for every document being parsed and cited, and take each a step further: its result, or its
+        reduce requests sent. The engine is not idle meanwhile: vLLM's engine core is a process of its own,
+        and a server engine's senders are threads, so both go on with the requests they have."""
+        wait(list(self.assembling))
+        results = []
+        for future, doc in list(self.assembling.items()):  # insertion order: the order replies came in
+            del self.assembling[future]
+            result = self._advance(doc, future)
+            if result is not None:
+                results.append((self._done(doc, result), doc.outcome))
+        return results
+
+    def _assemble(self, doc: _Doc) -> None:
+        plan = doc.outcome.plan
+        assert plan is not None
+        doc.outcome.seconds["engine"] = time.perf_counter() - doc.submitted_at  # submitted → last map reply
+        future = self.assembler.submit(plan, self._replies(doc), self.info, self.checklist, self.config.summary_points)
+        self.assembling[future] = doc
 
     def abandon(self, why: str) -> list[tuple[DocResult, Outcome]]:
         """Every document still in flight, failed with `why` (the engine returned nothing more)."""
@@ -107,17 +139,20 @@ class _Core:
             doc.waiting.add(request.request_id)
         self.engine.submit(requests)
 
-    def _advance(self, doc: _Doc) -> DocResult | None:
-        """The document's next step once its requests are in: the result, or None (reduce requests sent)."""
+    def _advance(self, doc: _Doc, assembled: Future[Assembled] | None) -> DocResult | None:
+        """The document's next step once its map replies are parsed (`assembled`) or its reduce replies are in:
+        the result, or None (reduce requests sent)."""
         stage = "reduce" if doc.reduction else "assemble"
         try:
-            if doc.reduction is None:
-                result = self._assembled(doc)
+            if assembled is not None:
+                result = self._assembled(doc, assembled)
                 if not needs_reduce(result):
                     return result
+                stage = "reduce"
                 doc.reduction = Reduction(result, self.tokenizer(), self.config)
                 requests = doc.reduction.advance()
             else:
+                assert doc.reduction is not None
                 requests = doc.reduction.advance(doc.answers)
             if requests:
                 self._submit(doc, requests)
@@ -127,14 +162,18 @@ class _Core:
             log.debug("%s: %s failed", doc.outcome.path, stage, exc_info=True)
             return self.failed(doc.outcome, stage, type(exc).__name__, f"unexpected error: {exc}")
 
-    def _assembled(self, doc: _Doc) -> DocResult:
+    def _replies(self, doc: _Doc) -> list[Completion]:
         plan = doc.outcome.plan
         assert plan is not None
-        doc.outcome.seconds["engine"] = time.perf_counter() - doc.submitted_at  # submitted → last map reply
-        mine = [doc.answers.get(r.request_id) or _missing(r) for r in plan.requests]
-        t0 = time.perf_counter()
-        result = assemble(plan, mine, self.info, self.checklist, self.config.summary_points)
-        doc.outcome.seconds["assemble"] = time.perf_counter() - t0
+        return [doc.answers.get(r.request_id) or _missing(r) for r in plan.requests]
+
+    def _assembled(self, doc: _Doc, future: Future[Assembled]) -> DocResult:
+        plan = doc.outcome.plan
+        assert plan is not None
+        mine = self._replies(doc)
+        result, seconds = self.assembler.result(future, plan, mine, self.info, self.checklist,
+                                                self.config.summary_points)
+        doc.outcome.seconds["assemble"] = seconds
         update: dict[str, object] = {"seconds": dict(doc.outcome.seconds)}
         if self.config.save_reasoning:
             update["reasoning"] = {c.request_id: c.reasoning for c in mine if c.reasoning}
@@ -154,14 +193,23 @@ class _Core:
 def stream(
     outcomes: Iterable[Outcome], engine: Engine, info: EngineInfo, checklist: Sequence[ChecklistItem],
     config: RunConfig, failed: Failed, stop: Callable[[], bool] = lambda: False,
-    ready: Callable[[], bool] = lambda: True,
+    ready: Callable[[], bool] = lambda: True, assemble_jobs: int = 0,
 ) -> Iterator[tuple[DocResult, Outcome]]:
     """Each document's result as soon as it is done; see the module docstring. `ready()` says whether the
     next outcome can be taken without waiting: while documents are in flight the core collects replies
-    instead of waiting for the next document to be read."""
-    core = _Core(engine, info, checklist, config, failed)
+    instead of waiting for the next document to be read. `assemble_jobs`: worker processes for parse + cite
+    (0 or 1: in this thread)."""
+    assembler = Assembler(assemble_jobs)
+    try:
+        yield from _stream(_Core(engine, info, checklist, config, failed, assembler), outcomes, stop, ready)
+    finally:
+        assembler.close()
+
+
+def _stream(core: _Core, outcomes: Iterable[Outcome], stop: Callable[[], bool],
+            ready: Callable[[], bool]) -> Iterator[tuple[DocResult, Outcome]]:
     source, more = iter(outcomes), True
-    limit = max(1, config.batch_documents)
+    limit = max(1, core.config.batch_documents)
     while True:
         while more and core.in_flight < limit and not stop() and (core.in_flight == 0 or ready()):
             outcome = next(source, None)
@@ -169,9 +217,17 @@ def stream(
                 more = False
             elif (result := core.start(outcome)) is not None:
                 yield result, outcome
-        if core.in_flight == 0:
+        if core.in_flight == 0:  # none taken: the source is done, or a stop was asked
             return
-        completions = engine.collect()
+        if core.assembling:
+            # Parsed and cited side by side in the worker processes; written before the engine is stepped
+            # again, so that a result never waits behind a long engine step (a switch to YaRN: a minute).
+            yield from core.assembled()
+            continue  # room for more documents
+        if not core.owner:  # every document in flight is in the engine or being parsed; never wait on nothing
+            log.error("%d documents in flight, none in the engine or being parsed", core.in_flight)
+            return
+        completions = core.engine.collect()
         if not completions:  # requests in flight, but the engine has none: it lost them
             yield from core.abandon("the engine returned no completion for this document's requests")
             continue

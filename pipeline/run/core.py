@@ -8,7 +8,8 @@ written as it is — e.g. text that is not valid Unicode — is repaired, else r
 input: processed, reused and duplicate. A document that fails at any stage gets a `failed` result with
 its cause; the others go on. PDFs are read and planned in killable reader processes (`prepare`,
 `ingest_worker`, under the ingest limits), ahead of the engine. The readers and the engine are started only
-when there is work for them, the engine at once (`start`, where it has one), while the first documents are read.
+when there is work for them: the engine's `start` at once, while the first documents are read, and its `warm_up` on the
+first planned document (the vLLM engine starts there the configuration that document needs, native or YaRN).
 Each result also gets its `pages.json`, and whenever the review report and exports of `output` are not of
 the run store's latest state they are rebuilt from its current inputs (`store.current.refresh_review`).
 SIGINT/SIGTERM stop the run cleanly (`stopping.py`) with `Interrupted`.
@@ -38,7 +39,7 @@ from pipeline.store.lock import output_lock
 from pipeline.models import (
     ChecklistItem, DocError, DocReport, DocResult, EngineInfo, Plan, RunReport, Source,
 )
-from pipeline.run.prepare import Prepared, Preparer
+from pipeline.run.prepare import Prepared, Preparer, default_jobs
 from pipeline.plan.prompts import template_hashes
 from pipeline.run.progress import RunProgress
 from pipeline.merge.items import clean
@@ -195,12 +196,22 @@ def _process(s: _Session, work: Survey, engine: Engine | None) -> EngineInfo:
             prepared = _start_engine(prepared, engine, s.stop)  # while the reader processes work
             outcomes = (outcome_of(p, info) for p in prepared)
             for result, outcome in stream(outcomes, engine, info, s.checklist, config, failure_of(info),
-                                          lambda: s.stop.requested, preparer.ready):
+                                          lambda: s.stop.requested, preparer.ready, assemble_jobs(config)):
                 s.finish(result, outcome, work.attempts.get(doc_key(outcome.path, outcome.sha256), 0))
     finally:
         if engine is not None:
             engine.close()
     return info
+
+
+def assemble_jobs(config: RunConfig) -> int:
+    """Worker processes that parse and cite replies beside the engine: as many as read PDFs (`--jobs`) for
+    engines that sample from a model (their replies can be long and noisy, and the engine must not wait);
+    none for the model-free engines (their quotes are the page's own words, cited in milliseconds) or when
+    `--ingest-timeout 0` keeps everything in this process."""
+    if config.engine not in ("vllm", "server") or not config.ingest_timeout:
+        return 0
+    return config.jobs or default_jobs()
 
 
 def _start_engine(prepared: Iterator[Prepared], engine: Engine, stop: StopFlag) -> Iterator[Prepared]:
