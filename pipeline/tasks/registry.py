@@ -39,6 +39,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_valida
 
 from pipeline.config import RunConfig
 from pipeline.errors import ConfigError
+from pipeline.tasks.templates import prompts_dir
 
 BUILTIN = ("summary", "clauses")
 REDUCE_PREFIX = "reduce_"  # the reduce requests of task T carry the name "reduce_T": no task file may take one
@@ -163,8 +164,6 @@ def task_reserve(config: RunConfig, task: TaskDef) -> int:
 
 def tasks_dir() -> Path:
     """The bundled task files: `tasks/` of the prompts folder (`$DOCPIPE_PROMPTS`, the wheel's, the repo's)."""
-    from pipeline.plan.prompts import prompts_dir
-
     return prompts_dir() / "tasks"
 
 
