@@ -3,7 +3,7 @@
     python bench/document_memory.py [--max-document-mb 256] [--pages 40] [--backend pypdf]
 
 Reads a small PDF, then the hostile one (2.7 MB on disk, 40 streams of 70 MB decoded), in one reader worker
-(`pipeline.ingest.worker.DocumentReader`), and reports the worker's resident memory from /proc: VmRSS after
+(`pipeline.run.reader.DocumentReader`), and reports the worker's resident memory from /proc: VmRSS after
 the small PDF, VmHWM (peak resident) after the hostile one, the growth, the outcome, and the worker's
 RLIMIT_AS. Memory, not time, is the figure here. Prints one JSON object; docs/limits.md holds the numbers.
 """
@@ -20,7 +20,7 @@ REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 
 from pipeline.config import MAX_DOCUMENT_MB, RunConfig  # noqa: E402
-from pipeline.ingest.worker import DocumentReader  # noqa: E402
+from pipeline.run.reader import DocumentReader  # noqa: E402
 from tests.conftest import write_pdf  # noqa: E402
 from tests.hostile_pdfs import many_bombs  # noqa: E402
 

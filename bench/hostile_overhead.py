@@ -13,7 +13,7 @@ from pathlib import Path
 from pipeline.cite.locate import PageIndex
 from pipeline.config import RunConfig
 from pipeline.ingest.read import find_pdfs
-from pipeline.ingest.worker import DocumentReader
+from pipeline.run.reader import DocumentReader
 from pipeline.sanitize import neutralize
 from pipeline.plan.tokens import bundled_tokenizer_dir, load_tokenizer
 

@@ -150,7 +150,7 @@ def scan(source: Path, target: Path, dpi: int, rng: random.Random | None) -> Non
 
 def measure(out: Path, names: list[str]) -> dict[str, object]:
     from pipeline.config import RunConfig
-    from pipeline.ingest.worker import DocumentReader
+    from pipeline.run.reader import DocumentReader
 
     config = RunConfig(ocr="auto", jobs=1, ingest_timeout=3600)
     documents: dict[str, dict[str, object]] = {}

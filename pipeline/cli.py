@@ -5,6 +5,8 @@ configuration error (nothing touched); 3 engine unavailable; 4 another run holds
 5 no document failed but some are partial (failed or empty pages, a failed task); 6 the output folder
 failed (disk full, read-only, its lock file deleted); 130/143 stopped by SIGINT/SIGTERM (what finished is
 recorded; the next run does the rest).
+The options of `run`, `plan` and `eval cuad` are one table (`cli_options`): each command's body takes them
+as `**params`.
 """
 
 from __future__ import annotations
@@ -13,14 +15,14 @@ import json
 import logging
 import sys
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated, Any, Optional
+from typing import TYPE_CHECKING, Annotated, Any
 
 import click
 import typer
 from pydantic import ValidationError
 from typer.core import TyperArgument, TyperCommand
 
-from pipeline import config as defaults
+from pipeline.cli_options import EVAL, PLAN, RUN, grouped, takes
 from pipeline.config import EngineSettings, RunConfig, ServerSettings
 from pipeline import __version__
 from pipeline.errors import ExitCode, PipelineError
@@ -83,74 +85,6 @@ def _main(
 ) -> None:
     """Options for every command."""
 
-# Placeholders are words (FOLDER, TOKENS), never types; every option says what it does. Help is plain text
-# (rich_markup_mode=None): rich markup would swallow `[pdfium]`-like text and `\b` keeps examples as written.
-Inputs = Annotated[list[Path], typer.Argument(metavar="PDF_OR_FOLDER",
-                                              help="PDF files or folders (searched recursively)")]
-ModelOpt = Annotated[Optional[str], typer.Option(metavar="MODEL",
-                                                 help="model: Hugging Face id or local folder (server: its name)")]
-TaskOpt = Annotated[Optional[list[str]], typer.Option(
-    "--task", metavar="TASK", help="a task to run: a name (see `docpipe tasks`) or a task file (.toml); repeat for "
-    "several (default: summary and clauses, or the --config file's tasks)")]
-TasksOpt = Annotated[Optional[str], typer.Option(metavar="TASKS", help="the same as --task, comma-separated: "
-                                                 "summary,clauses")]
-ReplyRoomOpt = Annotated[Optional[list[str]], typer.Option(
-    "--reply-room", metavar="TASK=TOKENS", envvar="DOCPIPE_REPLY_ROOM",
-    help="reply room (output tokens) for a task's reply, e.g. summary=800 (default: the task's own: summary "
-    "2048, clauses 4096); repeat, or comma-separate, for several")]
-ChecklistOpt = Annotated[Optional[Path], typer.Option(metavar="CSV_FILE", help="clause checklist CSV with columns "
-                                                      "name,description (default: CUAD's 41 categories)")]
-MaxContextOpt = Annotated[int, typer.Option(metavar="TOKENS", help="largest context a prompt may use; a longer "
-                                            "document is read in windows")]
-OverlapOpt = Annotated[float, typer.Option(metavar="SHARE", help="share of a window (0-0.5) the next window repeats")]
-TokenizerOpt = Annotated[Optional[str], typer.Option(metavar="FOLDER", help="local tokenizer folder (default: the "
-                                                     "model's, else the bundled Qwen3 tokenizer)")]
-PasswordOpt = Annotated[Optional[str], typer.Option(metavar="PASSWORD", envvar="DOCPIPE_PASSWORD", show_envvar=True,
-                                                     help="password for encrypted PDFs (better: the env variable, "
-                                                          "which stays out of the process list)")]
-LogFormatOpt = Annotated[str, typer.Option("--log-format", metavar="FORMAT",
-                                           help="text, or json (one JSON object per log line)")]
-MaxPagesOpt = Annotated[int, typer.Option(metavar="PAGES", envvar="DOCPIPE_MAX_PAGES",
-                                          help="fail a PDF with more pages")]
-MaxPageCharsOpt = Annotated[int, typer.Option(metavar="CHARACTERS", envvar="DOCPIPE_MAX_PAGE_CHARS",
-                                              help="fail a PDF with a page of more characters of text")]
-MaxDecompressedOpt = Annotated[int, typer.Option(metavar="MEGABYTES", envvar="DOCPIPE_MAX_DECOMPRESSED_MB",
-                                                 help="how far one PDF stream may expand (pypdf's limit)")]
-MaxDocumentOpt = Annotated[int, typer.Option(metavar="MEGABYTES", envvar="DOCPIPE_MAX_DOCUMENT_MB",
-                                             help="how far all streams of one PDF may expand together; also "
-                                                  "bounds the reader processes' address space")]
-IngestTimeoutOpt = Annotated[float, typer.Option(metavar="SECONDS", envvar="DOCPIPE_INGEST_TIMEOUT",
-                                                 help="time reading one PDF may take; 0 = no limit")]
-FollowSymlinksOpt = Annotated[bool, typer.Option(help="follow symlinks found in input folders")]
-JobsOpt = Annotated[Optional[int], typer.Option("--jobs", "-j", metavar="PROCESSES", min=1, envvar="DOCPIPE_JOBS",
-                                                show_envvar=True,
-                                                help="processes reading and planning PDFs (default: the cores)")]
-PdfBackendOpt = Annotated[str, typer.Option(metavar="BACKEND", help="what extracts PDF text: pypdf, or pypdfium2 "
-                                            f"(several times faster; needs {install_hint('pdfium')})")]
-BaseUrlOpt = Annotated[Optional[str], typer.Option(metavar="URL", help="server engine: the model server, e.g. "
-                                                   "http://127.0.0.1:8000/v1; implies --engine server "
-                                                   "(env DOCPIPE_BASE_URL)")]
-KindOpt = Annotated[Optional[str], typer.Option(metavar="KIND", help="server engine: openai, vllm (also SGLang) or "
-                                                "ollama (env DOCPIPE_SERVER_KIND; default openai)")]
-ConcurrencyOpt = Annotated[Optional[int], typer.Option(metavar="REQUESTS", help="server engine: requests in flight "
-                                                       "(env DOCPIPE_CONCURRENCY; default 8)")]
-TimeoutOpt = Annotated[Optional[float], typer.Option(metavar="SECONDS", help="server engine: time one request may "
-                                                     "take (env DOCPIPE_REQUEST_TIMEOUT; default 600)")]
-RetriesOpt = Annotated[Optional[int], typer.Option(metavar="COUNT", help="server engine: re-sends on 429/502/503/504 "
-                                                   "or a connection error (env DOCPIPE_MAX_RETRIES; default 4)")]
-KeyEnvOpt = Annotated[Optional[str], typer.Option(metavar="VARIABLE", help="server engine: the environment variable "
-                                                  "holding the API key (default DOCPIPE_API_KEY, else OPENAI_API_KEY)")]
-VerboseOpt = Annotated[bool, typer.Option("--verbose", "-v", help="log each document as it finishes, and what the "
-                                          "engine does (INFO level; default: warnings and errors only)")]
-OcrOpt = Annotated[Optional[str], typer.Option(metavar="MODE", help="auto: OCR pages without a usable text layer "
-                                               "(the default; needs the ocr extra: " + install_hint("ocr") + "), "
-                                               "never, or always (every page)")]
-OcrMaxPixelsOpt = Annotated[Optional[int], typer.Option(metavar="PIXELS", help="per-page limit on the image OCR "
-                                                       "reads (default 25,000,000); a larger page is rendered coarser")]
-OcrImagesOpt = Annotated[bool, typer.Option(help="write each OCR'd page's image beside its result, for the review "
-                                            "report")]
-
-
 def _server_settings(**values: object) -> ServerSettings:
     """Server settings from the flags given (None: not given, so the environment or the default decides)."""
     try:
@@ -159,28 +93,6 @@ def _server_settings(**values: object) -> ServerSettings:
         error = exc.errors()[0]
         _say(f"error: --{str(error['loc'][0]).replace('_', '-')}: {error['msg']}", err=True)
         raise typer.Exit(ExitCode.USAGE) from exc
-# vLLM engine settings: each also a DOCPIPE_<NAME> env variable or a key of the --config file.
-ConfigOpt = Annotated[Optional[Path], typer.Option("--config", metavar="FILE", help="vllm engine: settings file, "
-                                                   "TOML or JSON (env < file < these flags)")]
-DtypeOpt = Annotated[Optional[str], typer.Option(metavar="DTYPE", help="vllm engine: weight type, auto, bfloat16 or "
-                                                 "float16 (env DOCPIPE_DTYPE)")]
-QuantOpt = Annotated[Optional[str], typer.Option(metavar="METHOD", help="vllm engine: quantization method, e.g. fp8 "
-                                                 "(env DOCPIPE_QUANTIZATION)")]
-KvOpt = Annotated[Optional[str], typer.Option(metavar="DTYPE", help="vllm engine: KV cache type, auto or fp8 "
-                                              "(env DOCPIPE_KV_CACHE_DTYPE)")]
-TpOpt = Annotated[Optional[int], typer.Option(metavar="GPUS", help="vllm engine: GPUs one engine spans (tensor "
-                                              "parallel; env DOCPIPE_TENSOR_PARALLEL_SIZE)")]
-MemOpt = Annotated[Optional[float], typer.Option(metavar="FRACTION", help="vllm engine: share of GPU memory it may "
-                                                 "take, 0-1 (env DOCPIPE_GPU_MEMORY_UTILIZATION)")]
-SeqsOpt = Annotated[Optional[int], typer.Option(metavar="SEQUENCES", help="vllm engine: sequences decoded at once "
-                                                "(env DOCPIPE_MAX_NUM_SEQS)")]
-EagerOpt = Annotated[Optional[bool], typer.Option("--enforce-eager/--no-enforce-eager",
-                                                  help="vllm engine: run without CUDA graphs (starts faster, decodes "
-                                                       "slower; for debugging; env DOCPIPE_ENFORCE_EAGER)")]
-SeedOpt = Annotated[Optional[int], typer.Option(metavar="NUMBER", help="vllm engine: sampling seed (env DOCPIPE_SEED)")]
-LoadOpt = Annotated[Optional[str], typer.Option(metavar="FORMAT", help='vllm engine: weight loading; "dummy" = random '
-                                                "weights, for tests (env DOCPIPE_LOAD_FORMAT)")]
-
 
 def _config(**values: object) -> RunConfig:
     """A checked RunConfig from option values (None: not given); a bad value or task file exits 2."""
@@ -220,11 +132,7 @@ def _task_list(task: list[str] | None, tasks: str | None, config_file: Path | No
 
 
 # How `docpipe run`'s options group into the configuration (every other option is a RunConfig field).
-ENGINE_FLAGS = ("dtype", "quantization", "kv_cache_dtype", "tensor_parallel_size", "gpu_memory_utilization",
-                "max_num_seqs", "enforce_eager", "seed", "load_format")
-SERVER_FLAGS = ("base_url", "server_kind", "concurrency", "request_timeout", "max_retries", "api_key_env")
-RUN_FLAGS = ("inputs", "output", "engine", "verbose", "log_format", "ray", "config_file", "force", "retry_failed",
-             "task", "tasks", "data_parallel", "batch_documents", "reply_room")
+ENGINE_FLAGS, SERVER_FLAGS, RUN_FLAGS = grouped("engine"), grouped("server"), grouped("run")
 
 
 def _reply_room(values: list[str] | None) -> dict[str, int] | None:
@@ -259,57 +167,8 @@ def _run_config(params: dict[str, Any]) -> RunConfig:
 
 
 @app.command(cls=_Command, epilog=EXIT_CODES_HELP)
-def run(
-    ctx: typer.Context,
-    inputs: Inputs,
-    output: Annotated[Path, typer.Option("--output", "-o", metavar="FOLDER", help="output folder")] = Path("output"),
-    engine: Annotated[Optional[str], typer.Option(metavar="ENGINE", help="extractive or keyword (model-free "
-                                                  "baselines), vllm, or server (default: server with --base-url, "
-                                                  "vllm with --model, else extractive)")] = None,
-    model: ModelOpt = None,
-    task: TaskOpt = None,
-    tasks: TasksOpt = None,
-    reply_room: ReplyRoomOpt = None,
-    checklist: ChecklistOpt = None,
-    password: PasswordOpt = None,
-    max_context: MaxContextOpt = 131_072,
-    window_overlap: OverlapOpt = 0.10,
-    tokenizer: TokenizerOpt = None,
-    summary_points: Annotated[int, typer.Option(metavar="COUNT", help="summary points per document")] = 8,
-    thinking: Annotated[bool, typer.Option(help="Qwen3 thinking mode (the model reasons before it answers)")] = False,
-    force: Annotated[bool, typer.Option("--force", help="redo every document, even unchanged ones")] = False,
-    retry_failed: Annotated[bool, typer.Option("--retry-failed", help="also redo documents that failed before "
-                                               "(default: only new or changed ones)")] = False,
-    reconfigure: Annotated[bool, typer.Option("--reconfigure", help="use an output folder made with other "
-                                              "settings (their results are redone); else such a run exits 2")] = False,
-    log_format: LogFormatOpt = "text",
-    max_pages: MaxPagesOpt = defaults.MAX_PAGES,
-    max_page_chars: MaxPageCharsOpt = defaults.MAX_PAGE_CHARS,
-    max_decompressed_mb: MaxDecompressedOpt = defaults.MAX_DECOMPRESSED_MB,
-    max_document_mb: MaxDocumentOpt = defaults.MAX_DOCUMENT_MB,
-    ingest_timeout: IngestTimeoutOpt = defaults.INGEST_TIMEOUT,
-    follow_symlinks: FollowSymlinksOpt = False,
-    jobs: JobsOpt = None,
-    pdf_backend: PdfBackendOpt = "pypdf",
-    ocr: OcrOpt = None,
-    ocr_images: OcrImagesOpt = False,
-    ocr_max_pixels: OcrMaxPixelsOpt = None,
-    data_parallel: Annotated[Optional[int], typer.Option(min=1, metavar="WORKERS", help="engine workers on this "
-                                                         "host, one per GPU (or tensor-parallel group)")] = None,
-    ray: Annotated[Optional[str], typer.Option(metavar="ADDRESS", help="run on a Ray cluster: its address, or auto "
-                                               f"or local ({install_hint('ray')})")] = None,
-    base_url: BaseUrlOpt = None, server_kind: KindOpt = None, concurrency: ConcurrencyOpt = None,
-    request_timeout: TimeoutOpt = None, max_retries: RetriesOpt = None, api_key_env: KeyEnvOpt = None,
-    save_reasoning: Annotated[bool, typer.Option(help="keep thinking-mode reasoning in result.json")] = False,
-    batch_documents: Annotated[Optional[int], typer.Option(metavar="DOCUMENTS", help="documents in flight at "
-                                                           "once, each written as soon as it is done (vllm "
-                                                           "default 256, to keep the batch full)")] = None,
-    verbose: VerboseOpt = False,
-    config_file: ConfigOpt = None, dtype: DtypeOpt = None, quantization: QuantOpt = None,
-    kv_cache_dtype: KvOpt = None, tensor_parallel_size: TpOpt = None, gpu_memory_utilization: MemOpt = None,
-    max_num_seqs: SeqsOpt = None, enforce_eager: EagerOpt = None, seed: SeedOpt = None,
-    load_format: LoadOpt = None,
-) -> None:
+@takes(RUN)
+def run(**params: Any) -> None:
     """Run the tasks (default: summary and clauses; see `docpipe tasks`) on every new or changed PDF under
     PDF_OR_FOLDER, writing results to --output.
 
@@ -326,15 +185,16 @@ def run(
       docpipe run contracts/ -o out/ --base-url http://127.0.0.1:8000/v1 --model Qwen/Qwen3-8B
     Then open out/index.html, out/fields.html, or out/results.xlsx.
     """
-    console = _logging(verbose, log_format, progress=True)
-    config = _run_config(ctx.params)
+    inputs, output = params["inputs"], params["output"]
+    console = _logging(params["verbose"], params["log_format"], progress=True)
+    config = _run_config(params)
     if config.engine == "extractive":  # said on a terminal; a log line (-v) under cron, where it would be noise
         note = ("note: using the extractive engine, a model-free baseline (no model configured); "
                 "for a model run "
                 f"`docpipe run DIR --engine vllm --model Qwen/Qwen3-8B` ({install_hint('vllm')})")
         console.print(note, markup=False, highlight=False) if console else log.info(note)
     try:
-        report = _execute(inputs, output, config, ray, console)
+        report = _execute(inputs, output, config, params["ray"], console)
     except PipelineError as exc:
         log.error("%s", exc, extra={"exit_code": int(exc.exit_code)})
         raise typer.Exit(exc.exit_code) from exc
@@ -476,28 +336,8 @@ def status(
 
 
 @app.command(cls=_Command)
-def plan(
-    inputs: Inputs,
-    as_json: Annotated[bool, typer.Option("--json", help="print one JSON object on stdout")] = False,
-    model: ModelOpt = None,
-    task: TaskOpt = None,
-    tasks: TasksOpt = None,
-    reply_room: ReplyRoomOpt = None,
-    checklist: ChecklistOpt = None,
-    password: PasswordOpt = None,
-    max_context: MaxContextOpt = 131_072,
-    window_overlap: OverlapOpt = 0.10,
-    tokenizer: TokenizerOpt = None,
-    max_pages: MaxPagesOpt = defaults.MAX_PAGES,
-    max_page_chars: MaxPageCharsOpt = defaults.MAX_PAGE_CHARS,
-    max_decompressed_mb: MaxDecompressedOpt = defaults.MAX_DECOMPRESSED_MB,
-    max_document_mb: MaxDocumentOpt = defaults.MAX_DOCUMENT_MB,
-    ingest_timeout: IngestTimeoutOpt = defaults.INGEST_TIMEOUT,
-    follow_symlinks: FollowSymlinksOpt = False,
-    jobs: JobsOpt = None,
-    pdf_backend: PdfBackendOpt = "pypdf",
-    ocr: OcrOpt = None,
-) -> None:
+@takes(PLAN)
+def plan(**params: Any) -> None:
     """Show pages, exact prompt tokens and the route of each document, without running any engine.
 
     \b
@@ -508,20 +348,16 @@ def plan(
     _logging(False, "text")
     from pipeline.run.core import plan_inputs
 
-    config = _config(model=model, tasks=_task_list(task, tasks, None), reply_room=_reply_room(reply_room),
-                     checklist=checklist, password=password,
-                     max_context=max_context, window_overlap=window_overlap, tokenizer=tokenizer, max_pages=max_pages,
-                     max_page_chars=max_page_chars, max_decompressed_mb=max_decompressed_mb,
-                     max_document_mb=max_document_mb,
-                     ingest_timeout=ingest_timeout, follow_symlinks=follow_symlinks, jobs=jobs, pdf_backend=pdf_backend,
-                     ocr=ocr)
+    fields = {k: v for k, v in params.items() if k not in ("inputs", "as_json", *RUN_FLAGS)}
+    config = _config(**fields, tasks=_task_list(params["task"], params["tasks"], None),
+                     reply_room=_reply_room(params["reply_room"]))
     try:
-        plans = plan_inputs(inputs, config)
+        plans = plan_inputs(params["inputs"], config)
     except PipelineError as exc:
         _say(f"error: {exc}", err=True)
         raise typer.Exit(exc.exit_code) from exc
     rows = [_plan_row(p) for p in plans]
-    if as_json:
+    if params["as_json"]:
         sys.stdout.write(json.dumps({"documents": rows}, indent=2) + "\n")
     else:
         for row in rows:
@@ -627,27 +463,8 @@ app.add_typer(eval_app, name="eval")
 
 
 @eval_app.command("cuad", cls=_Command)
-def eval_cuad(
-    data: Annotated[Path, typer.Argument(metavar="CUAD_FOLDER", help="a folder in CUAD's layout: pdf/ and "
-                                         "master_clauses.csv")],
-    output: Annotated[Path, typer.Option("--output", "-o", metavar="FOLDER", help="output folder (results, "
-                                         "eval.json, eval.md)")],
-    engine: Annotated[Optional[str], typer.Option(metavar="ENGINE", help="extractive or keyword (model-free "
-                                                  "baselines), vllm, or server (default: server with --base-url, "
-                                                  "vllm with --model, else extractive)")] = None,
-    model: ModelOpt = None,
-    checklist: ChecklistOpt = None,
-    split: Annotated[str, typer.Option(metavar="SPLIT", help="score all contracts, or one fixed half: tune (for "
-                                       "tuning) or held-out (for reporting); see docs/evaluation.md")] = "all",
-    max_context: MaxContextOpt = 131_072,
-    tokenizer: TokenizerOpt = None,
-    thinking: Annotated[bool, typer.Option(help="Qwen3 thinking mode (the model reasons before it answers)")] = False,
-    rescore: Annotated[bool, typer.Option(help="score the results already in --output; run no engine")] = False,
-    jobs: JobsOpt = None,
-    base_url: BaseUrlOpt = None, server_kind: KindOpt = None, concurrency: ConcurrencyOpt = None,
-    request_timeout: TimeoutOpt = None, max_retries: RetriesOpt = None, api_key_env: KeyEnvOpt = None,
-    verbose: VerboseOpt = False,
-) -> None:
+@takes(EVAL)
+def eval_cuad(**params: Any) -> None:
     """Run the clause task on CUAD_FOLDER's contracts and score it against CUAD's expert spans.
 
     \b
@@ -656,20 +473,20 @@ def eval_cuad(
       docpipe eval cuad cuad-dev/ -o eval-held-out/ --split held-out
       docpipe eval cuad cuad-dev/ -o eval-qwen/ --base-url http://127.0.0.1:8000/v1 --model Qwen/Qwen3-8B
     """
-    _logging(verbose, "text")
+    _logging(params["verbose"], "text")
     from pipeline.eval.evaluate import evaluate_cuad
     from pipeline.eval.split import SPLITS
 
+    output, split = params["output"], params["split"]
     if split not in SPLITS:
         typer.echo(f"error: --split must be one of {', '.join(SPLITS)}, not {split!r}", err=True)
         raise typer.Exit(ExitCode.USAGE)
-    server = _server_settings(base_url=base_url, server_kind=server_kind, concurrency=concurrency,
-                              request_timeout=request_timeout, max_retries=max_retries, api_key_env=api_key_env)
-    chosen = engine or ("server" if base_url else "vllm" if model else "extractive")
-    config = _config(engine=chosen, model=model, tasks=["clauses"], checklist=checklist, max_context=max_context,
-                     tokenizer=tokenizer, thinking=thinking, server=server, jobs=jobs)
+    server = _server_settings(**{k: params[k] for k in SERVER_FLAGS})
+    chosen = params["engine"] or ("server" if params["base_url"] else "vllm" if params["model"] else "extractive")
+    fields = {k: params[k] for k in ("model", "checklist", "max_context", "tokenizer", "thinking", "jobs")}
+    config = _config(**fields, engine=chosen, tasks=["clauses"], server=server)
     try:
-        report = evaluate_cuad(data, output, config, rescore=rescore, on_result=_log_result,
+        report = evaluate_cuad(params["data"], output, config, rescore=params["rescore"], on_result=_log_result,
                                split=split)  # type: ignore[arg-type]  # checked against SPLITS above
     except PipelineError as exc:
         _say(f"error: {exc}", err=True)

@@ -114,7 +114,8 @@ class Message(Frozen):
 
 
 class PointRef(Frozen):
-    """A summary point offered to the reduce step under an id; the model refers to it by that id only."""
+    """An item (a summary point, or a reduce task's item) offered to the reduce step under an id; the model
+    refers to it by that id only."""
 
     id: str
     text: str
@@ -206,7 +207,9 @@ class TaskItem(Frozen):
                                            description='items = "one": where each field\'s quote is')
     conflicts: tuple[str, ...] = Field(default=(), description="fields to which windows gave different values")
     unsupported: tuple[str, ...] = Field(default=(), description="number or date fields whose value neither its "
-                                         "quote nor the quote's page states (cite.facts.check_claim)")
+                                         "quote nor the quote's page states (cite.facts.check_claim); for a task "
+                                         "with merge = 'reduce' also its text field when a number or date it "
+                                         "states is in neither")
 
 
 class DocError(Frozen):

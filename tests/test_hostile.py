@@ -246,7 +246,7 @@ def test_forty_streams_of_70_mb_fail_with_the_document_bound_and_the_reader_stay
     transient copies of one page (measured: 302 MB for 256; bench/document_memory.py)."""
     from pipeline.config import MAX_DOCUMENT_MB
     from pipeline.ingest.budget import MB
-    from pipeline.ingest.worker import DocumentReader
+    from pipeline.run.reader import DocumentReader
 
     hostile = many_bombs(tmp_path / "bombs.pdf")
     assert hostile.stat().st_size < 3_000_000
@@ -267,7 +267,7 @@ def test_reader_processes_have_an_address_space_limit_and_a_breach_fails_that_do
     disk), that document fails with its cause and the next one is read by a fresh worker."""
     pytest.importorskip("pypdfium2")
     from pipeline.ingest.budget import ADDRESS_SPACE_HEADROOM, MB
-    from pipeline.ingest.worker import DocumentReader
+    from pipeline.run.reader import DocumentReader
 
     huge = raw_pdf(tmp_path / "huge.pdf", [bomb(3_000_000_000)])
     good = write_pdf(tmp_path / "good.pdf", [DELAWARE])

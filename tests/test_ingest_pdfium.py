@@ -18,7 +18,7 @@ from pipeline.cli import app
 from pipeline.config import RunConfig
 from pipeline.errors import ConfigError, EncryptedError, InputError
 from pipeline.ingest.read import Limits, ingest
-from pipeline.ingest.worker import DocumentReader
+from pipeline.run.reader import DocumentReader
 from tests.conftest import SAMPLES, encrypt_pdf, filler, with_attachment
 from tests.hostile_pdfs import raw_pdf, text_stream, to_unicode
 from tests.test_ingest_bad_input import bad_folder
@@ -209,7 +209,7 @@ def test_the_reader_passes_the_backend_in_process_and_to_its_worker():
 
 
 def test_import_pipeline_does_not_import_pypdfium2():
-    code = ("import sys, pipeline, pipeline.cli, pipeline.run.core, pipeline.ingest.read, pipeline.ingest.worker; "
+    code = ("import sys, pipeline, pipeline.cli, pipeline.run.core, pipeline.ingest.read, pipeline.run.reader; "
             "assert 'pypdfium2' not in sys.modules, 'pypdfium2 imported'")
     subprocess.run([sys.executable, "-c", code], check=True)
 

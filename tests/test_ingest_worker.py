@@ -9,7 +9,7 @@ import pytest
 
 from pipeline.config import RunConfig
 from pipeline.errors import InputError
-from pipeline.ingest.worker import DocumentReader
+from pipeline.run.reader import DocumentReader
 from tests.hostile_pdfs import raw_pdf, text_stream
 
 
@@ -71,7 +71,7 @@ def test_a_worker_that_died_while_idle_is_replaced(tmp_path):
 
 
 def test_running_out_of_memory_fails_the_document_with_that_cause(monkeypatch):
-    from pipeline.ingest import worker
+    from pipeline.run import reader as worker
 
     def allocate() -> None:
         raise MemoryError  # what an allocation over RLIMIT_AS raises in Python code

@@ -9,7 +9,7 @@ import pytest
 from pipeline.config import EngineSettings, RunConfig, ServerSettings
 from pipeline.eval.evaluate import run_key
 from pipeline.models import ChecklistItem
-from pipeline.plan.prompts import prompts_dir
+from pipeline.tasks.templates import prompts_dir
 from pipeline.store import key as key_module
 from pipeline.store.key import key_parts, result_key
 from pipeline.tasks.checklist import load_checklist

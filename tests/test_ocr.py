@@ -19,7 +19,7 @@ from rapidfuzz.distance import Levenshtein
 from pipeline.cite.locate import PageIndex
 from pipeline.config import RunConfig
 from pipeline.ingest.ocr import MIN_INK, TOO_LITTLE, OcrOptions, ocr_installed, unusable
-from pipeline.ingest.worker import DocumentReader
+from pipeline.run.reader import DocumentReader
 from pipeline.merge.assemble import assemble
 from pipeline.models import Document, EngineInfo, Page, Source
 from pipeline.store.key import key_parts, result_key
@@ -204,7 +204,7 @@ def test_failed_ocr_pages_make_the_document_partial_and_are_named():
 
 
 def test_import_pipeline_loads_no_ocr_runtime():
-    code = ("import sys, pipeline, pipeline.cli, pipeline.run.core, pipeline.ingest.worker, pipeline.store.key;"
+    code = ("import sys, pipeline, pipeline.cli, pipeline.run.core, pipeline.run.reader, pipeline.store.key;"
             "heavy = [m for m in ('onnxruntime', 'rapidocr', 'cv2') if m in sys.modules]; assert not heavy, heavy")
     subprocess.run([sys.executable, "-c", code], check=True, env={**os.environ, "PYTHONPATH": str(REPO)})
 

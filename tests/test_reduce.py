@@ -1,5 +1,6 @@
-"""The summary reduce of windowed documents, with the scripted engine and the extractive one: ids resolved,
-citations inherited (never re-made), bad ids recorded, hierarchical rounds, batching across documents."""
+"""The reduce of windowed documents, with the scripted engine and the extractive one: ids resolved,
+citations inherited (never re-made), bad ids recorded, hierarchical rounds, batching across documents; a task
+file's free-text task (merge = "reduce") reduced beside the summary, end to end."""
 
 from pipeline.config import RunConfig
 from pipeline.engines.extractive import ExtractiveEngine
@@ -8,6 +9,8 @@ from pipeline.models import (
     Citation, Completion, DocResult, EngineInfo, Request, Route, Source, SummaryPoint, Window,
 )
 from pipeline.merge.reduce import reduce_summaries
+from pipeline.run.core import run
+from tests.conftest import filler, write_pdf
 
 CONFIG = RunConfig(summary_points=3, summary_reserve=100, max_window_tokens=1000)
 
@@ -115,3 +118,63 @@ def test_extractive_engine_answers_the_reduce_with_ids_and_collapses_repeats(tok
     assert [p.text for p in result.summary].count(repeated.text) == 1  # central, and chosen once
     again = reduce_summaries([_result("a" * 16, points)], ExtractiveEngine(summary_points=3), tokenizer, CONFIG)
     assert again[0].summary == result.summary
+
+
+RISK_TASK = '''
+name = "risks"
+description = "the risks the document states"
+items = "many"
+merge = "reduce"
+text_field = "risk"
+max_items = 2
+reserve = 300
+instructions = "Task: list the risks the document states. {% include 'fields.j2' %}"
+fields = [{name = "risk", type = "string"}, {name = "severity", type = "enum", values = ["low", "high"]},
+          {name = "quote", type = "string"}, {name = "page_number", type = "integer"}]
+'''
+FEE = "The Distributor shall pay a fee of $5,000,000 within thirty (30) days of each invoice."
+
+
+def test_a_task_file_with_merge_reduce_is_reduced_on_a_windowed_document(tmp_path, tokenizer):
+    """A user task's items of all windows are merged by the engine beside the summary's, by id: the merged
+    item keeps the named item's other values and verified citation, and its new text's claims are checked."""
+    task_file = tmp_path / "risks.toml"
+    task_file.write_text(RISK_TASK)
+    write_pdf(tmp_path / "in" / "long.pdf", [filler(1200, str(i)) + " " + FEE for i in range(8)])
+
+    def window_items(request):  # every window states the one risk, found on its first page
+        page = request.pages[0].page_number
+        return {"items": [{"risk": "Late fees.", "severity": "low" if page == 1 else "high", "quote": FEE,
+                           "page_number": page}]}
+
+    def window_points(request):
+        return {"points": [{"point": "A fee.", "quote": FEE, "page_number": request.pages[0].page_number}]}
+
+    def merge(request):  # names the second window's item first: its values and citation are the ones kept
+        return {"points": [{"point": "A fee of $5,000,000 due in 99 days.", "ids": [request.items[1].id]}]}
+
+    engine = ScriptedEngine({"risks": window_items, "summary": window_points, "reduce_risks": merge,
+                             "reduce_summary": merge})
+    config = RunConfig(max_context=8192, tasks=("summary", str(task_file)))
+    report = run([tmp_path / "in"], tmp_path / "out", config, engine=engine)
+    stored = tmp_path / "out" / report.documents[0].doc_id / "result.json"
+    result = DocResult.model_validate_json(stored.read_text())
+    maps = [r for r in engine.requests if r.task == "risks"]
+    reduces = [r for r in engine.requests if r.task == "reduce_risks"]
+    assert result.route.kind == "windows" and len(maps) == len(result.route.windows) >= 2
+    assert [r.request_id for r in reduces] == [f"{result.doc_id}:reduce_risks:r1g0"]
+    (request,) = reduces
+    assert any(r.task == "reduce_summary" for r in engine.calls[-1])  # both tasks' reduces share the round
+    assert request.max_tokens == 300 and request.thinking == config.thinking  # the reduced task's reply room
+    assert request.prompt_tokens == tokenizer.count_chat(request.messages, config.thinking)
+    assert [ref.text for ref in request.items] == ["Late fees."] * len(maps)
+    assert "Each item is one of: the risks the document states." in request.messages[1].content
+    assert request.json_schema["$defs"]["ReduceItem"]["properties"]["ids"]["items"]["enum"] == [
+        ref.id for ref in request.items]
+    second = next(m for m in maps if m.window == 1).pages[0].page_number
+    (item,) = result.extractions["risks"]
+    assert item.values == {"risk": "A fee of $5,000,000 due in 99 days.", "severity": "high"}
+    assert (item.citation.page_number, item.citation.status, item.citation.quote) == (second, "verified", FEE)
+    assert item.unsupported == ("risk",)  # "99" is in neither the quote nor its page: flagged, kept
+    assert [p.claim_check.numbers for p in result.summary] == [("99",)]
+    assert result.status == "ok" and result.route.reduce_depth == 1

@@ -10,7 +10,7 @@ from typer.testing import CliRunner
 
 from pipeline.cli import app
 from pipeline.errors import ConfigError
-from pipeline.tasks.registry import BUILTIN, available_tasks, load_task, load_tasks
+from pipeline.tasks.registry import BUILTIN, available_tasks, load_task, load_tasks, reduce_task, reduced_task
 from tests.conftest import SAMPLES
 
 GOOD = '''
@@ -125,3 +125,27 @@ def test_tasks_from_the_config_file(tmp_path):
     bad = _file(tmp_path, 'tasks = "summary"\n', "bad.toml")
     result = CliRunner().invoke(app, ["run", str(SAMPLES), "-o", str(out), "--config", str(bad)])
     assert result.exit_code == 2 and "key 'tasks'" in result.output
+
+
+def test_a_task_file_may_merge_free_text_by_the_reduce(tmp_path):
+    task = load_task(_file(tmp_path, 'merge = "reduce"\ntext_field = "thing"\n' + GOOD))
+    assert (task.merge, task.text_field) == ("reduce", "thing")
+    assert reduce_task(task.name) == "reduce_my_task" and reduced_task("reduce_my_task") == "my_task"
+    assert reduced_task("my_task") is None and reduce_task("summary") == "reduce_summary"
+
+
+@pytest.mark.parametrize("text_field", [None, "quote"])
+def test_the_reduce_needs_a_free_text_field_besides_the_quote(tmp_path, text_field):
+    head = 'merge = "reduce"\n' + (f'text_field = "{text_field}"\n' if text_field else "")
+    path = _file(tmp_path, head + GOOD)
+    with pytest.raises(ConfigError) as caught:
+        load_task(path)
+    message = str(caught.value)
+    assert str(path) in message and "text_field must name a string field besides the quote" in message
+    assert "fields: thing, quote, page_number" in message, message
+
+
+def test_names_of_reduce_requests_are_refused(tmp_path):
+    # A task named "reduce_x" would share its request names with the reduce of a task "x".
+    with pytest.raises(ConfigError, match="key 'name': names starting with 'reduce_'"):
+        load_task(_file(tmp_path, GOOD.replace('"my_task"', '"reduce_summary"'), "r.toml"))

@@ -7,6 +7,7 @@ import pytest
 from tokenizers import Tokenizer as RawTokenizer
 
 from pipeline.tasks.checklist import load_checklist
+from pipeline.tasks.registry import load_task
 from pipeline.config import RunConfig
 from pipeline.ingest.read import ingest
 from pipeline.plan.routes import plan_document
@@ -107,7 +108,7 @@ def test_framing_covers_what_the_templates_write_and_cannot_be_rebuilt():
     # Each framing line the templates write (fences, page headers, the task line) is one FRAMING match.
     framing_lines = [line for line in user.splitlines() if line.startswith(("<document", "</document", "===", "Task:"))]
     assert len(framing_lines) == 5 and all(FRAMING.match(line) for line in framing_lines)
-    reduce = render_template("reduce_summary.j2", page_count=2, n_points=3, items=[
+    reduce = render_template("reduce_summary.j2", page_count=2, n_points=3, task=load_task("summary"), items=[
         PointRef(id="w1-1", text="A point.", quote="A point.", page_number=1)])
     lines = [line for line in reduce.splitlines() if line.startswith(("<points", "</points", "Task:"))]
     assert len(lines) == 3 and all(FRAMING.match(line) for line in lines)

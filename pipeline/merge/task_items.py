@@ -3,13 +3,17 @@
 Contract: `cite_items(task, items, index)` turns one reply's parsed items (one window, or the whole document;
 a one-item task's reply is its one item) into
 TaskItems whose quotes are located by `cite` (never dropped: an unlocated quote stays, `unverified`), and
-whose number and date fields are checked against their located quote and its page (`cite.facts.check_claim`;
-`unsupported` lists those neither states). `merge_items(task, per_window)` makes one document's items from its windows', by the task's merge:
+whose number and date fields — and, for a task with merge = "reduce", the numbers and dates of its free text
+(`text_field`) — are checked against their located quote and its page (`cite.facts.check_claim`; `unsupported`
+lists those neither states; `check_items` does it again for items whose text the reduce rewrote).
+`merge_items(task, per_window)` makes one document's items from its windows', by the task's merge:
 - "distinct" (items = "many"): items in window order, a duplicate — the same quote, found twice (located
   quotes overlapping on one page, or one normalised quote containing the other) — kept once, with the
   better citation (verified, relocated, unverified; then the longer quote);
 - "one" (items = "one"): one item; each field takes the first stated value with the best citation, and a
-  field to which windows gave different values is listed in `conflicts`.
+  field to which windows gave different values is listed in `conflicts`;
+- "reduce" (items = "many", free text): every window's items, in window order, for the engine's reduce
+  (`merge.reduce.Reduction`) to merge.
 Citations are never changed, only chosen between.
 """
 
@@ -22,7 +26,7 @@ from pydantic import BaseModel
 from pipeline.cite.locate import PageIndex, normalize
 from pipeline.cite.facts import check_claim
 from pipeline.merge.clauses import same_quote
-from pipeline.models import Citation, TaskItem
+from pipeline.models import Citation, Page, TaskItem
 from pipeline.tasks.registry import TaskDef
 
 _RANK = {"verified": 0, "relocated": 1, "unverified": 2}
@@ -39,12 +43,12 @@ def cite_items(task: TaskDef, items: Sequence[BaseModel], index: PageIndex) -> l
             values[field.name] = stated["value"] if stated else None
             if stated:
                 citations[field.name] = index.locate(stated[task.quote_field], stated[task.page_field])
-        return [_checked(task, TaskItem(values=values, citations=citations), index)]  # type: ignore[arg-type]
+        return [_checked(task, TaskItem(values=values, citations=citations), index.pages)]  # type: ignore[arg-type]
     cited = []
     for row in (item.model_dump() for item in items):
         citation = index.locate(row[task.quote_field], row[task.page_field])
         values = {f.name: row.get(f.name) for f in task.value_fields if not (f.hidden and row.get(f.name) is None)}
-        cited.append(_checked(task, TaskItem(values=values, citation=citation), index))  # type: ignore[arg-type]
+        cited.append(_checked(task, TaskItem(values=values, citation=citation), index.pages))  # type: ignore[arg-type]
     return cited
 
 
@@ -52,6 +56,8 @@ def merge_items(task: TaskDef, per_window: Sequence[Sequence[TaskItem]]) -> tupl
     """One document's items from its windows' (or its one reply's); see the module docstring."""
     if task.items == "one":
         return (_merge_one(task, [item for items in per_window for item in items]),) if any(per_window) else ()
+    if task.merge == "reduce":
+        return tuple(item for items in per_window for item in items)
     merged: list[TaskItem] = []
     for items in per_window:
         for item in items:
@@ -98,15 +104,24 @@ def _better(new: Citation, old: Citation) -> bool:
     return (_RANK[new.status], -len(new.quote)) < (_RANK[old.status], -len(old.quote))
 
 
-def _checked(task: TaskDef, item: TaskItem, index: PageIndex) -> TaskItem:
+def check_items(task: TaskDef, items: Sequence[TaskItem], pages: Sequence[Page]) -> tuple[TaskItem, ...]:
+    """The items with `unsupported` computed again against `pages` (the document's): for items whose text
+    the reduce rewrote, whose claims are the model's new words."""
+    return tuple(_checked(task, item.model_copy(update={"unsupported": ()}), pages) for item in items)
+
+
+def _checked(task: TaskDef, item: TaskItem, pages: Sequence[Page]) -> TaskItem:
     """`unsupported`: the number and date fields whose value neither the located quote nor its page states
-    (`cite.facts.check_claim`, the check summary points get)."""
+    (`cite.facts.check_claim`, the check summary points get); a reduce task's free text is such a claim too."""
     kinds = {f.name: f.type for f in task.value_fields}
-    texts = {page.page_number: page.text for page in index.pages}
+    checked = {name for name, kind in kinds.items() if kind in ("integer", "number", "date")}
+    if task.merge == "reduce" and task.text_field:  # its text is what the reduce rewrites: its claims count
+        checked.add(task.text_field)
+    texts = {page.page_number: page.text for page in pages}
     unsupported = []
     for name, value in item.values.items():
         citation = item.citations.get(name) or item.citation
-        if value is None or citation is None or kinds.get(name) not in ("integer", "number", "date"):
+        if value is None or citation is None or name not in checked:
             continue
         page_text = texts.get(citation.page_number, "") if citation.status != "unverified" else ""
         if check_claim(value, citation.quote, page_text).status == "unsupported":

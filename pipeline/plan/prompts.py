@@ -1,4 +1,5 @@
-"""Stage prompts: pages + task → chat messages, from the jinja2 templates in `prompts/`.
+"""Stage prompts: pages + task → chat messages, from the jinja2 templates in `prompts/` (the folder:
+`tasks.templates.prompts_dir`).
 
 Contract: the system message and the document block are identical for every task on the same pages, and
 the task's instructions come last, so a document's requests share one prefix (prefix caching). Document
@@ -11,8 +12,6 @@ template's own text is left alone. Counting the rendered messages therefore coun
 from __future__ import annotations
 
 import functools
-import hashlib
-import os
 from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -20,20 +19,10 @@ from typing import TYPE_CHECKING
 from pipeline.models import ChecklistItem, Message, Page, PagePart, Window
 from pipeline.sanitize import neutralizer
 from pipeline.tasks.registry import TaskDef, task_named
+from pipeline.tasks.templates import prompts_dir
 
 if TYPE_CHECKING:
     import jinja2
-
-TEMPLATES = ("system.j2", "document.j2", "page.j2", "fields.j2", "reduce_summary.j2")  # tasks/*.toml: key.py
-
-
-def prompts_dir() -> Path:
-    """`$DOCPIPE_PROMPTS`, else the copy packaged in the wheel, else the repository's `prompts/`."""
-    if env := os.environ.get("DOCPIPE_PROMPTS"):
-        return Path(env)
-    package = Path(__file__).parent.parent  # pipeline/
-    packaged = package / "_prompts"
-    return packaged if packaged.is_dir() else package.parent / "prompts"
 
 
 @functools.cache
@@ -56,16 +45,6 @@ def default_controls() -> tuple[str, ...]:
     from pipeline.plan.tokens import bundled_tokenizer_dir, load_tokenizer
 
     return load_tokenizer(bundled_tokenizer_dir()).control_strings()
-
-
-def template_hashes(folder: Path | None = None) -> dict[str, str]:
-    """sha256 of each template file present: part of the key that decides whether to redo a document."""
-    folder = folder or prompts_dir()
-    return {
-        name: hashlib.sha256((folder / name).read_bytes()).hexdigest()
-        for name in TEMPLATES
-        if (folder / name).is_file()
-    }
 
 
 def build_messages(

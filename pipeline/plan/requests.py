@@ -7,7 +7,7 @@ counting of a document's tasks), must be the count of `messages` in `config.thin
 request's messages are counted here, in that mode. The reply's JSON schema is the task's bounded schema
 (`tasks.schema.reply_schema`: pages up to `page_count`, the document's) unless the caller narrows it (the
 reduce step lists the ids a prompt may name); the reply room is the task file's `reserve` (the built-ins':
-their run settings).
+their run settings) — for a reduce request ('reduce_<task>') the reduced task's, as its reply is that task's items.
 """
 
 from __future__ import annotations
@@ -17,11 +17,9 @@ from collections.abc import Sequence
 from pipeline.config import RunConfig
 from pipeline.models import ChecklistItem, Message, Page, PointRef, Request, RouteKind
 from pipeline.plan.tokens import Tokenizer
-from pipeline.tasks.registry import task_named, uses_checklist
+from pipeline.tasks.registry import reduced_task, task_named, uses_checklist
 from pipeline.tasks.responses import json_schema as task_schema
 from pipeline.tasks.schema import reply_schema
-
-REDUCE = "reduce_summary"  # the summary reduce's requests: no task file of their own
 
 
 def make_request(
@@ -35,12 +33,13 @@ def make_request(
         if tokenizer is None:
             raise ValueError("make_request needs prompt_tokens or a tokenizer to count them")
         prompt_tokens = tokenizer.count_chat(messages, config.thinking)
-    definition = task_named(task) if task != REDUCE else None
-    task_checklist = tuple(checklist) if definition is not None and uses_checklist([definition]) else ()
+    reduced = reduced_task(task)
+    definition = task_named(reduced or task)
+    task_checklist = tuple(checklist) if reduced is None and uses_checklist([definition]) else ()
     if schema is None:
-        schema = reply_schema(definition, task_checklist, page_count) if definition else task_schema(task)
+        schema = task_schema(task) if reduced else reply_schema(definition, task_checklist, page_count)
     return Request(
         request_id=request_id, doc_id=doc_id, task=task, route=route, window=window, messages=messages,
-        json_schema=schema, max_tokens=config.reserve(task, definition.reserve if definition else 2048),
+        json_schema=schema, max_tokens=config.reserve(definition.name, definition.reserve),
         prompt_tokens=prompt_tokens, thinking=config.thinking, pages=pages, checklist=task_checklist, items=items,
     )

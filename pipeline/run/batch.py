@@ -6,8 +6,8 @@ data-parallel engine behind it, the Ray actors and `eval` (through the runner) �
 the same results. For each document:
 
     requests submitted to the engine (its tasks adjacent) ─ replies in ─ parse item by item + cite
-    (`assemble`) ─ summary reduce over windows (`Reduction`, its requests submitted as the map replies
-    are in) ─ the result yielded
+    (`assemble`) ─ reduce over windows of every reduce task (`Reduction`, its requests submitted as the
+    map replies are in; the merged items' claims checked again against the pages) ─ the result yielded
 
 Documents are taken from `outcomes` only while fewer than `config.batch_documents` are in flight, so the
 engine is kept fed without a batch barrier: a finished document makes room for the next one. A document
@@ -32,7 +32,6 @@ from pathlib import Path
 
 from pipeline.config import RunConfig
 from pipeline.engines.base import Engine
-from pipeline.cite.facts import check_points
 from pipeline.merge.assemble import assemble
 from pipeline.merge.reduce import Reduction, needs_reduce
 from pipeline.models import ChecklistItem, Completion, DocResult, EngineInfo, Plan, Request
@@ -149,7 +148,8 @@ class _Core:
                 if not needs_reduce(result):
                     return result
                 stage = "reduce"
-                doc.reduction = Reduction(result, self.tokenizer(), self.config)
+                pages = doc.outcome.plan.document.pages if doc.outcome.plan else None
+                doc.reduction = Reduction(result, self.tokenizer(), self.config, pages)
                 requests = doc.reduction.advance()
             else:
                 assert doc.reduction is not None
@@ -157,7 +157,7 @@ class _Core:
             if requests:
                 self._submit(doc, requests)
                 return None
-            return _claims_rechecked(doc.reduction.result(), doc.outcome)
+            return doc.reduction.result()
         except Exception as exc:  # noqa: BLE001 - one document's failure, whatever it is, is that document's
             log.debug("%s: %s failed", doc.outcome.path, stage, exc_info=True)
             return self.failed(doc.outcome, stage, type(exc).__name__, f"unexpected error: {exc}")
@@ -234,13 +234,6 @@ def _stream(core: _Core, outcomes: Iterable[Outcome], stop: Callable[[], bool],
         for completion in completions:
             if (done := core.take(completion)) is not None:
                 yield done
-
-
-def _claims_rechecked(result: DocResult, outcome: Outcome) -> DocResult:
-    """A point merged by the reduce states what the model wrote while merging: check its claim again."""
-    if outcome.plan is None:
-        return result
-    return result.model_copy(update={"summary": check_points(result.summary, outcome.plan.document.pages)})
 
 
 def _missing(request: Request) -> Completion:

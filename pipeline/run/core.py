@@ -7,7 +7,7 @@ document's result the moment it is done and records it in the store only then (a
 written as it is — e.g. text that is not valid Unicode — is repaired, else replaced by a failed one), and returns the RunReport (also written to `OUT/run_report.json`) covering every
 input: processed, reused and duplicate. A document that fails at any stage gets a `failed` result with
 its cause; the others go on. PDFs are read and planned in killable reader processes (`prepare`,
-`ingest_worker`, under the ingest limits), ahead of the engine. The readers and the engine are started only
+`run.reader`, under the ingest limits), ahead of the engine. The readers and the engine are started only
 when there is work for them: the engine's `start` at once, while the first documents are read, and its `warm_up` on the
 first planned document (the vLLM engine starts there the configuration that document needs, native or YaRN).
 Each result also gets its `pages.json`, and whenever the review report and exports of `output` are not of
@@ -40,7 +40,7 @@ from pipeline.models import (
     ChecklistItem, DocError, DocReport, DocResult, EngineInfo, Plan, RunReport, Source,
 )
 from pipeline.run.prepare import Prepared, Preparer, default_jobs
-from pipeline.plan.prompts import template_hashes
+from pipeline.tasks.templates import template_hashes
 from pipeline.run.progress import RunProgress
 from pipeline.merge.items import clean
 from pipeline.run.batch import Failed, Outcome, stream

@@ -23,7 +23,7 @@ from pathlib import Path
 from types import TracebackType
 
 from pipeline.config import RunConfig
-from pipeline.ingest.worker import DocumentReader, PrepareError
+from pipeline.run.reader import DocumentReader, PrepareError
 from pipeline.models import ChecklistItem, Plan
 
 

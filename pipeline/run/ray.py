@@ -31,10 +31,10 @@ from pipeline.engines.parallel import single
 from pipeline.errors import ConfigError, EngineError
 from pipeline.install import install_hint
 from pipeline.ingest.read import file_sha256, find_pdfs
-from pipeline.ingest.worker import DocumentReader
+from pipeline.run.reader import DocumentReader
 from pipeline.models import DocReport, DocResult, EngineInfo, Plan, RunReport
 from pipeline.run.prepare import prepare_one
-from pipeline.plan.prompts import template_hashes
+from pipeline.tasks.templates import template_hashes
 from pipeline.render.result import write_run_report
 from pipeline.ingest.flags import flag_pages
 from pipeline.store.key import key_parts, result_key

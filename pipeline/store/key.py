@@ -34,7 +34,7 @@ from pipeline import __version__
 from pipeline.config import RunConfig
 from pipeline.ingest.ocr import ocr_key
 from pipeline.models import SCHEMA_VERSION, ChecklistItem
-from pipeline.plan.prompts import template_hashes
+from pipeline.tasks.templates import template_hashes
 from pipeline.tasks.registry import load_tasks, uses_checklist
 
 KEY_LENGTH = 16

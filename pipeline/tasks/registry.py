@@ -13,7 +13,9 @@ A task file holds:
 - `items`: `"many"` (a list of items) or `"one"` (one item per document whose every field carries its
   own quote and page), and `merge`, how the items of a document's windows become one list: `"distinct"`
   (many: keep distinct items, drop duplicates by quote), `"one"` (one: keep one value per field, flag
-  fields whose windows disagree) or `"reduce"` (the summary's id-based reduce by the engine);
+  fields whose windows disagree) or `"reduce"` (many, free text: the id-based reduce by the engine,
+  `merge.reduce`, which rewrites `text_field` and keeps the citation of an item it names; needs
+  `text_field`, a string field besides the quote);
 - `[[fields]]`: `name`, `type` (`FIELD_TYPES`), `description`, `values` (enum), `values_from =
   "checklist"` (an enum of the clause checklist), `required` (many: false lets the model leave it out),
   `hidden` (never asked of the model; an engine may add it, e.g. a confidence);
@@ -37,9 +39,10 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_valida
 
 from pipeline.config import RunConfig
 from pipeline.errors import ConfigError
+from pipeline.tasks.templates import prompts_dir
 
 BUILTIN = ("summary", "clauses")
-RESERVED = ("reduce_summary",)  # the summary reduce's requests carry this task name
+REDUCE_PREFIX = "reduce_"  # the reduce requests of task T carry the name "reduce_T": no task file may take one
 FieldType = Literal["string", "integer", "number", "boolean", "date", "enum", "list"]
 FIELD_TYPES: tuple[str, ...] = FieldType.__args__  # type: ignore[attr-defined]
 NAME_PATTERN = r"^[a-z][a-z0-9_]{0,39}$"
@@ -106,10 +109,11 @@ class TaskDef(_Strict):
         allowed = ("one",) if self.items == "one" else ("distinct", "reduce")
         if merge not in allowed:
             raise ValueError(f"merge: {merge!r} does not go with items = {self.items!r}; allowed: {', '.join(allowed)}")
-        if merge == "reduce" and self.name != "summary":
-            raise ValueError("merge: 'reduce' (the id-based reduce) is the built-in summary's; allowed: distinct")
         if self.text_field is not None and kinds.get(self.text_field) != "string":
             raise ValueError(f"text_field: {self.text_field!r} must name a field of type string")
+        if merge == "reduce" and self.text_field in (None, self.quote_field):
+            raise ValueError("merge: 'reduce' merges free text: text_field must name a string field besides the "
+                             f"quote (fields: {', '.join(names)}); or merge = 'distinct'")
         object.__setattr__(self, "merge", merge)  # frozen: settle the default once, here
         return self
 
@@ -126,6 +130,16 @@ class TaskDef(_Strict):
         """sha256 of the definition (its source path left out): part of the run store's key."""
         text = self.model_dump_json(exclude={"source"})
         return hashlib.sha256(text.encode("utf-8")).hexdigest()
+
+
+def reduce_task(name: str) -> str:
+    """The task name the reduce requests of task `name` carry (the summary's: "reduce_summary")."""
+    return REDUCE_PREFIX + name
+
+
+def reduced_task(request_task: str) -> str | None:
+    """The task whose items a request of `request_task` reduces; None when it is no reduce request."""
+    return request_task.removeprefix(REDUCE_PREFIX) if request_task.startswith(REDUCE_PREFIX) else None
 
 
 def uses_checklist(tasks: Iterable[TaskDef]) -> bool:
@@ -150,8 +164,6 @@ def task_reserve(config: RunConfig, task: TaskDef) -> int:
 
 def tasks_dir() -> Path:
     """The bundled task files: `tasks/` of the prompts folder (`$DOCPIPE_PROMPTS`, the wheel's, the repo's)."""
-    from pipeline.plan.prompts import prompts_dir
-
     return prompts_dir() / "tasks"
 
 
@@ -216,8 +228,11 @@ def parse_task(text: str, path: Path) -> TaskDef:
     except ValidationError as exc:
         raise ConfigError(f"task file {path}: {_explain(exc, data)}") from exc
     bundled = path.parent == tasks_dir().resolve() or path.parent == tasks_dir()
-    if task.name in RESERVED or (task.name in BUILTIN and not bundled):
+    if task.name in BUILTIN and not bundled:
         raise ConfigError(f"task file {path}: key 'name': {task.name!r} is taken by a built-in task; choose another")
+    if reduced_task(task.name) is not None:
+        raise ConfigError(f"task file {path}: key 'name': names starting with {REDUCE_PREFIX!r} are the reduce "
+                          "requests'; choose another")
     if task.name in BUILTIN and task.merge != {"summary": "reduce", "clauses": "distinct"}[task.name]:
         raise ConfigError(f"task file {path}: key 'merge': the built-in {task.name} must keep its merge")
     return task

@@ -1,4 +1,4 @@
-"""Replies: the summary reduce's model, and `response_model(name)` for any task's (made from its definition
+"""Replies: the reduce's model (every task with merge = "reduce"), and `response_model(name)` for any task's (made from its definition
 by `tasks.schema`). The same class gives the JSON schema for constrained decoding, parses a reply and
 validates it (scripted test replies included).
 
@@ -58,11 +58,12 @@ def reduce_schema(ids: Sequence[str]) -> dict:
 
 
 def response_model(task: str, checklist: Sequence[ChecklistItem] = ()) -> type[Reply]:
-    """The reply model of a task by name: the windows route's 'reduce_summary', or a task this process
-    loaded (`tasks.registry`), else a bundled one. Raises ConfigError for a name it does not know."""
-    if task == "reduce_summary":
+    """The reply model of a task by name: a reduce request's ('reduce_<task>', the windows route), or a task
+    this process loaded (`tasks.registry`), else a bundled one. Raises ConfigError for a name it does not know."""
+    from pipeline.tasks.registry import reduced_task, task_named
+
+    if reduced_task(task) is not None:
         return ReduceSummaryReply
-    from pipeline.tasks.registry import task_named
     from pipeline.tasks.schema import reply_model
 
     return reply_model(task_named(task), checklist)
@@ -70,10 +71,11 @@ def response_model(task: str, checklist: Sequence[ChecklistItem] = ()) -> type[R
 
 def json_schema(task: str, checklist: Sequence[ChecklistItem] = (), page_count: int | None = None) -> dict:
     """The bounded JSON schema of a task's reply, by name (`tasks.schema.reply_schema`)."""
-    if task == "reduce_summary":
-        return ReduceSummaryReply.model_json_schema()
-    from pipeline.tasks.registry import task_named
+    from pipeline.tasks.registry import reduced_task, task_named
     from pipeline.tasks.schema import reply_schema
+
+    if reduced_task(task) is not None:
+        return ReduceSummaryReply.model_json_schema()
 
     return reply_schema(task_named(task), checklist, page_count)
 

@@ -1,5 +1,6 @@
-"""Reading untrusted PDFs with a wall-time limit: `ingest` runs in a worker process that is killed when
-one document takes too long.
+"""The reader process: reading untrusted PDFs with a wall-time limit — `ingest` runs in a worker process that
+is killed when one document takes too long — and planning them there too. It lives in run/ because it drives
+two stages (ingest, then plan) in one process: a stage may not import a later one (`pipeline/__init__.py`).
 
 Contract: `DocumentReader(config).read(path, sha256)` returns
 `ingest(path, password, Limits.of(config), sha256, config.pdf_backend, OcrOptions.of(config))` (`sha256`: when the
@@ -11,7 +12,7 @@ killed; the next document gets a fresh one) or the worker died (e.g. killed for 
 own tokenizer, loaded once) and returns the Plan and the seconds each stage took; the time limit covers the
 reading only, and a failure raises `PrepareError` naming its stage. With `ingest_timeout == 0` both run in
 this process, without a time limit. `DocumentReader(config)` raises `ConfigError` when `config.pdf_backend` is
-not installed, or `--ocr always` cannot run. The worker is a plain `python -m pipeline.ingest.worker` child talking
+not installed, or `--ocr always` cannot run. The worker is a plain `python -m pipeline.run.reader` child talking
 over two pipes, so it neither re-imports the caller's `__main__` (as multiprocessing's spawn would) nor forks
 a process that holds threads. It ignores SIGINT (a Ctrl-C reaches the whole process group): the caller
 decides when it stops. Its address space is limited (RLIMIT_AS, from `config.max_document_mb`, see
@@ -146,7 +147,7 @@ class DocumentReader:
         package_root = str(Path(__file__).resolve().parents[2])  # the child imports this very `pipeline`
         env = {**os.environ, "PYTHONPATH": os.pathsep.join(filter(None, [package_root, os.environ.get("PYTHONPATH")]))}
         self._process = subprocess.Popen(
-            [sys.executable, "-m", "pipeline.ingest.worker", str(child_in), str(child_out),
+            [sys.executable, "-m", "pipeline.run.reader", str(child_in), str(child_out),
              str(self.limits.max_document_mb), *(["--ocr"] if self.ocr is not None else [])],
             pass_fds=(child_in, child_out), stdin=subprocess.DEVNULL, stderr=subprocess.PIPE, env=env,
         )
@@ -273,14 +274,14 @@ if __name__ == "__main__":
     sys.stdout = sys.stderr
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C is for the caller, who stops this worker itself
     configure_child()  # JSON lines on stderr, which the parent turns back into its own log records
-    # Through the imported module, so that what it pickles (PrepareError) is named pipeline.ingest.worker.…,
+    # Through the imported module, so that what it pickles (PrepareError) is named pipeline.run.reader.…,
     # not __main__.…, which the parent could not unpickle.
-    from pipeline.ingest import worker as ingest_worker
+    from pipeline.run import reader as this_module
 
     if "--ocr" in sys.argv[4:]:  # pages may be checked for OCR: its imports now, not in a document's time limit
         from pipeline.ingest.ocr import preload
 
         preload()
     # after the imports (OCR's models included, so the limit counts them), before any PDF
-    ingest_worker._address_limit = limit_address_space(int(sys.argv[3]))
-    ingest_worker._serve(Connection(int(sys.argv[1]), writable=False), Connection(int(sys.argv[2]), readable=False))
+    this_module._address_limit = limit_address_space(int(sys.argv[3]))
+    this_module._serve(Connection(int(sys.argv[1]), writable=False), Connection(int(sys.argv[2]), readable=False))
