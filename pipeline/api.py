@@ -55,9 +55,11 @@ class RunResults:
         return len(self.results)
 
 
-def make_config(tasks: Sequence[TaskRef] | None = None, config: RunConfig | None = None, **options: Any) -> RunConfig:
+def make_config(tasks: Sequence[TaskRef] | None = None, config: RunConfig | None = None,
+                runs_on: Engine | None = None, **options: Any) -> RunConfig:
     """A checked RunConfig: `options` over `config` (or the defaults); the tasks loaded and checked (task
-    files are kept by absolute path, so worker processes and later runs find the same files)."""
+    files are kept by absolute path, so worker processes and later runs find the same files) against the
+    engine named in the config, or `runs_on` when the run is given an engine object."""
     values: dict[str, Any] = dict(config) if config is not None else {}
     values.update(options)
     if tasks is not None:
@@ -74,7 +76,7 @@ def make_config(tasks: Sequence[TaskRef] | None = None, config: RunConfig | None
                           f"({', '.join(t.name for t in tasks_run)})")
     from pipeline.engines.base import engine_tasks
 
-    require_engine_runs(made.engine, engine_tasks(made, None), tasks_run)
+    require_engine_runs(runs_on.name if runs_on else made.engine, engine_tasks(made, runs_on), tasks_run)
     return made
 
 
@@ -94,7 +96,7 @@ def run_folder(
     paths = [Path(inputs)] if isinstance(inputs, (str, os.PathLike)) else [Path(p) for p in inputs]
     if isinstance(engine, str):  # a name: the configured engine (RunConfig.engine), built by the run
         options["engine"], engine = engine, None
-    made = make_config(tasks, config, **options)
+    made = make_config(tasks, config, runs_on=engine, **options)
     report = run(paths, Path(output), made, engine=engine, on_result=on_result, progress=progress)
     return RunResults(report, read_results(Path(output), report))
 

@@ -14,7 +14,7 @@ from typer.testing import CliRunner
 from pipeline import load_task, run_folder
 from pipeline.cli import app
 from pipeline.errors import ConfigError
-from pipeline.models import DocResult
+from pipeline.models import Completion, DocResult
 from tests.conftest import SAMPLES
 from tests.fake_server import MODEL, FakeServer
 
@@ -58,3 +58,14 @@ def test_run_folder_takes_task_definitions_and_a_server_as_plain_values(tmp_path
     assert set(result.extractions) == {"contract_terms"} and result.summary == () and result.clauses == ()
     with pytest.raises(ConfigError, match="max_context"):
         run_folder(SAMPLES, tmp_path, max_context=10)
+
+
+def test_run_folder_checks_task_files_against_the_engine_object_it_is_given(tmp_path):
+    """A task from a file on an engine object that runs any task: not refused by the default engine's name."""
+    from tests.scripted_engine import ScriptedEngine
+
+    engine = ScriptedEngine({"contract_terms": Completion(request_id="", error="no reply scripted")})
+    results = run_folder(SAMPLES / "cybergy-affiliate-agreement.pdf", tmp_path, tasks=["contract_terms"],
+                         engine=engine)
+    assert [r.status for r in results] == ["failed"] and engine.requests  # the engine was asked, not refused
+    assert engine.requests[0].task == "contract_terms"
