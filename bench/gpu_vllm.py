@@ -142,11 +142,16 @@ class KeptEngine(VLLMEngine):
         self.received: list[Request] = []
         self.generate_at: list[float] = []  # when each submit began (perf_counter): the runner streams
         self.collected_at: list[float] = []  # when each collect returned completions
+        self.warm_up_at: list[float] = []  # when the runner handed over the first plan (the engine starts then)
 
     def submit(self, requests: Any) -> None:
         self.received += list(requests)
         self.generate_at.append(time.perf_counter())
         super().submit(requests)
+
+    def warm_up(self, requests: Any) -> None:
+        self.warm_up_at.append(time.perf_counter())
+        super().warm_up(requests)
 
     def collect(self) -> Any:
         done = super().collect()
@@ -218,6 +223,7 @@ def measure_group(name: str, folder: Path, out: Path, engine: KeptEngine, config
     engine.received.clear()
     engine.generate_at.clear()
     engine.collected_at.clear()
+    engine.warm_up_at.clear()
     written: list[float] = []  # when each document's result was written: results appear during the run
     t0 = time.perf_counter()
     report = run_pipeline([folder], out / name, config, engine=engine,
@@ -233,6 +239,8 @@ def measure_group(name: str, folder: Path, out: Path, engine: KeptEngine, config
         # per document, summed over the reader processes (they work side by side, and beside the engine start)
         "ingest_plan_s_summed": round(ingest_plan, 1),
         "first_generate_after_s": round(first_generate, 1) if first_generate is not None else None,
+        # the engine starts once the first document is planned (the configuration it needs is known then)
+        "first_plan_after_s": round(engine.warm_up_at[0] - t0, 1) if engine.warm_up_at else None,
         "first_result_after_s": round(written[0], 1) if written else None,
         "half_results_after_s": round(written[len(written) // 2], 1) if written else None,
         "other_s": round(wall - build_s - chat_s, 1),  # wall time neither starting the engine nor in LLM.chat
