@@ -54,6 +54,8 @@ class Assembler:
             # spawn, not fork: the caller may hold threads and a CUDA context (vLLM), which a fork would copy
             self._pool = ProcessPoolExecutor(jobs, mp_context=multiprocessing.get_context("spawn"),
                                              initializer=_ignore_sigint)
+            for _ in range(jobs):  # start the workers now (their imports), not at the first finished document
+                self._pool.submit(int)
 
     @property
     def pooled(self) -> bool:
