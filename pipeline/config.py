@@ -29,6 +29,9 @@ OcrEngineName = Literal["rapidocr"]
 OCR_DPI = 300  # render resolution for OCR
 OCR_MAX_PIXELS = 25_000_000  # per page: a larger page is rendered at a lower resolution (memory and time bound)
 OCR_MIN_CONFIDENCE = 0.80  # an OCR page whose mean confidence is lower is flagged
+# CPU seconds one page's OCR may take: ~8 s is usual for a letter page at 300 dpi on one core (docs/bench-ocr.md);
+# a page far beyond that (a poster, a page of speckle read as thousands of boxes) fails alone, not its document.
+OCR_PAGE_TIMEOUT = 60.0
 
 
 class ServerSettings(BaseSettings):
@@ -122,6 +125,9 @@ class RunConfig(BaseModel):
                                 description="per-page limit on the rendered image; a larger page gets a lower dpi")
     ocr_min_confidence: float = Field(default=OCR_MIN_CONFIDENCE, ge=0, le=1,
                                       description="OCR pages below this mean confidence are flagged")
+    ocr_page_timeout: float = Field(default=OCR_PAGE_TIMEOUT, ge=0,
+                                    description="CPU seconds the OCR of one page may take (in a reader process); "
+                                    "a page over it fails alone (its document is partial); 0 = no limit")
     ocr_images: bool = Field(default=False, description="write each OCR page's image beside its result "
                              "(OUT/<doc-id>/pages/N.png), shown in the review report")
     engine_settings: EngineSettings = Field(default_factory=EngineSettings)

@@ -13,7 +13,15 @@ Contract:
   (`empty` when nothing was recognised) — or `failed` with the cause when rendering or recognition raised.
   Without the extra (`auto`), the pages are returned unchanged and one log line names those that need OCR.
 - Limits: the per-page image is at most `max_pixels` (a larger page is rendered at a lower dpi), OCR text obeys
-  `max_page_chars`, and the whole document stays under the reader process's `--ingest-timeout`.
+  `max_page_chars`, and the whole document stays under the reader process's `--ingest-timeout` (wall clock,
+  enforced by killing the process: the hard bound). Each page's rendering and recognition also get
+  `page_timeout` seconds of the process's CPU time (`--ocr-page-timeout`; CPU, not wall, so that a page's fate
+  does not depend on how loaded the machine is): a page over it is `failed` ("OCR failed: over the per-page
+  limit …"), the next page goes on. The limit is a SIGPROF timer whose handler raises in the main thread, so
+  it lands between Python-level steps: a single long call into pdfium or onnxruntime (one network run) finishes
+  first, and only `--ingest-timeout` cuts that short. It applies where OCR runs in the main thread (the reader
+  processes; in-process reading, `--ingest-timeout 0`, from the main thread); elsewhere pages have no limit of
+  their own.
 - Offline: the rapidocr wheel ships its models (PP-OCRv6 detection and recognition, the orientation classifier)
   and its default configuration points at them; nothing is fetched at run time (tests/test_ocr.py checks this
   under tests/netguard). One engine per process, loaded on first use; onnxruntime gets one thread, as the
@@ -31,7 +39,9 @@ import importlib.metadata
 import importlib.util
 import io
 import logging
-from collections.abc import Sequence
+import signal
+import threading
+from collections.abc import Iterator, Sequence
 from typing import TYPE_CHECKING, Any, BinaryIO
 
 from pipeline.config import RunConfig
@@ -70,13 +80,14 @@ class OcrOptions:
     min_confidence: float = 0.80
     images: bool = False
     installed: bool = True
+    page_timeout: float = 60.0  # CPU seconds per page; 0: none
 
     @classmethod
     def of(cls, config: RunConfig) -> OcrOptions | None:
         if config.ocr == "never":
             return None
         return cls(config.ocr, config.ocr_engine, config.ocr_dpi, config.ocr_max_pixels, config.ocr_min_confidence,
-                   config.ocr_images, ocr_installed(config.ocr_engine))
+                   config.ocr_images, ocr_installed(config.ocr_engine), config.ocr_page_timeout)
 
 
 def ocr_installed(engine: str = "rapidocr") -> bool:
@@ -103,7 +114,8 @@ def require_ocr(config: RunConfig) -> None:
 
 def ocr_key(config: RunConfig) -> dict[str, object] | None:
     """What of OCR shapes results, for the config key: None when OCR cannot run (never, or auto without the
-    extra: results are today's), else the mode, settings, and the engine's and its runtime's versions."""
+    extra: results are today's), else the mode, settings, and the engine's and its runtime's versions. The
+    per-page time limit is in it: a page over it is a failed page, so another limit can give another result."""
     options = OcrOptions.of(config)
     if options is None or not options.installed:
         return None
@@ -173,9 +185,11 @@ def ocr_page(pdf: Any, page: Page, options: OcrOptions, limits: Limits) -> Page:
 
     number, label = page.page_number, page.page_label
     try:
-        image = _render(pdf, number - 1, options.dpi, options.max_pixels)
-        text, confidence = recognise(image, options.engine)
-    except Exception as exc:  # noqa: BLE001 — one page's OCR must not lose the document
+        _engine(options.engine)  # loaded (once per process) outside the limit: the first page must not pay for it
+        with page_time_limit(options.page_timeout):
+            image = _render(pdf, number - 1, options.dpi, options.max_pixels)
+            text, confidence = recognise(image, options.engine)
+    except (Exception, PageTimeout) as exc:  # noqa: BLE001 — one page's OCR must not lose the document
         failed = failed_page(number, label, exc)
         return failed.model_copy(update={"source": "ocr", "error": f"OCR failed: {failed.error}"})
     read = text_page(number, label, text, limits)  # the per-page character limit applies to OCR text too
@@ -184,6 +198,33 @@ def ocr_page(pdf: Any, page: Page, options: OcrOptions, limits: Limits) -> Page:
     if options.images:
         update |= {"image": f"pages/{number}.png", "image_png": _png(image, options.dpi)}
     return read.model_copy(update=update)
+
+
+class PageTimeout(BaseException):
+    """One page's OCR went over `--ocr-page-timeout`. A BaseException, so that no `except Exception` inside the
+    OCR engine or pdfium's bindings can swallow it and carry on with the page."""
+
+
+@contextlib.contextmanager
+def page_time_limit(seconds: float) -> Iterator[None]:
+    """Raise PageTimeout in the body once it has used `seconds` of the process's CPU time (see the module
+    docstring). No limit when `seconds` is 0 or outside the main thread (a signal handler runs only there)."""
+    if not seconds or threading.current_thread() is not threading.main_thread():
+        yield
+        return
+
+    def expired(signum: int, frame: object) -> None:
+        raise PageTimeout(f"over the per-page limit of {seconds:g} CPU seconds (--ocr-page-timeout)")
+
+    previous = signal.signal(signal.SIGPROF, expired)
+    signal.setitimer(signal.ITIMER_PROF, seconds)
+    try:
+        yield
+    finally:
+        try:
+            signal.setitimer(signal.ITIMER_PROF, 0)  # disarm first: a late signal must not reach the caller
+        finally:  # restored even when a signal that came just before the disarming raises here
+            signal.signal(signal.SIGPROF, previous)
 
 
 def recognise(image: Any, engine: str = "rapidocr") -> tuple[str, float | None]:
