@@ -147,6 +147,8 @@ OcrOpt = Annotated[Optional[str], typer.Option(metavar="MODE", help="auto: OCR p
                                                "never, or always (every page)")]
 OcrMaxPixelsOpt = Annotated[Optional[int], typer.Option(metavar="PIXELS", help="per-page limit on the image OCR "
                                                        "reads (default 25,000,000); a larger page is rendered coarser")]
+OcrEngineOpt = Annotated[Optional[str], typer.Option(metavar="ENGINE", help="rapidocr (the default, the ocr extra) "
+                                                     "or tesseract (Debian's `tesseract` on PATH)")]
 OcrPageTimeoutOpt = Annotated[Optional[float], typer.Option(metavar="SECONDS", help="CPU seconds the OCR of one page "
                                                            "may take (default 60; 0 = none); a page over it fails "
                                                            "alone and its document is partial")]
@@ -298,6 +300,7 @@ def run(
     ocr_images: OcrImagesOpt = False,
     ocr_max_pixels: OcrMaxPixelsOpt = None,
     ocr_page_timeout: OcrPageTimeoutOpt = None,
+    ocr_engine: OcrEngineOpt = None,
     data_parallel: Annotated[Optional[int], typer.Option(min=1, metavar="WORKERS", help="engine workers on this "
                                                          "host, one per GPU (or tensor-parallel group)")] = None,
     ray: Annotated[Optional[str], typer.Option(metavar="ADDRESS", help="run on a Ray cluster: its address, or auto "

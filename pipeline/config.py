@@ -25,7 +25,7 @@ MAX_DOCUMENT_MB = 256
 INGEST_TIMEOUT = 600.0  # seconds; pypdf reads ~20 pages/s, so 5,000 pages need ~250 s
 PdfBackend = Literal["pypdf", "pypdfium2"]  # pypdfium2: the optional extra docpipe[pdfium]
 OcrMode = Literal["auto", "never", "always"]  # OCR needs the optional ocr extra (rapidocr, onnxruntime)
-OcrEngineName = Literal["rapidocr"]
+OcrEngineName = Literal["rapidocr", "tesseract"]  # tesseract: Debian's, when on PATH; never needed by default
 OCR_DPI = 300  # render resolution for OCR
 OCR_MAX_PIXELS = 25_000_000  # per page: a larger page is rendered at a lower resolution (memory and time bound)
 OCR_MIN_CONFIDENCE = 0.80  # an OCR page whose mean confidence is lower is flagged
@@ -119,7 +119,8 @@ class RunConfig(BaseModel):
                                     "(faster; needs pypdfium2); text can differ, so it is in the key")
     ocr: OcrMode = Field(default="auto", description="auto: OCR pages without a usable text layer (when the OCR "
                          "extra is installed; else say which pages need it); never; always: every page")
-    ocr_engine: OcrEngineName = "rapidocr"
+    ocr_engine: OcrEngineName = Field(default="rapidocr", description="rapidocr (the ocr extra), or tesseract "
+                                      "(Debian's `tesseract` on PATH, English)")
     ocr_dpi: int = Field(default=OCR_DPI, ge=50, le=600, description="resolution pages are rendered at for OCR")
     ocr_max_pixels: int = Field(default=OCR_MAX_PIXELS, ge=1_000_000,
                                 description="per-page limit on the rendered image; a larger page gets a lower dpi")

@@ -22,6 +22,8 @@ Contract:
   first, and only `--ingest-timeout` cuts that short. It applies where OCR runs in the main thread (the reader
   processes; in-process reading, `--ingest-timeout 0`, from the main thread); elsewhere pages have no limit of
   their own.
+- Engines: rapidocr (the default; the OCR extra) or, with `--ocr-engine tesseract`, Debian's `tesseract` run as
+  a child process (`pipeline.ingest.tesseract`); "installed" and the key's versions are the chosen engine's.
 - Offline: the rapidocr wheel ships its models (PP-OCRv6 detection and recognition, the orientation classifier)
   and its default configuration points at them; nothing is fetched at run time (tests/test_ocr.py checks this
   under tests/netguard). One engine per process, loaded on first use; onnxruntime gets one thread, as the
@@ -91,9 +93,20 @@ class OcrOptions:
 
 
 def ocr_installed(engine: str = "rapidocr") -> bool:
-    """Whether the OCR extra is importable (cheap: imports nothing)."""
+    """Whether `engine` can run: the OCR extra importable (cheap: imports nothing); for tesseract, pypdfium2
+    importable and `tesseract` on PATH."""
+    if engine == "tesseract":
+        from pipeline.ingest import tesseract
+
+        return tesseract.installed() and all(importlib.util.find_spec(name) is not None for name in ("pypdfium2", "PIL"))
     needed = ("rapidocr", "onnxruntime", "pypdfium2")
     return engine == "rapidocr" and all(importlib.util.find_spec(name) is not None for name in needed)
+
+
+def _install_hint(engine: str) -> str:
+    if engine == "tesseract":
+        return "put Debian's tesseract on PATH (apt install tesseract-ocr) and install pypdfium2"
+    return install_hint("ocr")
 
 
 def preload() -> None:
@@ -108,8 +121,8 @@ def preload() -> None:
 def require_ocr(config: RunConfig) -> None:
     """ConfigError (exit 2) when `--ocr always` cannot run: before any document is read."""
     if config.ocr == "always" and not ocr_installed(config.ocr_engine):
-        raise ConfigError(f"--ocr always needs the OCR extra (rapidocr, onnxruntime, pypdfium2), which is not "
-                          f"installed: {install_hint('ocr')}")
+        raise ConfigError(f"--ocr always with --ocr-engine {config.ocr_engine} cannot run here: "
+                          f"{_install_hint(config.ocr_engine)}")
 
 
 def ocr_key(config: RunConfig) -> dict[str, object] | None:
@@ -119,7 +132,12 @@ def ocr_key(config: RunConfig) -> dict[str, object] | None:
     options = OcrOptions.of(config)
     if options is None or not options.installed:
         return None
-    versions = {name: importlib.metadata.version(name) for name in ("rapidocr", "onnxruntime", "pypdfium2")}
+    if options.engine == "tesseract":
+        from pipeline.ingest import tesseract
+
+        versions = {"tesseract": tesseract.version(), "pypdfium2": importlib.metadata.version("pypdfium2")}
+    else:
+        versions = {name: importlib.metadata.version(name) for name in ("rapidocr", "onnxruntime", "pypdfium2")}
     return dataclasses.asdict(options) | {"versions": versions}
 
 
@@ -149,7 +167,7 @@ def apply_ocr(
 ) -> tuple[Page, ...]:
     """The pages, OCR'd where needed (see the module docstring); `name` names the file in log lines."""
     if not options.installed:
-        _say_needed(handle, password, pages, name)
+        _say_needed(handle, password, pages, name, options.engine)
         return pages
     if options.mode == "auto" and not any(needs_ink(p) or unusable(p, None) for p in pages):
         return pages  # every page has plenty of clean text: pdfium need not even open the file
@@ -185,7 +203,8 @@ def ocr_page(pdf: Any, page: Page, options: OcrOptions, limits: Limits) -> Page:
 
     number, label = page.page_number, page.page_label
     try:
-        _engine(options.engine)  # loaded (once per process) outside the limit: the first page must not pay for it
+        if options.engine == "rapidocr":
+            _engine(options.engine)  # loaded once per process, outside the limit: the first page must not pay for it
         with page_time_limit(options.page_timeout):
             image = _render(pdf, number - 1, options.dpi, options.max_pixels)
             text, confidence = recognise(image, options.engine)
@@ -229,7 +248,11 @@ def page_time_limit(seconds: float) -> Iterator[None]:
 
 def recognise(image: Any, engine: str = "rapidocr") -> tuple[str, float | None]:
     """Text of a page image (an RGB numpy array), lines top to bottom, and its mean confidence weighted by
-    characters (None when nothing was recognised)."""
+    characters (None when nothing was recognised). Tesseract: `pipeline.ingest.tesseract.recognise`."""
+    if engine == "tesseract":
+        from pipeline.ingest import tesseract
+
+        return tesseract.recognise(image)
     result = _engine(engine)(image)
     if result.boxes is None or not result.txts:
         return "", None
@@ -320,7 +343,8 @@ def _png(image: Any, dpi: int) -> bytes:
     return buffer.getvalue()
 
 
-def _say_needed(handle: BinaryIO, password: str | None, pages: Sequence[Page], name: str) -> None:
+def _say_needed(handle: BinaryIO, password: str | None, pages: Sequence[Page], name: str,
+                engine: str = "rapidocr") -> None:
     """Without the extra: one log line naming the pages that need OCR (ink measured when pdfium is here)."""
     global _warned_install
     inks: dict[int, float | None] = {}
@@ -336,6 +360,6 @@ def _say_needed(handle: BinaryIO, password: str | None, pages: Sequence[Page], n
     if not needed:
         return
     listed = ", ".join(f"{n} ({why})" for n, why in needed[:20]) + (" …" if len(needed) > 20 else "")
-    hint = "" if _warned_install else f"; to read them, install the OCR extra: {install_hint('ocr')}"
+    hint = "" if _warned_install else f"; to read them: {_install_hint(engine)}"
     _warned_install = True
     log.warning("%s: %d page(s) have no usable text layer and need OCR: %s%s", name, len(needed), listed, hint)
