@@ -261,3 +261,35 @@ def test_a_page_over_the_ocr_page_timeout_fails_alone(mixed_pdf, tmp_path):
 
     assert key(ocr="auto") != key(ocr="auto", ocr_page_timeout=5)  # a page may fail under one limit, not another
     assert key(ocr="never") == key(ocr="never", ocr_page_timeout=5)  # no OCR: the limit shapes nothing
+
+
+def _quad(left: float, right: float, middle_at_left: float, angle_degrees: float, height: float = 36.0) -> list:
+    """A text box from x=left to x=right whose middle line starts at y=middle_at_left, sloping down by the
+    angle (image coordinates: y grows downwards), as rapidocr gives them: top-left, top-right, bottom-right,
+    bottom-left."""
+    import math
+
+    slope = math.tan(math.radians(angle_degrees))
+    y_left, y_right = middle_at_left, middle_at_left + slope * (right - left)
+    return [[left, y_left - height / 2], [right, y_right - height / 2], [right, y_right + height / 2],
+            [left, y_left + height / 2]]
+
+
+def test_lines_of_a_skewed_page_are_not_interleaved():
+    from pipeline.ingest.ocr import _lines, _skew
+
+    # A page scanned 1 degree askew at 300 dpi: two lines 45 pixels apart, each read as a short box (a section
+    # number) and a long one. The long box of line 1 reaches lower than line 2's short box: by plain height,
+    # line 2's number would join line 1's text and the lines interleave.
+    angle, pitch, boxes = 1.0, 45.0, []
+    for number in (1, 2):
+        start = 1000 + (number - 1) * pitch
+        boxes.append((_quad(100, 400, start, angle), f"L{number}a", 0.9))
+        boxes.append((_quad(1300, 2500, start + 1200 * 0.017455, angle), f"L{number}b", 0.9))
+    lines = [[text for _, text, _ in line] for line in _lines(boxes)]
+    assert lines == [["L1a", "L1b"], ["L2a", "L2b"]]
+    assert abs(_skew([b[0] for b in boxes]) - 0.017453) < 1e-4
+    straight = [(_quad(100, 1200, 1000, 0), "a", 0.9), (_quad(1300, 2500, 1000, 0), "b", 0.9),
+                (_quad(100, 400, 1045, 0), "c", 0.9)]
+    assert [[t for _, t, _ in line] for line in _lines(straight)] == [["a", "b"], ["c"]]
+    assert _skew([_quad(0, 30, 0, 0, height=30)]) == 0.0  # no box clearly wider than tall: no skew measured
