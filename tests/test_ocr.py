@@ -276,7 +276,7 @@ def _quad(left: float, right: float, middle_at_left: float, angle_degrees: float
 
 
 def test_lines_of_a_skewed_page_are_not_interleaved():
-    from pipeline.ingest.ocr import _lines, _skew
+    from pipeline.ingest.layout import lines, skew
 
     # A page scanned 1 degree askew at 300 dpi: two lines 45 pixels apart, each read as a short box (a section
     # number) and a long one. The long box of line 1 reaches lower than line 2's short box: by plain height,
@@ -286,10 +286,10 @@ def test_lines_of_a_skewed_page_are_not_interleaved():
         start = 1000 + (number - 1) * pitch
         boxes.append((_quad(100, 400, start, angle), f"L{number}a", 0.9))
         boxes.append((_quad(1300, 2500, start + 1200 * 0.017455, angle), f"L{number}b", 0.9))
-    lines = [[text for _, text, _ in line] for line in _lines(boxes)]
-    assert lines == [["L1a", "L1b"], ["L2a", "L2b"]]
-    assert abs(_skew([b[0] for b in boxes]) - 0.017453) < 1e-4
+    read = [[text for _, text, _ in line] for line in lines(boxes)]
+    assert read == [["L1a", "L1b"], ["L2a", "L2b"]]
+    assert abs(skew([b[0] for b in boxes]) - 0.017453) < 1e-4
     straight = [(_quad(100, 1200, 1000, 0), "a", 0.9), (_quad(1300, 2500, 1000, 0), "b", 0.9),
                 (_quad(100, 400, 1045, 0), "c", 0.9)]
-    assert [[t for _, t, _ in line] for line in _lines(straight)] == [["a", "b"], ["c"]]
-    assert _skew([_quad(0, 30, 0, 0, height=30)]) == 0.0  # no box clearly wider than tall: no skew measured
+    assert [[t for _, t, _ in line] for line in lines(straight)] == [["a", "b"], ["c"]]
+    assert skew([_quad(0, 30, 0, 0, height=30)]) == 0.0  # no box clearly wider than tall: no skew measured

@@ -41,15 +41,14 @@ import importlib.metadata
 import importlib.util
 import io
 import logging
-import math
 import signal
-import statistics
 import threading
 from collections.abc import Iterator, Sequence
 from typing import TYPE_CHECKING, Any, BinaryIO
 
 from pipeline.config import RunConfig
 from pipeline.errors import ConfigError, PipelineError
+from pipeline.ingest.layout import lines
 from pipeline.install import install_hint
 from pipeline.models import Page
 
@@ -69,7 +68,6 @@ MIN_INK = 0.005  # a page with less ink than this is blank whatever its text
 MIN_CHARS_PER_INK = 2_000
 TOO_LITTLE = "too little text for its ink"
 BAD_CHAR_SHARE = 0.10  # replacement or private-use characters among visible ones: the text is unusable
-MAX_SKEW = math.radians(10)  # boxes sloping more than this are not taken for lines of text when measuring skew
 IMAGE_DPI = 100  # page images written for the review report (--ocr-images)
 _warned_install = False
 
@@ -260,53 +258,10 @@ def recognise(image: Any, engine: str = "rapidocr") -> tuple[str, float | None]:
     if result.boxes is None or not result.txts:
         return "", None
     boxes = [(box, text, float(score)) for box, text, score in zip(result.boxes, result.txts, result.scores)]
-    text = "\n".join(" ".join(t for _, t, _ in line) for line in _lines(boxes))
+    text = "\n".join(" ".join(t for _, t, _ in line) for line in lines(boxes))
     chars = sum(len(t) for _, t, _ in boxes)
     confidence = sum(s * len(t) for _, t, s in boxes) / chars if chars else None
     return text, None if confidence is None else round(confidence, 4)
-
-
-def _lines(boxes: list[tuple[Any, str, float]]) -> list[list[tuple[Any, str, float]]]:
-    """Boxes grouped into lines: a box whose vertical middle lies within the current line's extent joins it;
-    each line read left to right. Boxes are quadrilaterals (4 x/y points). Heights and middles are taken
-    with the page's skew undone (`_skew`): on a page scanned 1 degree askew a letter-width line at 300 dpi
-    drops ~45 pixels from left to right, about a line's height, so the right-hand box of one line otherwise
-    sorts among the next line's boxes and the two lines come out interleaved (the bench's degraded scans)."""
-    angle = _skew([b[0] for b in boxes])
-    cos, sin = math.cos(angle), math.sin(angle)
-
-    def level(b: tuple[Any, str, float]) -> tuple[float, float]:  # (top, bottom) on the straightened page
-        ys = [float(y) * cos - float(x) * sin for x, y in b[0]]
-        return min(ys), max(ys)
-
-    lines: list[list[tuple[Any, str, float]]] = []
-    extent = (0.0, 0.0)
-    for box in sorted(boxes, key=lambda b: sum(level(b)) / 2):
-        top, bottom = level(box)
-        middle = (top + bottom) / 2
-        if lines and extent[0] <= middle <= extent[1]:
-            lines[-1].append(box)
-        else:
-            lines.append([box])
-            extent = (top, bottom)
-    return [sorted(line, key=lambda b: float(min(p[0] * cos + p[1] * sin for p in b[0]))) for line in lines]
-
-
-def _skew(quads: Sequence[Any]) -> float:
-    """The page's skew in radians: the median slope of the long edge of the boxes that are clearly wider than
-    tall (a word or a line: their long edge follows the text line); 0 without such boxes. Slopes beyond
-    MAX_SKEW are ignored: those boxes are not horizontal text."""
-    slopes = []
-    for quad in quads:
-        points = [(float(x), float(y)) for x, y in quad]
-        edges = [(points[(k + 1) % 4][0] - points[k][0], points[(k + 1) % 4][1] - points[k][1]) for k in range(4)]
-        dx, dy = max(edges, key=lambda e: math.hypot(*e))
-        if dx < 0:
-            dx, dy = -dx, -dy
-        lengths = sorted(math.hypot(*e) for e in edges)
-        if lengths[-1] >= 3 * max(lengths[0], 1.0) and abs(math.atan2(dy, dx)) <= MAX_SKEW:
-            slopes.append(math.atan2(dy, dx))
-    return statistics.median(slopes) if slopes else 0.0
 
 
 @functools.cache
