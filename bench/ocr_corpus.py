@@ -3,6 +3,7 @@ throughput per core and the reader's peak memory.
 
     python bench/ocr_corpus.py CUAD_DIR [--out bench/.cache/ocr] [--contracts 3] [--skip 0] [--pages 4]
                                         [--calibrate] [--json OUT.json] [--reuse] [--failures]
+                                        [--engine rapidocr|tesseract]
 
 CUAD_DIR is a folder in CUAD's layout (its PDFs in CUAD_DIR/pdf), e.g. the 60 dev contracts. Of the
 contracts (by name) with at least `--pages` pages, the first `--skip` are passed over (a held-out subset: e.g.
@@ -12,8 +13,9 @@ contracts (by name) with at least `--pages` pages, the first `--skip` are passed
 - `clean/`: every page rendered at 300 dpi (grey) and rebuilt as an image-only PDF (no text layer);
 - `degraded/`: 200 dpi, a random skew of 0.3-1.0 degrees, Gaussian noise (sigma 12) and JPEG at quality 50;
 - `mixed/`: the original with its even pages replaced by their degraded scans.
-Each set is read by one docpipe reader process (`DocumentReader`, `--ocr auto`, one onnxruntime thread: one
-core), timed per set. Measured:
+Each set is read by one docpipe reader process (`DocumentReader`, `--ocr auto`, `--ocr-engine` `--engine`; one
+onnxruntime thread, or a tesseract child with one thread: one core), timed per set (for tesseract the CPU
+figure includes its child processes: RUSAGE_CHILDREN counts waited-for grandchildren too). Measured:
 - CER: Levenshtein distance between the OCR text and the original page's text layer (pypdfium2's, whitespace
   collapsed, NBSP as space) over the length of the original, summed over the OCR'd pages of a set;
 - citations: the extractive engine runs on each original (plan → engine → parse + cite, docpipe's own
@@ -27,7 +29,7 @@ core), timed per set. Measured:
 - `--calibrate`: characters per unit of ink share over every page of CUAD_DIR (sets
   `pipeline.ingest.ocr.MIN_CHARS_PER_INK`).
 The machine's load average is printed beside the timings: on a shared machine it says how far to trust them.
-The documents read are kept in `--out`/documents.json; `--reuse` reads them from there instead of OCR'ing
+The documents read are kept in `--out`/documents-ENGINE.json; `--reuse` reads them from there instead of OCR'ing
 again (no timings then), e.g. to re-measure citations after a change to the checker. `--failures` prints each
 original quote that does not verify on a scanned set, with the checker's result and the OCR text it aligns
 best with.
@@ -64,13 +66,15 @@ def main() -> None:
     parser.add_argument("--json", type=Path)
     parser.add_argument("--reuse", action="store_true")
     parser.add_argument("--failures", action="store_true")
+    parser.add_argument("--engine", default="rapidocr", choices=("rapidocr", "tesseract"))
     args = parser.parse_args()
-    summary: dict[str, object] = {"contracts": args.contracts, "skip": args.skip, "pages_each": args.pages}
+    summary: dict[str, object] = {"contracts": args.contracts, "skip": args.skip, "pages_each": args.pages,
+                                  "engine": args.engine}
     if args.calibrate:
         summary["calibration"] = calibrate(sorted((args.cuad / "pdf").glob("*.pdf")))
         print(json.dumps(summary["calibration"], indent=1))
     names = make_corpus(args.cuad / "pdf", args.out, args.contracts, args.pages, args.skip)
-    summary |= measure(args.out, names, args.reuse, args.failures)
+    summary |= measure(args.out, names, args.reuse, args.failures, args.engine)
     print(json.dumps(summary, indent=1))
     if args.json:
         args.json.write_text(json.dumps(summary, indent=1) + "\n")
@@ -162,28 +166,29 @@ def scan(source: Path, target: Path, dpi: int, rng: random.Random | None) -> Non
     doc.output(str(target))
 
 
-def measure(out: Path, names: list[str], reuse: bool = False, failures: bool = False) -> dict[str, object]:
+def measure(out: Path, names: list[str], reuse: bool = False, failures: bool = False,
+            engine: str = "rapidocr") -> dict[str, object]:
     from pipeline.models import Document
 
-    cache = out / "documents.json"
+    cache = out / f"documents-{engine}.json"
     if reuse:
         stored = json.loads(cache.read_text())
         documents = {kind: {name: Document.model_validate(stored[kind][name]) for name in names}
                      for kind in ("originals", *SETS)}
         result: dict[str, object] = {"timing": "not measured (--reuse)"}
     else:
-        documents, result = read_sets(out, names)
+        documents, result = read_sets(out, names, engine)
         cache.write_text(json.dumps({kind: {name: d.model_dump(mode="json") for name, d in docs.items()}
                                      for kind, docs in documents.items()}))
     return result | {"cer": cer(out, documents, names), "citations": citations(documents, names, failures)}
 
 
-def read_sets(out: Path, names: list[str]) -> tuple[dict[str, dict], dict[str, object]]:
+def read_sets(out: Path, names: list[str], engine: str) -> tuple[dict[str, dict], dict[str, object]]:
     """Every set read by its own reader process, timed; the documents and the timings."""
     from pipeline.config import RunConfig
     from pipeline.ingest.worker import DocumentReader
 
-    config = RunConfig(ocr="auto", jobs=1, ingest_timeout=3600, ocr_page_timeout=600)
+    config = RunConfig(ocr="auto", ocr_engine=engine, jobs=1, ingest_timeout=3600, ocr_page_timeout=600)
     documents: dict[str, dict[str, object]] = {}
     timing: dict[str, dict[str, float]] = {}
     for kind in ("originals", *SETS):
