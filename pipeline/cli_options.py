@@ -116,6 +116,11 @@ OPTIONS: dict[str, Opt] = {
                       False),
     "ocr_max_pixels": Opt(Optional[int], _option(metavar="PIXELS", help="per-page limit on the image OCR reads "
                                                  "(default 25,000,000); a larger page is rendered coarser")),
+    "ocr_page_timeout": Opt(Optional[float], _option(metavar="SECONDS", help="CPU seconds the OCR of one page may "
+                                                     "take (default 60; 0 = none); a page over it fails alone and "
+                                                     "its document is partial")),
+    "ocr_engine": Opt(Optional[str], _option(metavar="ENGINE", help="rapidocr (the default, the ocr extra) or "
+                                             "tesseract (Debian's `tesseract` on PATH)")),
     "data_parallel": Opt(Optional[int], _option(min=1, metavar="WORKERS", help="engine workers on this host, one "
                                                 "per GPU (or tensor-parallel group)"), group="run"),
     "ray": Opt(Optional[str], _option(metavar="ADDRESS", help="run on a Ray cluster: its address, or auto or local "

@@ -25,10 +25,13 @@ MAX_DOCUMENT_MB = 256
 INGEST_TIMEOUT = 600.0  # seconds; pypdf reads ~20 pages/s, so 5,000 pages need ~250 s
 PdfBackend = Literal["pypdf", "pypdfium2"]  # pypdfium2: the optional extra docpipe[pdfium]
 OcrMode = Literal["auto", "never", "always"]  # OCR needs the optional ocr extra (rapidocr, onnxruntime)
-OcrEngineName = Literal["rapidocr"]
+OcrEngineName = Literal["rapidocr", "tesseract"]  # tesseract: Debian's, when on PATH; never needed by default
 OCR_DPI = 300  # render resolution for OCR
 OCR_MAX_PIXELS = 25_000_000  # per page: a larger page is rendered at a lower resolution (memory and time bound)
 OCR_MIN_CONFIDENCE = 0.80  # an OCR page whose mean confidence is lower is flagged
+# CPU seconds one page's OCR may take: ~8 s is usual for a letter page at 300 dpi on one core (docs/bench-ocr.md);
+# a page far beyond that (a poster, a page of speckle read as thousands of boxes) fails alone, not its document.
+OCR_PAGE_TIMEOUT = 60.0
 
 
 class ServerSettings(BaseSettings):
@@ -116,12 +119,16 @@ class RunConfig(BaseModel):
                                     "(faster; needs pypdfium2); text can differ, so it is in the key")
     ocr: OcrMode = Field(default="auto", description="auto: OCR pages without a usable text layer (when the OCR "
                          "extra is installed; else say which pages need it); never; always: every page")
-    ocr_engine: OcrEngineName = "rapidocr"
+    ocr_engine: OcrEngineName = Field(default="rapidocr", description="rapidocr (the ocr extra), or tesseract "
+                                      "(Debian's `tesseract` on PATH, English)")
     ocr_dpi: int = Field(default=OCR_DPI, ge=50, le=600, description="resolution pages are rendered at for OCR")
     ocr_max_pixels: int = Field(default=OCR_MAX_PIXELS, ge=1_000_000,
                                 description="per-page limit on the rendered image; a larger page gets a lower dpi")
     ocr_min_confidence: float = Field(default=OCR_MIN_CONFIDENCE, ge=0, le=1,
                                       description="OCR pages below this mean confidence are flagged")
+    ocr_page_timeout: float = Field(default=OCR_PAGE_TIMEOUT, ge=0,
+                                    description="CPU seconds the OCR of one page may take (in a reader process); "
+                                    "a page over it fails alone (its document is partial); 0 = no limit")
     ocr_images: bool = Field(default=False, description="write each OCR page's image beside its result "
                              "(OUT/<doc-id>/pages/N.png), shown in the review report")
     engine_settings: EngineSettings = Field(default_factory=EngineSettings)

@@ -171,3 +171,15 @@ def test_a_fuzzy_citation_spans_the_page_words_the_quote_aligned_with():
     assert c.match == "fuzzy"
     assert LAW.pages[0].text[c.char_start:c.char_end] == (
         "This Agreement shall be governed by and construed in accordance with the laws of the State of Delaware")
+
+
+def test_a_rule_drawn_with_characters_reads_as_a_space():
+    # A signature block as a text layer has it, and as OCR reads its scan (rules are lines, not text).
+    layer = "Arkansas Corporation By /s/ [ILLEGIBLE] --------------------------------------- President WITNESS: " \
+            "/s/ [ILLEGIBLE] ________________________ dated ....... May 20, 1992"
+    scan = PageIndex(pages("Arkansas Corporation BY /s/ [ILLEGIBLE]\nPresident WITNESS: /s/ [ILLEGIBLE]\n"
+                           "dated May 20, 1992"))
+    c = scan.locate(layer, 1)
+    assert (c.status, c.match) == ("verified", "normalized")
+    assert normalize("a -- b ... c")[0] == "a -- b ... c"  # short runs are punctuation, kept
+    assert scan.locate(layer.replace("May 20", "May 21"), 1).status == "unverified"  # the rule is not a wildcard

@@ -211,6 +211,85 @@ def test_import_pipeline_loads_no_ocr_runtime():
 
 def test_options_travel_to_the_reader():
     assert OcrOptions.of(RunConfig(ocr="never")) is None
-    options = OcrOptions.of(RunConfig(ocr="auto", ocr_dpi=200, ocr_images=True))
-    assert options is not None and (options.mode, options.dpi, options.images) == ("auto", 200, True)
+    options = OcrOptions.of(RunConfig(ocr="auto", ocr_dpi=200, ocr_images=True, ocr_page_timeout=7))
+    assert options is not None and (options.mode, options.dpi, options.images, options.page_timeout) == (
+        "auto", 200, True, 7)
     assert options.installed == (importlib.util.find_spec("rapidocr") is not None)
+
+
+def test_page_time_limit_raises_in_the_body_and_leaves_no_timer():
+    import signal
+    import time
+
+    from pipeline.ingest.ocr import PageTimeout, page_time_limit
+
+    before = signal.getsignal(signal.SIGPROF)
+    start = time.process_time()
+    with pytest.raises(PageTimeout, match="0.05 CPU seconds"), page_time_limit(0.05):
+        while time.process_time() - start < 5:  # CPU time, as the limit counts it
+            pass
+    assert time.process_time() - start < 1
+    assert signal.getitimer(signal.ITIMER_PROF) == (0.0, 0.0) and signal.getsignal(signal.SIGPROF) is before
+    with page_time_limit(0):  # no limit: nothing armed
+        assert signal.getitimer(signal.ITIMER_PROF) == (0.0, 0.0)
+
+
+@needs_ocr
+@pytest.mark.slow
+def test_a_page_over_the_ocr_page_timeout_fails_alone(mixed_pdf, tmp_path):
+    # In the reader process: the scanned page fails with the limit as its cause, the text page is read, and the
+    # same process reads on (the timer is disarmed: a second document is not cut short by a stale signal).
+    config = RunConfig(ocr="auto", jobs=1, ocr_page_timeout=0.01)
+    with DocumentReader(config) as reader:
+        document = reader.read(mixed_pdf)
+        again = reader.read(mixed_pdf)
+    scanned, text = document.pages
+    assert (scanned.status, scanned.source, text.status, text.source) == ("failed", "ocr", "ok", "text")
+    assert scanned.error is not None and "PageTimeout" in scanned.error and "--ocr-page-timeout" in scanned.error
+    assert [(p.status, p.error) for p in again.pages] == [(p.status, p.error) for p in document.pages]
+    # Through the CLI: the document is partial (exit 5) with the page named; the run finishes.
+    out = tmp_path / "out"
+    done = _cli(["run", str(mixed_pdf.parent), "-o", str(out), "--engine", "extractive", "--ocr-page-timeout",
+                 "0.01", "--jobs", "1"])
+    assert done.returncode == 5, done.stderr
+    result = json.loads(next(out.glob("*/result.json")).read_text())
+    assert result["status"] == "partial"
+    assert [(e["kind"], "page(s) 1 of 2" in e["message"]) for e in result["errors"]] == [("ocr_failed", True)]
+    assert [(p["page_number"], p["status"]) for p in result["pages_flagged"]] == [(1, "failed")]
+    def key(**fields: object) -> str:
+        return result_key(key_parts(RunConfig(**fields), []))  # type: ignore[arg-type]
+
+    assert key(ocr="auto") != key(ocr="auto", ocr_page_timeout=5)  # a page may fail under one limit, not another
+    assert key(ocr="never") == key(ocr="never", ocr_page_timeout=5)  # no OCR: the limit shapes nothing
+
+
+def _quad(left: float, right: float, middle_at_left: float, angle_degrees: float, height: float = 36.0) -> list:
+    """A text box from x=left to x=right whose middle line starts at y=middle_at_left, sloping down by the
+    angle (image coordinates: y grows downwards), as rapidocr gives them: top-left, top-right, bottom-right,
+    bottom-left."""
+    import math
+
+    slope = math.tan(math.radians(angle_degrees))
+    y_left, y_right = middle_at_left, middle_at_left + slope * (right - left)
+    return [[left, y_left - height / 2], [right, y_right - height / 2], [right, y_right + height / 2],
+            [left, y_left + height / 2]]
+
+
+def test_lines_of_a_skewed_page_are_not_interleaved():
+    from pipeline.ingest.layout import lines, skew
+
+    # A page scanned 1 degree askew at 300 dpi: two lines 45 pixels apart, each read as a short box (a section
+    # number) and a long one. The long box of line 1 reaches lower than line 2's short box: by plain height,
+    # line 2's number would join line 1's text and the lines interleave.
+    angle, pitch, boxes = 1.0, 45.0, []
+    for number in (1, 2):
+        start = 1000 + (number - 1) * pitch
+        boxes.append((_quad(100, 400, start, angle), f"L{number}a", 0.9))
+        boxes.append((_quad(1300, 2500, start + 1200 * 0.017455, angle), f"L{number}b", 0.9))
+    read = [[text for _, text, _ in line] for line in lines(boxes)]
+    assert read == [["L1a", "L1b"], ["L2a", "L2b"]]
+    assert abs(skew([b[0] for b in boxes]) - 0.017453) < 1e-4
+    straight = [(_quad(100, 1200, 1000, 0), "a", 0.9), (_quad(1300, 2500, 1000, 0), "b", 0.9),
+                (_quad(100, 400, 1045, 0), "c", 0.9)]
+    assert [[t for _, t, _ in line] for line in lines(straight)] == [["a", "b"], ["c"]]
+    assert skew([_quad(0, 30, 0, 0, height=30)]) == 0.0  # no box clearly wider than tall: no skew measured

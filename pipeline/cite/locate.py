@@ -2,7 +2,7 @@
 
 Contract: `PageIndex(pages).locate(quote, claimed_page)` searches the claimed page first, then every
 page, with three matchers in turn — exact, normalised (case, whitespace, quote and dash styles, line-break
-hyphens, zero-width characters), fuzzy (rapidfuzz partial alignment ≥ FUZZY_MIN on normalised text,
+hyphens, zero-width characters, rules drawn with four or more of one character read as a space), fuzzy (rapidfuzz partial alignment ≥ FUZZY_MIN on normalised text,
 refused when the quote, aligned word by word with the matched span, inserts, drops or swaps a negation, a
 number, a date or a name: see `cite.compare`) — and returns a Citation
 whose page is where the quote was found: `verified` on the claimed page, `relocated` on another page,
@@ -31,6 +31,11 @@ _TRANSLATE = str.maketrans({
 })
 _DROP = frozenset("\u00ad\u200b\u200c\u200d\u2060\ufeff")
 _LINE_BREAK_HYPHEN = re.compile(r"-[ \t]*\r?\n\s*")
+# A rule drawn with characters (a signature line "-------", "______", dot leaders "......."): layout, not words.
+# An OCR engine reads a rule as a line, not as text, so a quote taken from a text layer that has one would
+# miss the scan of the same page by dozens of characters (bench/ocr_corpus.py: signature blocks). Read as a
+# space on both sides. Four or more of one character: "..." and "--" stay what they are.
+_RULE = re.compile(r"([-_.=*~\u2014\u2013\u2026\u00b7])\1{3,}")
 
 
 def normalize(text: str) -> tuple[str, list[int]]:
@@ -43,6 +48,12 @@ def normalize(text: str) -> tuple[str, list[int]]:
         ch = text[i]
         if ch in _DROP:
             i += 1
+            continue
+        if (m := _RULE.match(text, i)) is not None:
+            if not space:
+                out.append(" ")
+                offsets.append(i)
+            space, i = True, m.end()
             continue
         if ch == "-" and (m := _LINE_BREAK_HYPHEN.match(text, i)):
             out.append("-")  # "long-\nterm" reads as "long-term"

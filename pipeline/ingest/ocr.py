@@ -13,7 +13,17 @@ Contract:
   (`empty` when nothing was recognised) — or `failed` with the cause when rendering or recognition raised.
   Without the extra (`auto`), the pages are returned unchanged and one log line names those that need OCR.
 - Limits: the per-page image is at most `max_pixels` (a larger page is rendered at a lower dpi), OCR text obeys
-  `max_page_chars`, and the whole document stays under the reader process's `--ingest-timeout`.
+  `max_page_chars`, and the whole document stays under the reader process's `--ingest-timeout` (wall clock,
+  enforced by killing the process: the hard bound). Each page's rendering and recognition also get
+  `page_timeout` seconds of the process's CPU time (`--ocr-page-timeout`; CPU, not wall, so that a page's fate
+  does not depend on how loaded the machine is): a page over it is `failed` ("OCR failed: over the per-page
+  limit …"), the next page goes on. The limit is a SIGPROF timer whose handler raises in the main thread, so
+  it lands between Python-level steps: a single long call into pdfium or onnxruntime (one network run) finishes
+  first, and only `--ingest-timeout` cuts that short. It applies where OCR runs in the main thread (the reader
+  processes; in-process reading, `--ingest-timeout 0`, from the main thread); elsewhere pages have no limit of
+  their own.
+- Engines: rapidocr (the default; the OCR extra) or, with `--ocr-engine tesseract`, Debian's `tesseract` run as
+  a child process (`pipeline.ingest.tesseract`); "installed" and the key's versions are the chosen engine's.
 - Offline: the rapidocr wheel ships its models (PP-OCRv6 detection and recognition, the orientation classifier)
   and its default configuration points at them; nothing is fetched at run time (tests/test_ocr.py checks this
   under tests/netguard). One engine per process, loaded on first use; onnxruntime gets one thread, as the
@@ -31,11 +41,14 @@ import importlib.metadata
 import importlib.util
 import io
 import logging
-from collections.abc import Sequence
+import signal
+import threading
+from collections.abc import Iterator, Sequence
 from typing import TYPE_CHECKING, Any, BinaryIO
 
 from pipeline.config import RunConfig
 from pipeline.errors import ConfigError, PipelineError
+from pipeline.ingest.layout import lines
 from pipeline.install import install_hint
 from pipeline.models import Page
 
@@ -70,19 +83,31 @@ class OcrOptions:
     min_confidence: float = 0.80
     images: bool = False
     installed: bool = True
+    page_timeout: float = 60.0  # CPU seconds per page; 0: none
 
     @classmethod
     def of(cls, config: RunConfig) -> OcrOptions | None:
         if config.ocr == "never":
             return None
         return cls(config.ocr, config.ocr_engine, config.ocr_dpi, config.ocr_max_pixels, config.ocr_min_confidence,
-                   config.ocr_images, ocr_installed(config.ocr_engine))
+                   config.ocr_images, ocr_installed(config.ocr_engine), config.ocr_page_timeout)
 
 
 def ocr_installed(engine: str = "rapidocr") -> bool:
-    """Whether the OCR extra is importable (cheap: imports nothing)."""
+    """Whether `engine` can run: the OCR extra importable (cheap: imports nothing); for tesseract, pypdfium2
+    importable and `tesseract` on PATH."""
+    if engine == "tesseract":
+        from pipeline.ingest import tesseract
+
+        return tesseract.installed() and all(importlib.util.find_spec(name) is not None for name in ("pypdfium2", "PIL"))
     needed = ("rapidocr", "onnxruntime", "pypdfium2")
     return engine == "rapidocr" and all(importlib.util.find_spec(name) is not None for name in needed)
+
+
+def _install_hint(engine: str) -> str:
+    if engine == "tesseract":
+        return "put Debian's tesseract on PATH (apt install tesseract-ocr) and install pypdfium2"
+    return install_hint("ocr")
 
 
 def preload() -> None:
@@ -97,17 +122,23 @@ def preload() -> None:
 def require_ocr(config: RunConfig) -> None:
     """ConfigError (exit 2) when `--ocr always` cannot run: before any document is read."""
     if config.ocr == "always" and not ocr_installed(config.ocr_engine):
-        raise ConfigError(f"--ocr always needs the OCR extra (rapidocr, onnxruntime, pypdfium2), which is not "
-                          f"installed: {install_hint('ocr')}")
+        raise ConfigError(f"--ocr always with --ocr-engine {config.ocr_engine} cannot run here: "
+                          f"{_install_hint(config.ocr_engine)}")
 
 
 def ocr_key(config: RunConfig) -> dict[str, object] | None:
     """What of OCR shapes results, for the config key: None when OCR cannot run (never, or auto without the
-    extra: results are today's), else the mode, settings, and the engine's and its runtime's versions."""
+    extra: results are today's), else the mode, settings, and the engine's and its runtime's versions. The
+    per-page time limit is in it: a page over it is a failed page, so another limit can give another result."""
     options = OcrOptions.of(config)
     if options is None or not options.installed:
         return None
-    versions = {name: importlib.metadata.version(name) for name in ("rapidocr", "onnxruntime", "pypdfium2")}
+    if options.engine == "tesseract":
+        from pipeline.ingest import tesseract
+
+        versions = {"tesseract": tesseract.version(), "pypdfium2": importlib.metadata.version("pypdfium2")}
+    else:
+        versions = {name: importlib.metadata.version(name) for name in ("rapidocr", "onnxruntime", "pypdfium2")}
     return dataclasses.asdict(options) | {"versions": versions}
 
 
@@ -137,7 +168,7 @@ def apply_ocr(
 ) -> tuple[Page, ...]:
     """The pages, OCR'd where needed (see the module docstring); `name` names the file in log lines."""
     if not options.installed:
-        _say_needed(handle, password, pages, name)
+        _say_needed(handle, password, pages, name, options.engine)
         return pages
     if options.mode == "auto" and not any(needs_ink(p) or unusable(p, None) for p in pages):
         return pages  # every page has plenty of clean text: pdfium need not even open the file
@@ -173,9 +204,12 @@ def ocr_page(pdf: Any, page: Page, options: OcrOptions, limits: Limits) -> Page:
 
     number, label = page.page_number, page.page_label
     try:
-        image = _render(pdf, number - 1, options.dpi, options.max_pixels)
-        text, confidence = recognise(image, options.engine)
-    except Exception as exc:  # noqa: BLE001 — one page's OCR must not lose the document
+        if options.engine == "rapidocr":
+            _engine(options.engine)  # loaded once per process, outside the limit: the first page must not pay for it
+        with page_time_limit(options.page_timeout):
+            image = _render(pdf, number - 1, options.dpi, options.max_pixels)
+            text, confidence = recognise(image, options.engine)
+    except (Exception, PageTimeout) as exc:  # noqa: BLE001 — one page's OCR must not lose the document
         failed = failed_page(number, label, exc)
         return failed.model_copy(update={"source": "ocr", "error": f"OCR failed: {failed.error}"})
     read = text_page(number, label, text, limits)  # the per-page character limit applies to OCR text too
@@ -186,38 +220,48 @@ def ocr_page(pdf: Any, page: Page, options: OcrOptions, limits: Limits) -> Page:
     return read.model_copy(update=update)
 
 
+class PageTimeout(BaseException):
+    """One page's OCR went over `--ocr-page-timeout`. A BaseException, so that no `except Exception` inside the
+    OCR engine or pdfium's bindings can swallow it and carry on with the page."""
+
+
+@contextlib.contextmanager
+def page_time_limit(seconds: float) -> Iterator[None]:
+    """Raise PageTimeout in the body once it has used `seconds` of the process's CPU time (see the module
+    docstring). No limit when `seconds` is 0 or outside the main thread (a signal handler runs only there)."""
+    if not seconds or threading.current_thread() is not threading.main_thread():
+        yield
+        return
+
+    def expired(signum: int, frame: object) -> None:
+        raise PageTimeout(f"over the per-page limit of {seconds:g} CPU seconds (--ocr-page-timeout)")
+
+    previous = signal.signal(signal.SIGPROF, expired)
+    signal.setitimer(signal.ITIMER_PROF, seconds)
+    try:
+        yield
+    finally:
+        try:
+            signal.setitimer(signal.ITIMER_PROF, 0)  # disarm first: a late signal must not reach the caller
+        finally:  # restored even when a signal that came just before the disarming raises here
+            signal.signal(signal.SIGPROF, previous)
+
+
 def recognise(image: Any, engine: str = "rapidocr") -> tuple[str, float | None]:
     """Text of a page image (an RGB numpy array), lines top to bottom, and its mean confidence weighted by
-    characters (None when nothing was recognised)."""
+    characters (None when nothing was recognised). Tesseract: `pipeline.ingest.tesseract.recognise`."""
+    if engine == "tesseract":
+        from pipeline.ingest import tesseract
+
+        return tesseract.recognise(image)
     result = _engine(engine)(image)
     if result.boxes is None or not result.txts:
         return "", None
     boxes = [(box, text, float(score)) for box, text, score in zip(result.boxes, result.txts, result.scores)]
-    text = "\n".join(" ".join(t for _, t, _ in line) for line in _lines(boxes))
+    text = "\n".join(" ".join(t for _, t, _ in line) for line in lines(boxes))
     chars = sum(len(t) for _, t, _ in boxes)
     confidence = sum(s * len(t) for _, t, s in boxes) / chars if chars else None
     return text, None if confidence is None else round(confidence, 4)
-
-
-def _lines(boxes: list[tuple[Any, str, float]]) -> list[list[tuple[Any, str, float]]]:
-    """Boxes grouped into lines: a box whose vertical middle lies within the current line's extent joins it;
-    each line read left to right. Boxes are quadrilaterals (4 x/y points), the page only slightly skewed."""
-    def top(b: tuple[Any, str, float]) -> float:
-        return float(min(p[1] for p in b[0]))
-
-    def bottom(b: tuple[Any, str, float]) -> float:
-        return float(max(p[1] for p in b[0]))
-
-    lines: list[list[tuple[Any, str, float]]] = []
-    extent = (0.0, 0.0)
-    for box in sorted(boxes, key=lambda b: (top(b) + bottom(b)) / 2):
-        middle = (top(box) + bottom(box)) / 2
-        if lines and extent[0] <= middle <= extent[1]:
-            lines[-1].append(box)
-        else:
-            lines.append([box])
-            extent = (top(box), bottom(box))
-    return [sorted(line, key=lambda b: float(min(p[0] for p in b[0]))) for line in lines]
 
 
 @functools.cache
@@ -279,7 +323,8 @@ def _png(image: Any, dpi: int) -> bytes:
     return buffer.getvalue()
 
 
-def _say_needed(handle: BinaryIO, password: str | None, pages: Sequence[Page], name: str) -> None:
+def _say_needed(handle: BinaryIO, password: str | None, pages: Sequence[Page], name: str,
+                engine: str = "rapidocr") -> None:
     """Without the extra: one log line naming the pages that need OCR (ink measured when pdfium is here)."""
     global _warned_install
     inks: dict[int, float | None] = {}
@@ -295,6 +340,6 @@ def _say_needed(handle: BinaryIO, password: str | None, pages: Sequence[Page], n
     if not needed:
         return
     listed = ", ".join(f"{n} ({why})" for n, why in needed[:20]) + (" …" if len(needed) > 20 else "")
-    hint = "" if _warned_install else f"; to read them, install the OCR extra: {install_hint('ocr')}"
+    hint = "" if _warned_install else f"; to read them: {_install_hint(engine)}"
     _warned_install = True
     log.warning("%s: %d page(s) have no usable text layer and need OCR: %s%s", name, len(needed), listed, hint)

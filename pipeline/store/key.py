@@ -39,7 +39,8 @@ from pipeline.tasks.registry import load_tasks, uses_checklist
 
 KEY_LENGTH = 16
 NOT_IN_KEY = {"password", "batch_documents", "jobs", "redo", "reconfigure", "checklist", "tasks"}  # contents count
-OCR_FIELDS = {"ocr", "ocr_engine", "ocr_dpi", "ocr_max_pixels", "ocr_min_confidence", "ocr_images"}  # see ocr_key
+OCR_FIELDS = {"ocr", "ocr_engine", "ocr_dpi", "ocr_max_pixels", "ocr_min_confidence", "ocr_images",
+              "ocr_page_timeout"}  # see ocr_key
 ENGINES_WITHOUT_SETTINGS = {"extractive", "keyword"}  # engines that read none of EngineSettings
 MODEL_ENGINES = {"vllm", "server", "scripted"}  # engines that sample from a model
 # How work is spread or sent, not what it yields: worker count, and a server's transport knobs.
