@@ -11,6 +11,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 from pipeline.models import DocResult, RunReport
 from tests.conftest import filler, write_pdf
 from tests.fake_server import MODEL, FakeServer
@@ -19,7 +21,8 @@ CHECKLIST = "name,description\nGoverning Law,which law governs\n"
 SCRIPT = {"Alpha": ["surrogate"], "Bravo": ["bad-escape"], "Charlie": ["bad-item"], "Delta": [500], "Echo": ["ok"]}
 
 
-def test_malformed_replies_cost_only_their_items_or_documents(tmp_path: Path) -> None:
+@pytest.mark.parametrize("assemble_jobs", ["0", "2"])  # parse + cite in this process, or in worker processes
+def test_malformed_replies_cost_only_their_items_or_documents(tmp_path: Path, assemble_jobs: str) -> None:
     folder = tmp_path / "in"
     for marker in SCRIPT:
         write_pdf(folder / f"{marker}.pdf", [f"{marker} agreement. " + filler(60, marker), filler(40, "p2")])
@@ -30,7 +33,7 @@ def test_malformed_replies_cost_only_their_items_or_documents(tmp_path: Path) ->
             [sys.executable, "-m", "pipeline", "run", str(folder), "-o", str(out), "--engine", "server",
              "--base-url", server.url, "--model", MODEL, "--checklist", str(tmp_path / "checklist.csv"),
              "--max-retries", "0"],
-            capture_output=True, text=True, timeout=300, env={**os.environ, "PYTHONPATH": os.getcwd()},
+            capture_output=True, text=True, timeout=300, env={**os.environ, "PYTHONPATH": os.getcwd(), "DOCPIPE_ASSEMBLE_JOBS": assemble_jobs},
         )
     assert done.returncode == 1, done.stderr
     assert "Traceback" not in done.stderr + done.stdout

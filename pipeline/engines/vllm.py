@@ -275,10 +275,14 @@ class VLLMEngine(EngineDefaults):
     def sampling(self, request: Request, max_tokens: int) -> Any:
         """The SamplingParams of one request: Qwen's defaults for its mode, its JSON schema, `max_tokens`."""
         from vllm import SamplingParams
-        from vllm.sampling_params import StructuredOutputsParams
+        from vllm.sampling_params import RequestOutputKind, StructuredOutputsParams
 
         schema = StructuredOutputsParams(json=request.json_schema)
-        return SamplingParams(max_tokens=max_tokens, structured_outputs=schema, **SAMPLING[request.thinking])
+        # FINAL_ONLY, as `LLM.generate` sets it: only the finished reply is used. The default (CUMULATIVE)
+        # makes vLLM's front end build every running request's whole text and token list again at every
+        # step — quadratic in the reply's length, in the thread that steps the engine.
+        return SamplingParams(max_tokens=max_tokens, structured_outputs=schema,
+                              output_kind=RequestOutputKind.FINAL_ONLY, **SAMPLING[request.thinking])
 
     # -- engines ---------------------------------------------------------------------------------
     def _engine(self, wanted: EngineSpec) -> tuple[Any, EngineSpec]:

@@ -8,7 +8,7 @@ process (an already-finished Future), so callers handle both alike. The result i
 reached it before it could ignore it) breaks the pool: that document and every later one are assembled in
 this process instead, with a warning; no document is lost. Workers ignore SIGINT (the terminal's Ctrl-C
 reaches the whole process group; the runner decides when to stop) and exit when this process does (their
-job queue closes). `close()` stops them.
+job queue closes). They run at a lower priority (nice 10). `close()` stops them.
 
 Why processes: citation checking of a noisy reply is pure Python (word alignment against the pages), up to a
 few tenths of a second per document; on a GPU host 50 documents that finish together at the end of a batch
@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import logging
 import multiprocessing
+import os
 import signal
 import time
 from collections.abc import Sequence
@@ -40,8 +41,9 @@ def assemble_timed(plan: Plan, completions: Sequence[Completion], info: EngineIn
     return result, time.perf_counter() - t0
 
 
-def _ignore_sigint() -> None:
+def _background_worker() -> None:
     signal.signal(signal.SIGINT, signal.SIG_IGN)
+    os.nice(10)  # background work: the engine's own processes (scheduling, grammar masks) come first
 
 
 class Assembler:
@@ -53,7 +55,7 @@ class Assembler:
         if jobs > 1:
             # spawn, not fork: the caller may hold threads and a CUDA context (vLLM), which a fork would copy
             self._pool = ProcessPoolExecutor(jobs, mp_context=multiprocessing.get_context("spawn"),
-                                             initializer=_ignore_sigint)
+                                             initializer=_background_worker)
             for _ in range(jobs):  # start the workers now (their imports), not at the first finished document
                 self._pool.submit(int)
 

@@ -39,7 +39,7 @@ from pipeline.store.lock import output_lock
 from pipeline.models import (
     ChecklistItem, DocError, DocReport, DocResult, EngineInfo, Plan, RunReport, Source,
 )
-from pipeline.run.prepare import Prepared, Preparer, default_jobs
+from pipeline.run.prepare import Prepared, Preparer
 from pipeline.tasks.templates import template_hashes
 from pipeline.run.progress import RunProgress
 from pipeline.merge.items import clean
@@ -205,15 +205,18 @@ def _process(s: _Session, work: Survey, engine: Engine | None) -> EngineInfo:
 
 
 def assemble_jobs(config: RunConfig) -> int:
-    """Worker processes that parse and cite replies beside the engine, for engines that sample from a model
-    (their replies can be long and noisy): a quarter of the reader count (`--jobs`, default the cores), at
-    most 4 — vLLM's own processes need the CPU too (scheduling, grammar masks, detokenising): with 16
-    workers on a 16-core H200 host the GPU was slower, not faster. None (inline) for the model-free engines
-    (their quotes are the page's own words, cited in milliseconds), on a machine of fewer than 8 cores, or
-    when `--ingest-timeout 0` keeps everything in this process."""
+    """Worker processes that parse and cite replies beside the engine (`DOCPIPE_ASSEMBLE_JOBS`, default 0:
+    in the thread that steps the engine, whose engine core — a process of its own — generates meanwhile).
+    Measured on an H200 (docs/bench-vllm.md): 16 workers gave 0.795 of raw vLLM, 4 gave 0.832, none 0.923
+    — busy CPUs slow vLLM's own CPU work more than the parsing they take off the main thread. Only for
+    engines that sample from a model; never when `--ingest-timeout 0` keeps everything in this process."""
     if config.engine not in ("vllm", "server") or not config.ingest_timeout:
         return 0
-    jobs = min(4, (config.jobs or default_jobs()) // 4)
+    raw = os.environ.get("DOCPIPE_ASSEMBLE_JOBS", "0").strip() or "0"
+    try:
+        jobs = int(raw)
+    except ValueError as exc:
+        raise ConfigError(f"DOCPIPE_ASSEMBLE_JOBS must be a number of processes, got {raw!r}") from exc
     return jobs if jobs > 1 else 0
 
 
