@@ -22,18 +22,9 @@ sys.path.insert(0, str(REPO))
 from pipeline.config import MAX_DOCUMENT_MB, RunConfig  # noqa: E402
 from pipeline.run.reader import DocumentReader  # noqa: E402
 from tests.conftest import write_pdf  # noqa: E402
-from tests.hostile_pdfs import many_bombs  # noqa: E402
+from tests.hostile_pdfs import many_bombs, process_memory  # noqa: E402
 
 MB = 1_000_000  # as --max-document-mb counts
-
-
-def _status(pid: int) -> dict[str, int]:
-    fields = {}
-    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-        name, _, value = line.partition(":")
-        if name in ("VmHWM", "VmRSS", "VmSize"):
-            fields[name] = int(value.split()[0]) * 1024
-    return fields
 
 
 def _address_limit(pid: int) -> str:
@@ -55,13 +46,13 @@ def main() -> None:
         with DocumentReader(config) as reader:
             reader.read(small)
             pid = reader._process.pid  # type: ignore[union-attr]
-            before = _status(pid)
+            before = process_memory(pid)
             try:
                 document = reader.read(hostile)
                 outcome = f"ok ({len(document.pages)} pages)"
             except Exception as exc:  # noqa: BLE001 — the outcome is what we report
                 outcome = f"{type(exc).__name__}: {exc}"
-            after = _status(pid) if reader._process is not None else {}
+            after = process_memory(pid) if reader._process is not None else {}
             limit = _address_limit(pid) if reader._process is not None else "?"
     print(json.dumps({
         "file_bytes": size, "pages": args.pages,

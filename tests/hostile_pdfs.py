@@ -1,11 +1,23 @@
 """Generators of hostile PDFs, written byte by byte (fpdf2 cannot make most of them): oversized pages,
-decompression bombs, content streams that are slow to extract, many pages sharing one stream."""
+decompression bombs, content streams that are slow to extract, many pages sharing one stream; and what a
+reader process holds after reading one (`process_memory`, for tests/test_hostile.py and
+bench/document_memory.py)."""
 
 from __future__ import annotations
 
 import zlib
 from collections.abc import Sequence
 from pathlib import Path
+
+
+def process_memory(pid: int) -> dict[str, int]:
+    """VmHWM (peak resident), VmRSS and VmSize of a process, in bytes, from /proc."""
+    fields = {}
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        name, _, value = line.partition(":")
+        if name in ("VmHWM", "VmRSS", "VmSize"):
+            fields[name] = int(value.split()[0]) * 1024
+    return fields
 
 
 def text_stream(lines: Sequence[str]) -> bytes:

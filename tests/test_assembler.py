@@ -52,12 +52,12 @@ def test_a_dead_worker_costs_no_document():
     assembler = Assembler(2)
     try:
         first = assembler.submit(plans[0], replies[0], info, checklist, 8)
-        expected = assembler.result(first, plans[0], replies[0], info, checklist, 8)[0]
+        expected = assembler.result(first)[0]
         for pid in list(assembler._pool._processes):  # noqa: SLF001 - the test kills the workers themselves
             os.kill(pid, signal.SIGKILL)
         time.sleep(0.5)
         futures = [assembler.submit(p, r, info, checklist, 8) for p, r in zip(plans, replies)]
-        results = [assembler.result(f, p, r, info, checklist, 8)[0] for f, p, r in zip(futures, plans, replies)]
+        results = [assembler.result(f)[0] for f in futures]
     finally:
         assembler.close()
     assert not assembler.pooled  # the pool broke, the documents were assembled here instead

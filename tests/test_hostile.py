@@ -19,7 +19,7 @@ from scripted_engine import ScriptedEngine
 from pipeline.run.core import run
 from pipeline.sanitize import path_text
 from tests.conftest import REPO, SAMPLES, encrypt_pdf, write_pdf
-from tests.hostile_pdfs import bomb, many_bombs, raw_pdf, text_stream
+from tests.hostile_pdfs import bomb, many_bombs, process_memory, raw_pdf, text_stream
 from tests.test_ingest_worker import slow_pdf
 
 DELAWARE = "This Agreement shall be governed by and construed in accordance with the laws of the State of Delaware."
@@ -228,16 +228,6 @@ def test_secrets_echoed_by_a_server_or_quoted_by_a_document_reach_no_file(tmp_pa
     assert API_KEY not in result.output and PDF_PASSWORD not in result.output
 
 
-def _memory(pid: int) -> dict[str, int]:
-    """VmHWM (peak resident), VmRSS and VmSize of a process, in bytes, from /proc."""
-    fields = {}
-    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-        name, _, value = line.partition(":")
-        if name in ("VmHWM", "VmRSS", "VmSize"):
-            fields[name] = int(value.split()[0]) * 1024
-    return fields
-
-
 @pytest.mark.slow
 @pytest.mark.skipif(not Path("/proc/self/status").exists(), reason="needs /proc for the reader's peak RSS")
 def test_forty_streams_of_70_mb_fail_with_the_document_bound_and_the_reader_stays_under_it(tmp_path):
@@ -253,10 +243,10 @@ def test_forty_streams_of_70_mb_fail_with_the_document_bound_and_the_reader_stay
     with DocumentReader(RunConfig()) as reader:  # the default bound
         assert "Delaware" in reader.read(write_pdf(tmp_path / "small.pdf", [DELAWARE])).pages[0].text
         pid = reader._process.pid
-        before = _memory(pid)
+        before = process_memory(pid)
         with pytest.raises(InputError, match=r"more than 256 MB in total \(--max-document-mb\)"):
             reader.read(hostile)
-        after = _memory(pid)  # the same worker: a failed document does not cost the process
+        after = process_memory(pid)  # the same worker: a failed document does not cost the process
         assert reader._process.pid == pid
     growth = after["VmHWM"] - before["VmRSS"]
     assert MAX_DOCUMENT_MB == 256 and 0.5 * MAX_DOCUMENT_MB * MB < growth < 1.3 * MAX_DOCUMENT_MB * MB, growth
@@ -276,7 +266,7 @@ def test_reader_processes_have_an_address_space_limit_and_a_breach_fails_that_do
         limits = Path(f"/proc/{reader._process.pid}/limits").read_text()
         (line,) = [row for row in limits.splitlines() if row.startswith("Max address space")]
         soft = int(line.split()[3])
-        vm_size = _memory(reader._process.pid)["VmSize"]
+        vm_size = process_memory(reader._process.pid)["VmSize"]
         assert vm_size < soft <= vm_size + 4 * 10 * MB + ADDRESS_SPACE_HEADROOM
         with pytest.raises(InputError, match="out of memory|--max-document-mb"):
             reader.read(huge)

@@ -1,6 +1,7 @@
 """Reply room per task (issue 22): --reply-room / DOCPIPE_REPLY_ROOM reach every request, count in the result
 key only when set, and a typo is refused before any work."""
 
+import pytest
 from typer.testing import CliRunner
 
 from pipeline.api import make_config
@@ -9,8 +10,7 @@ from pipeline.config import RunConfig
 from pipeline.errors import ConfigError
 from pipeline.store.key import key_parts, result_key
 from pipeline.tasks.checklist import load_checklist
-
-import pytest
+from tests.conftest import SAMPLES
 
 
 def test_room_overrides_the_task_reserve_and_the_reduce_follows_the_summary():
@@ -37,7 +37,7 @@ def test_a_task_not_run_or_a_tiny_room_is_refused():
 
 
 def test_the_flag_and_the_environment_reach_the_plan(tmp_path):
-    pdf = next(p for p in __import__("pathlib").Path("samples").glob("*.pdf"))
+    pdf = next(SAMPLES.glob("*.pdf"))
     runner = CliRunner()
     shown = runner.invoke(app, ["plan", str(pdf), "--json", "--reply-room", "summary=800,clauses=2500"])
     assert shown.exit_code == 0, shown.output

@@ -78,6 +78,16 @@ class BatchStreaming:
         return self.generate(batch) if batch else []  # type: ignore[attr-defined]
 
 
+def generate_streamed(engine: Engine, requests: Sequence[Request], missing: str) -> list[Completion]:
+    """`generate` for an engine that streams: `submit` everything, `collect` until every request is in or the
+    engine has nothing more; completions in input order, a request never answered failed with `missing`."""
+    engine.submit(requests)
+    done: dict[str, Completion] = {}
+    while len(done) < len(requests) and (finished := engine.collect()):
+        done.update((c.request_id, c) for c in finished)
+    return [done.get(r.request_id) or Completion(request_id=r.request_id, error=missing) for r in requests]
+
+
 class EngineDefaults:
     """The protocol's optional hooks, for an engine that needs none of them: it runs any task, starts when
     first asked to generate, and has no context limit of its own."""

@@ -22,7 +22,7 @@ from multiprocessing.connection import Connection, wait
 
 from pipeline.config import RunConfig
 from pipeline.tasks.registry import load_tasks
-from pipeline.engines.base import Engine, EngineDefaults, create_engine, engine_tasks
+from pipeline.engines.base import Engine, EngineDefaults, create_engine, engine_tasks, generate_streamed
 from pipeline.errors import EngineError
 from pipeline.models import Completion, Request
 
@@ -161,12 +161,7 @@ class DataParallelEngine(EngineDefaults):
         self.tasks = engine_tasks(config, None)  # what its workers' engine runs
 
     def generate(self, requests: Sequence[Request]) -> list[Completion]:
-        self.submit(requests)
-        done: dict[str, Completion] = {}
-        while len(done) < len(requests) and (finished := self.collect()):
-            done.update((c.request_id, c) for c in finished)
-        return [done.get(r.request_id) or Completion(request_id=r.request_id, error="no engine worker answered")
-                for r in requests]
+        return generate_streamed(self, requests, "no engine worker answered")
 
     def submit(self, requests: Sequence[Request]) -> None:
         workers = {w.index: w for w in self._alive()}

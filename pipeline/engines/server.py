@@ -27,7 +27,7 @@ from urllib.parse import urlsplit
 import httpx
 
 from pipeline.config import RunConfig, ServerSettings
-from pipeline.engines.base import EngineDefaults
+from pipeline.engines.base import EngineDefaults, generate_streamed
 from pipeline.engines.http import HttpFailure, RetryPolicy, error_text, send
 from pipeline.engines.server_api import chat_body, chat_path, ollama_context, read_completion, served_models
 from pipeline.errors import ConfigError, EngineError
@@ -72,11 +72,7 @@ class ServerEngine(EngineDefaults):
         return self._context
 
     def generate(self, requests: Sequence[Request]) -> list[Completion]:
-        self.submit(requests)
-        done: dict[str, Completion] = {}
-        while len(done) < len(requests) and (batch := self.collect()):
-            done.update((c.request_id, c) for c in batch)
-        return [done[r.request_id] for r in requests]
+        return generate_streamed(self, requests, "the server returned no completion")
 
     def submit(self, requests: Sequence[Request]) -> None:
         for request in requests:

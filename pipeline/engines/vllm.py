@@ -31,7 +31,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from pipeline.config import RunConfig
-from pipeline.engines.base import EngineDefaults
+from pipeline.engines.base import EngineDefaults, generate_streamed
 from pipeline.engines.shield import own_process_group
 from pipeline.engines.replies import reply_problem, split_reasoning
 from pipeline.engines.vllm_specs import (
@@ -120,12 +120,7 @@ class VLLMEngine(EngineDefaults):
     # -- the protocol ----------------------------------------------------------------------------
     def generate(self, requests: Sequence[Request]) -> list[Completion]:
         """The batch form: `submit` everything, `collect` until all are in; completions in input order."""
-        self.submit(requests)
-        done: dict[str, Completion] = {}
-        while len(done) < len(requests) and (finished := self.collect()):
-            done.update((c.request_id, c) for c in finished)
-        return [done.get(r.request_id) or Completion(request_id=r.request_id, error="vLLM returned no output")
-                for r in requests]
+        return generate_streamed(self, requests, "vLLM returned no output")
 
     def submit(self, requests: Sequence[Request]) -> None:
         """Queue requests (a document's together: its YaRN need is the largest of its windows'); a request that

@@ -52,6 +52,7 @@ class Assembler:
     def __init__(self, jobs: int) -> None:
         self.jobs = jobs
         self._pool: ProcessPoolExecutor | None = None
+        self._args: dict[Future[Assembled], tuple] = {}  # what each future was submitted with
         if jobs > 1:
             # spawn, not fork: the caller may hold threads and a CUDA context (vLLM), which a fork would copy
             self._pool = ProcessPoolExecutor(jobs, mp_context=multiprocessing.get_context("spawn"),
@@ -67,22 +68,26 @@ class Assembler:
     def submit(self, plan: Plan, completions: Sequence[Completion], info: EngineInfo,
                checklist: Sequence[ChecklistItem], summary_points: int) -> Future[Assembled]:
         args = (plan, tuple(completions), info, tuple(checklist), summary_points)
+        future: Future[Assembled] | None = None
         if self._pool is not None:
             try:
-                return self._pool.submit(assemble_timed, *args)
+                future = self._pool.submit(assemble_timed, *args)
             except (BrokenExecutor, RuntimeError) as exc:  # RuntimeError: submitted after shutdown
                 self._broken(exc)
-        return _now(assemble_timed, *args)
+        if future is None:
+            future = _now(assemble_timed, *args)
+        self._args[future] = args  # kept until `result`, to assemble here should the worker die
+        return future
 
-    def result(self, future: Future[Assembled], plan: Plan, completions: Sequence[Completion], info: EngineInfo,
-               checklist: Sequence[ChecklistItem], summary_points: int) -> Assembled:
+    def result(self, future: Future[Assembled]) -> Assembled:
         """The future's result; when its worker died, the document assembled here instead. Any other
         exception (one document's own failure) is raised, for the caller to fail that document."""
+        args = self._args.pop(future)
         try:
             return future.result()
         except (BrokenExecutor, CancelledError) as exc:  # cancelled: when another worker broke the pool
             self._broken(exc)
-            return assemble_timed(plan, completions, info, checklist, summary_points)
+            return assemble_timed(*args)
 
     def close(self) -> None:
         if self._pool is not None:

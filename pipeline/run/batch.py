@@ -168,15 +168,11 @@ class _Core:
         return [doc.answers.get(r.request_id) or _missing(r) for r in plan.requests]
 
     def _assembled(self, doc: _Doc, future: Future[Assembled]) -> DocResult:
-        plan = doc.outcome.plan
-        assert plan is not None
-        mine = self._replies(doc)
-        result, seconds = self.assembler.result(future, plan, mine, self.info, self.checklist,
-                                                self.config.summary_points)
+        result, seconds = self.assembler.result(future)
         doc.outcome.seconds["assemble"] = seconds
         update: dict[str, object] = {"seconds": dict(doc.outcome.seconds)}
         if self.config.save_reasoning:
-            update["reasoning"] = {c.request_id: c.reasoning for c in mine if c.reasoning}
+            update["reasoning"] = {c.request_id: c.reasoning for c in self._replies(doc) if c.reasoning}
         return result.model_copy(update=update)
 
     def _done(self, doc: _Doc, result: DocResult) -> DocResult:
