@@ -11,6 +11,8 @@ draws `--quotes` sentences per class with a fixed seed and times `PageIndex(page
 - `respaced`: the same with its whitespace changed (the normalised matcher);
 - `dropped_word`: one word of the sentence left out (the fuzzy matcher);
 - `number_changed`: a digit changed, claimed on the right page (fuzzy, then refused near the claim: unverified).
+- `made_up`: 20–300 characters drawn from letters, CJK, digits and punctuation — found nowhere, as the quotes of
+  a model that invents them (or of dummy weights on the GPU bench) are: every page is searched in vain.
 
 It prints one JSON object: wall and CPU seconds per class (best of `--repeat`; on a shared machine CPU time is
 the steadier figure), CPU microseconds per quote, and what the quotes were found as. The quotes depend only on
@@ -61,7 +63,7 @@ def draw(pages: list[Page], n: int, seed: int) -> dict[str, list[tuple[str, int]
     picked = rng.sample(found, min(n, len(found)))
     numbered = [(s, page) for s, page in found if re.search(r"\d", s)]
     classes: dict[str, list[tuple[str, int]]] = {"verbatim": picked, "respaced": [], "dropped_word": [],
-                                                  "number_changed": []}
+                                                  "number_changed": [], "made_up": []}
     for sentence, page in picked:
         classes["respaced"].append(("  ".join(sentence.split()) + " ", page))
         words = sentence.split()
@@ -71,6 +73,9 @@ def draw(pages: list[Page], n: int, seed: int) -> dict[str, list[tuple[str, int]
         at = rng.choice([m.start() for m in re.finditer(r"\d", sentence)])
         digit = str((int(sentence[at]) + rng.randrange(1, 10)) % 10)
         classes["number_changed"].append((sentence[:at] + digit + sentence[at + 1:], page))
+    alphabet = "abcdefghijklmnopqrstuvwxyz      ,.;:()0123456789的一是不了人我在有他这中大来上国个到说们为子和你地出道也时年"
+    classes["made_up"] = [("".join(rng.choice(alphabet) for _ in range(rng.randint(20, 300))),
+                           rng.randint(1, len(pages))) for _ in range(n)]
     return classes
 
 

@@ -9,6 +9,10 @@ Two steps:
   python bench/gpu_vllm.py summarise BENCH.json [BENCH2.json …]   # the ratios, over the groups of all files
   python bench/gpu_vllm.py rows --model DIR --docs FOLDER --json ROW.json [--quantization fp8] [--kv-cache-dtype fp8]
                                [--repeat 2]   # one configuration row: raw vLLM only, no pipeline pass
+  python bench/gpu_vllm.py nightly-docs SOURCE FOLDER --count 200   # a nightly batch: PDFs + page-rotated copies
+  python bench/gpu_vllm.py run … --docs PARENT --groups FOLDER --steps none --json PIPE.json   # pipeline alone
+  python bench/gpu_vllm.py raw --model DIR --docs PARENT/FOLDER --json RAW.json --pipeline PIPE.json
+                               # raw vLLM in a process of its own, starts included, against that pipeline run
 
 `run` takes each route folder in turn (native: documents that fit 32,768 tokens; yarn: the rest) and, in
 one process and on one engine per folder:
@@ -36,6 +40,7 @@ import random
 import sys
 import threading
 import time
+from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -112,6 +117,7 @@ class GpuMemory:
 
     def __init__(self, interval: float = 0.25) -> None:
         self.peak_bytes, self.total_bytes, self.name, self._stop = 0, 0, "no GPU", threading.Event()
+        self.busy: list[tuple[float, int]] = []  # (perf_counter, GPU utilisation %): is the GPU ever left idle?
         try:
             import pynvml
 
@@ -128,10 +134,17 @@ class GpuMemory:
         while not self._stop.is_set():
             used = self._nvml.nvmlDeviceGetMemoryInfo(self._handle).used
             self.peak_bytes = max(self.peak_bytes, used)
+            self.busy.append((time.perf_counter(), self._nvml.nvmlDeviceGetUtilizationRates(self._handle).gpu))
             time.sleep(interval)
 
     def stop(self) -> None:
         self._stop.set()
+
+    def idle_share(self, start: float, end: float) -> float | None:
+        """Share of the polls between `start` and `end` (perf_counter) that found the GPU at 0% (NVML's
+        utilisation: the share of its last sample period in which any kernel ran)."""
+        polls = [u for t, u in self.busy if start <= t <= end]
+        return round(sum(u == 0 for u in polls) / len(polls), 3) if polls else None
 
 
 class KeptEngine(VLLMEngine):
@@ -143,6 +156,7 @@ class KeptEngine(VLLMEngine):
         self.generate_at: list[float] = []  # when each submit began (perf_counter): the runner streams
         self.collected_at: list[float] = []  # when each collect returned completions
         self.warm_up_at: list[float] = []  # when the runner handed over the first plan (the engine starts then)
+        self.in_vllm: list[tuple[float, int, int]] = []  # at each collect: (perf_counter, requests in vLLM, queued)
 
     def submit(self, requests: Any) -> None:
         self.received += list(requests)
@@ -157,6 +171,7 @@ class KeptEngine(VLLMEngine):
         done = super().collect()
         if done:
             self.collected_at.append(time.perf_counter())
+        self.in_vllm.append((time.perf_counter(), len(self._live), len(self._queue)))
         return done
 
     def close(self) -> None:
@@ -190,7 +205,8 @@ class Pass:
                 "tokens_per_s": round(tokens / self.seconds, 1) if self.seconds else None, **self.extra}
 
 
-def raw_chat(engine: KeptEngine, requests: list[Request], max_tokens: int | None = None) -> Pass:
+def raw_chat(engine: KeptEngine, requests: list[Request], max_tokens: int | None = None,
+             memory: GpuMemory | None = None) -> Pass:
     """vLLM alone: one `LLM.chat` over the requests, same conversations and sampling, prefix cache reset."""
     llm = engine.llm
     llm.reset_prefix_cache()
@@ -199,8 +215,9 @@ def raw_chat(engine: KeptEngine, requests: list[Request], max_tokens: int | None
     t0 = time.perf_counter()
     outputs = llm.chat(conversations, params, use_tqdm=False, chat_template_kwargs={"enable_thinking": False})
     seconds = time.perf_counter() - t0
+    extra = {"gpu_idle_share": memory.idle_share(t0, t0 + seconds)} if memory is not None else {}
     return Pass(seconds, sum(len(o.prompt_token_ids) for o in outputs),
-                sum(len(o.outputs[0].token_ids) for o in outputs), len(requests))
+                sum(len(o.outputs[0].token_ids) for o in outputs), len(requests), extra)
 
 
 def engine_pass(engine: KeptEngine, requests: list[Request]) -> Pass:
@@ -216,14 +233,25 @@ def engine_pass(engine: KeptEngine, requests: list[Request]) -> Pass:
 ALL_STEPS = ("raw", "engine_warm", "summary_only", "prefill_all", "prefill_longest")
 
 
+def timeline(engine: KeptEngine, t0: float, points: int = 240) -> list[tuple[float, int, int]]:
+    """At most `points` of the engine's (seconds after t0, requests in vLLM, requests queued) at its collects,
+    evenly thinned: does the core keep vLLM fed (raw `LLM.chat` has every request in vLLM from its start)?"""
+    rows = engine.in_vllm
+    step = max(1, len(rows) // points)
+    return [(round(t - t0, 2), live, queued) for t, live, queued in rows[::step] + rows[-1:]]
+
+
 def measure_group(name: str, folder: Path, out: Path, engine: KeptEngine, config: RunConfig,
-                  fresh_raw: bool = False, steps: tuple[str, ...] = ALL_STEPS) -> dict[str, Any]:
-    """Steps 1–4 (and 5 with `fresh_raw`) for one route folder."""
+                  fresh_raw: bool = False, steps: tuple[str, ...] = ALL_STEPS,
+                  memory: GpuMemory | None = None) -> dict[str, Any]:
+    """Steps 1–4 (and 5 with `fresh_raw`) for one route folder; without "raw" in `steps`, the pipeline pass
+    alone (its raw counterpart timed by the `raw` subcommand, in another process)."""
     builds, calls = len(engine.builds), len(engine.calls)
     engine.received.clear()
     engine.generate_at.clear()
     engine.collected_at.clear()
     engine.warm_up_at.clear()
+    engine.in_vllm.clear()
     written: list[float] = []  # when each document's result was written: results appear during the run
     t0 = time.perf_counter()
     report = run_pipeline([folder], out / name, config, engine=engine,
@@ -250,10 +278,18 @@ def measure_group(name: str, folder: Path, out: Path, engine: KeptEngine, config
         "engines": [{"spec": str(b.spec), "max_model_len": b.max_model_len, "start_s": round(b.seconds, 1)}
                     for b in engine.builds[builds:]],
         "attempts": sum(d.usage.get("attempts", 0) for d in report.documents),
+        "statuses": dict(Counter(d.status for d in report.documents)),
+        # where the time went: is vLLM ever short of requests, is the GPU ever idle while the core works?
+        "results_written_at_s": [round(w, 1) for w in written],
+        "in_vllm_at_collects": timeline(engine, t0),
+        "gpu_idle_share_after_first_generate": memory.idle_share(engine.generate_at[0], t0 + wall)
+        if memory is not None and engine.generate_at else None,
     })
     result: dict[str, Any] = {"pipeline": pipeline.as_dict()}
     result["documents_per_hour_without_starts"] = round(len(report.documents) * 3600 / max(wall - build_s, 1e-9))
-    result["raw"] = raw_chat(engine, sent).as_dict()
+    if "raw" not in steps:
+        return result
+    result["raw"] = raw_chat(engine, sent, memory=memory).as_dict()
     if "engine_warm" in steps:
         result["engine_warm"] = engine_pass(engine, sent).as_dict()
     if "summary_only" in steps:
@@ -271,7 +307,7 @@ def measure_group(name: str, folder: Path, out: Path, engine: KeptEngine, config
         result["prefill_longest"] = {**prefill.as_dict(), "prompt_tokens_per_s": rate}
     if fresh_raw:  # raw vLLM as cold as the pipeline's first call was: a new engine, then the same requests
         start_s = engine.restart()
-        result["raw_fresh"] = {**raw_chat(engine, sent).as_dict(), "engine_start_s": round(start_s, 1)}
+        result["raw_fresh"] = {**raw_chat(engine, sent, memory=memory).as_dict(), "engine_start_s": round(start_s, 1)}
     return result
 
 
@@ -297,8 +333,20 @@ def summarise(groups: dict[str, dict[str, Any]]) -> dict[str, Any]:
         # the pipeline's first calls are on a new engine: so are raw vLLM's here
         "pipeline_vs_raw_on_a_new_engine_without_engine_starts":
             round(tokens / (wall - starts) / fresh_tps, 3) if fresh_tps else None,
+        # both sides pay their engine's start: raw's is a new engine of the same configuration (vLLM's compile
+        # cache on disk by then warm, as on a host that runs every night); the pipeline's also has the import
+        "pipeline_vs_raw_on_a_new_engine_with_engine_starts": _with_starts(groups, tokens, wall),
         **_both_tasks(groups),
     }
+
+
+def _with_starts(groups: dict[str, dict[str, Any]], tokens: float, wall: float) -> float | None:
+    fresh = [g["raw_fresh"] for g in groups.values() if "raw_fresh" in g]
+    if len(fresh) != len(groups):
+        return None
+    raw_tokens = sum(f["prompt_tokens"] + f["output_tokens"] for f in fresh)
+    raw_s = sum(f["seconds"] + f["engine_start_s"] for f in fresh)
+    return round(tokens / wall / (raw_tokens / raw_s), 3)
 
 
 def _both_tasks(groups: dict[str, dict[str, Any]]) -> dict[str, float]:
@@ -326,10 +374,11 @@ def bench_config(args: argparse.Namespace) -> RunConfig:
                               gpu_memory_utilization=args.gpu_memory_utilization, dtype=args.dtype,
                               quantization=args.quantization, kv_cache_dtype=args.kv_cache_dtype,
                               max_num_seqs=args.max_num_seqs)
-    room = dict(part.split("=") for part in args.reply_room.split(",")) if args.reply_room else {}
-    return RunConfig(engine="vllm", model=args.model,
-                     summary_reserve=int(room.get("summary", args.max_tokens)),
-                     clauses_reserve=int(room.get("clauses", args.max_tokens)),
+    room = {task: int(tokens) for task, tokens in (part.split("=") for part in args.reply_room.split(","))} \
+        if args.reply_room else {}
+    return RunConfig(engine="vllm", model=args.model, tasks=tuple(args.tasks.split(",")),
+                     summary_reserve=room.get("summary", args.max_tokens),
+                     clauses_reserve=room.get("clauses", args.max_tokens), reply_room=room,
                      native_context=args.native_context, max_context=4 * args.native_context,
                      batch_documents=1_000, engine_settings=settings)
 
@@ -382,6 +431,82 @@ def run_rows(args: argparse.Namespace) -> None:
     memory.stop()
 
 
+def run_raw(args: argparse.Namespace) -> None:
+    """Raw vLLM as a script would run it, in a process of its own: import, one engine started, one `LLM.chat`
+    over the folder's planned requests (the pipeline's own, `run --steps none` in another process). With
+    `--pipeline PIPELINE.json` (that run's), the ratios of the two, engine starts excluded and included."""
+    from pipeline.engines.vllm_specs import EngineSpec
+    from pipeline.models import Plan
+    from pipeline.run.core import plan_inputs
+
+    config = bench_config(args)
+    memory = GpuMemory()
+    plans = [p for p in plan_inputs([Path(args.docs)], config) if isinstance(p, Plan)]
+    requests = [r for p in plans for r in p.requests if r.route == "whole"]
+    t0 = time.perf_counter()
+    engine = KeptEngine(config)
+    import_s = time.perf_counter() - t0
+    engine._engine(EngineSpec("native", engine.limits.native))  # noqa: SLF001 - raw vLLM: LLM() and nothing else
+    start_s = time.perf_counter() - t0 - import_s
+    raw = raw_chat(engine, requests, memory=memory).as_dict()
+    row: dict[str, Any] = {"command": " ".join(sys.argv), "settings": config.engine_settings.model_dump(),
+                           "vllm_version": __import__("vllm").__version__, "gpu": memory.name,
+                           "documents": len(plans), "skipped_not_native": sum(r.route != "whole" for p in plans
+                                                                                for r in p.requests),
+                           "import_s": round(import_s, 1), "engine_start_s": round(start_s, 1), "raw": raw,
+                           "peak_gpu_memory_gib": round(memory.peak_bytes / 2**30, 1)}
+    if args.pipeline:
+        group = next(iter(json.loads(Path(args.pipeline).read_text())["groups"].values()))["pipeline"]
+        tokens = group["prompt_tokens"] + group["output_tokens"]
+        raw_tps = (raw["prompt_tokens"] + raw["output_tokens"]) / raw["seconds"]
+        starts = group["engine_start_s"] + group.get("engine_import_s", 0)
+        wall = group["seconds"] + group.get("engine_import_s", 0)
+        raw_all = raw["seconds"] + start_s + import_s
+        row["vs_pipeline"] = {
+            "pipeline_vs_raw_without_engine_starts": round(tokens / (wall - starts) / raw_tps, 3),
+            "pipeline_vs_raw_with_engine_starts_and_imports":
+                round(tokens / wall / ((raw["prompt_tokens"] + raw["output_tokens"]) / raw_all), 3),
+            "pipeline_wall_with_starts_s": round(wall, 1), "raw_wall_with_start_s": round(raw_all, 1),
+        }
+    Path(args.json).parent.mkdir(parents=True, exist_ok=True)
+    Path(args.json).write_text(json.dumps(row, indent=1))
+    print(json.dumps(row, indent=1))
+    engine.really_close()
+    memory.stop()
+
+
+def nightly_docs(source: Path, folder: Path, count: int) -> None:
+    """`count` PDFs for a nightly batch: every PDF of `source`, then copies of them with their pages rotated
+    (a copy of a 12-page contract starting at its page 5 reads 5–12, 1–4). A copy is new work for vLLM, as a
+    new contract would be: its prompt shares no document prefix with the original's (the prefix cache cannot
+    reuse it), and its bytes differ (the run store cannot). PDFs of one page have no copy."""
+    from pypdf import PdfReader, PdfWriter
+
+    folder.mkdir(parents=True, exist_ok=True)
+    originals = sorted(source.glob("*.pdf"))
+    pages = {pdf: len(PdfReader(pdf).pages) for pdf in originals}
+    made = 0
+    for pdf in originals[:count]:
+        (folder / pdf.name).write_bytes(pdf.read_bytes())
+        made += 1
+    shift = 1
+    while made < count:
+        for pdf in originals:
+            if made >= count:
+                break
+            if pages[pdf] <= shift:
+                continue
+            reader, writer = PdfReader(pdf), PdfWriter()
+            for index in list(range(shift, pages[pdf])) + list(range(shift)):
+                writer.add_page(reader.pages[index])
+            with open(folder / f"{pdf.stem}-from-page-{shift + 1}.pdf", "wb") as handle:
+                writer.write(handle)
+            made += 1
+        shift += 1
+        if shift > max(pages.values()):
+            raise SystemExit(f"only {made} documents can be made from {source}")
+
+
 def run_bench(args: argparse.Namespace) -> None:
     out, json_path = Path(args.out), Path(args.json)
     out.mkdir(parents=True, exist_ok=True)
@@ -397,7 +522,7 @@ def run_bench(args: argparse.Namespace) -> None:
     results["gpu"] = memory.name
     for i, name in enumerate(args.groups.split(",")):
         results["groups"][name] = measure_group(name, Path(args.docs) / name, out, engine, config, args.fresh_raw,
-                                                tuple(args.steps.split(",")))
+                                                tuple(args.steps.split(",")), memory)
         if i == 0:  # the one import of this process, counted as part of its first group's engine start
             results["groups"][name]["pipeline"]["engine_import_s"] = round(import_s, 1)
         results["peak_gpu_memory_gib"] = round(memory.peak_bytes / 2**30, 1)
@@ -405,9 +530,10 @@ def run_bench(args: argparse.Namespace) -> None:
         results["elapsed_s"] = round(time.perf_counter() - t0, 1)
         json_path.write_text(json.dumps(results, indent=1))
         log.info("%s: %s", name, json.dumps(results["groups"][name]))
-    results["summary"] = summarise(results["groups"])
-    json_path.write_text(json.dumps(results, indent=1))
-    print(json.dumps(results["summary"], indent=1))
+    if all("raw" in g for g in results["groups"].values()):  # `--steps none`: the pipeline alone, no ratio here
+        results["summary"] = summarise(results["groups"])
+        json_path.write_text(json.dumps(results, indent=1))
+        print(json.dumps(results["summary"], indent=1))
     engine.really_close()
     memory.stop()
 
@@ -430,6 +556,13 @@ def main() -> None:
     bench.add_argument("--steps", default=",".join(ALL_STEPS), help="steps after the pipeline pass: " + ",".join(ALL_STEPS))
     bench.add_argument("--fresh-raw", action="store_true",
                        help="also time raw LLM.chat on a new engine of each group's configuration (step 5)")
+    raw = sub.add_parser("raw", help="raw vLLM alone in a process of its own: import, engine start, one LLM.chat")
+    _engine_options(raw)
+    raw.add_argument("--pipeline", default=None, help="a `run --steps none` JSON on the same folder, to compare")
+    nightly = sub.add_parser("nightly-docs", help="a nightly batch: a folder's PDFs and page-rotated copies")
+    nightly.add_argument("source")
+    nightly.add_argument("folder")
+    nightly.add_argument("--count", type=int, default=200)
     both = sub.add_parser("summarise", help="the ratios over the groups of several result files")
     both.add_argument("files", nargs="+")
     args = parser.parse_args()
@@ -441,6 +574,10 @@ def main() -> None:
         print(json.dumps(summarise(groups), indent=1))
     elif args.step == "rows":
         run_rows(args)
+    elif args.step == "raw":
+        run_raw(args)
+    elif args.step == "nightly-docs":
+        nightly_docs(Path(args.source), Path(args.folder), args.count)
     else:
         run_bench(args)
 
@@ -457,6 +594,8 @@ def _engine_options(bench: argparse.ArgumentParser) -> None:
     bench.add_argument("--reply-room", default=None,
                        help="per task, e.g. summary=800,clauses=2500: dummy weights never close their JSON, so every "
                             "reply runs to its room — set it to the lengths real replies have")
+    bench.add_argument("--tasks", default="summary,clauses",
+                       help="tasks of every document, e.g. summary,clauses,contract_terms (a user task)")
     bench.add_argument("--quantization", default=None, help="e.g. fp8 (weights)")
     bench.add_argument("--kv-cache-dtype", default="auto", help="auto | fp8")
     bench.add_argument("--max-num-seqs", type=int, default=None)

@@ -1,7 +1,10 @@
 #!/usr/bin/env bash
 # The H200 runs behind docs/bench-vllm.md (issues 16 and 22), one step per device call:
 #   bench/h200_session.sh install   # after the vLLM wheelhouse parts are staged in /tmp/stage (../shared/gpu/README.md)
-#   bench/h200_session.sh native    # 51 CUAD contracts that fit 32k: pipeline vs raw vLLM, summary alone, prefill share
+#   bench/h200_session.sh native    # 51 CUAD contracts that fit 32k: pipeline vs raw vLLM (warm engine; new engine)
+#   bench/h200_session.sh nightly   # 200 documents (the 51 and page-rotated copies), summary, clauses and a user task:
+#                                   # the pipeline alone, starts included
+#   bench/h200_session.sh nightly-raw  # then raw vLLM on them in a process of its own (import, start, LLM.chat)
 #   bench/h200_session.sh yarn      # the 9 that need YaRN: pipeline vs raw vLLM
 #   bench/h200_session.sh sigint    # docpipe run on the native folder, SIGINT to its process group after 5 results
 #   bench/h200_session.sh row-8b | row-fp8 | row-fp8kv   # configuration rows, raw vLLM on the native folder:
@@ -11,13 +14,16 @@
 # Production configuration: CUDA graphs on (no --enforce-eager), reply room like real replies (summary 800,
 # clauses 2,500 tokens: dummy weights never close their JSON, so every reply runs to its room), Qwen3-14B bf16.
 set -euo pipefail
-step=${1:?install | native | yarn | sigint | row-8b | row-fp8 | row-fp8kv}
+step=${1:?install | native | nightly | nightly-raw | yarn | sigint | row-8b | row-fp8 | row-fp8kv}
 out=${OUT:-/tmp/out}
 export PYTHONPATH=/tmp/site:$PWD VLLM_USE_FLASHINFER_SAMPLER=0 PYTHONUNBUFFERED=1 HF_HUB_OFFLINE=1
 model=/tmp/m14
 room=summary=800,clauses=2500
-common=(--model "$model" --load-format dummy --docs bench/.cache/cuad60 --reply-room $room)
-row=(--load-format dummy --docs bench/.cache/cuad60/native --reply-room $room)
+dummy=(--load-format dummy --reply-room $room)
+common=(--model "$model" "${dummy[@]}" --docs bench/.cache/cuad60)
+row=("${dummy[@]}" --docs bench/.cache/cuad60/native)
+# the nightly batch also runs a user task (prompts/tasks/contract_terms.toml: typed fields, one item per contract)
+nightly=(--load-format dummy --reply-room $room,contract_terms=500 --tasks summary,clauses,contract_terms)
 case $step in
   install)
     cat /tmp/stage/p* > /tmp/wh.tar && mkdir -p /tmp/wh && tar xf /tmp/wh.tar -C /tmp/wh
@@ -27,7 +33,15 @@ case $step in
     nvidia-smi --query-gpu=name,memory.total,driver_version --format=csv > "$out/gpu.csv" ;;
   native)
     python3 bench/gpu_vllm.py run "${common[@]}" --out /tmp/res-native --json "$out/native.json" --groups native \
-      --steps raw,summary_only ;;
+      --steps raw --fresh-raw ;;
+  nightly)
+    python3 bench/gpu_vllm.py nightly-docs bench/.cache/cuad60/native /tmp/nightly/nightly --count 200
+    python3 bench/gpu_vllm.py run --model "$model" "${nightly[@]}" --docs /tmp/nightly --out /tmp/res-nightly \
+      --json "$out/nightly-pipeline.json" --groups nightly --steps none
+    cp "$out/nightly-pipeline.json" /tmp/ ;;
+  nightly-raw)
+    python3 bench/gpu_vllm.py raw --model "$model" "${nightly[@]}" --docs /tmp/nightly/nightly \
+      --json "$out/nightly-raw.json" --pipeline /tmp/nightly-pipeline.json ;;
   yarn)
     python3 bench/gpu_vllm.py run "${common[@]}" --out /tmp/res-yarn --json "$out/yarn.json" --groups yarn \
       --steps raw ;;

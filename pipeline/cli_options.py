@@ -165,6 +165,9 @@ OPTIONS: dict[str, Opt] = {
                                                            "DOCPIPE_GPU_MEMORY_UTILIZATION)"), group="engine"),
     "max_num_seqs": Opt(Optional[int], _option(metavar="SEQUENCES", help="vllm engine: sequences decoded at once "
                                                "(env DOCPIPE_MAX_NUM_SEQS)"), group="engine"),
+    "max_num_batched_tokens": Opt(Optional[int], _option(metavar="TOKENS", help="vllm engine: tokens one engine "
+                                                         "step takes, prefill chunks included (env "
+                                                         "DOCPIPE_MAX_NUM_BATCHED_TOKENS)"), group="engine"),
     "enforce_eager": Opt(Optional[bool], _option("--enforce-eager/--no-enforce-eager", help="vllm engine: run "
                                                  "without CUDA graphs (starts faster, decodes slower; for "
                                                  "debugging; env DOCPIPE_ENFORCE_EAGER)"), group="engine"),

@@ -63,7 +63,8 @@ class EngineSettings(BaseSettings):
     tensor_parallel_size: int = Field(default=1, ge=1)
     data_parallel_size: int = Field(default=1, ge=1, description="engine workers, one per tensor-parallel group")
     gpu_memory_utilization: float = Field(default=0.90, gt=0, le=1)
-    max_num_seqs: int | None = None
+    max_num_seqs: int | None = Field(default=None, ge=1, description="None: vLLM's default (256)")
+    max_num_batched_tokens: int | None = Field(default=None, ge=1, description="None: vLLM's default for the GPU")
     enforce_eager: bool = False
     seed: int = 0
     load_format: str = Field(default="auto", description='"dummy": random weights (benchmarks)')

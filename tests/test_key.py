@@ -41,6 +41,13 @@ def test_engine_settings_count_for_model_engines_only():
     assert key(RunConfig(engine_settings=tuned)) == BASE  # the extractive engine reads none
 
 
+def test_a_setting_added_later_keeps_existing_keys_until_it_is_set():
+    unset = key_parts(RunConfig(engine="vllm"), CUAD)
+    assert "max_num_batched_tokens" not in unset["config"]["engine_settings"]  # stores made before it stay valid
+    tuned = EngineSettings(max_num_batched_tokens=32_768)
+    assert key(RunConfig(engine="vllm", engine_settings=tuned)) != key(RunConfig(engine="vllm"))
+
+
 def test_checklist_contents_count_not_its_file(tmp_path):
     assert key(RunConfig(), CUAD[:-1]) != BASE
     assert key(RunConfig(checklist=tmp_path / "same.csv")) == BASE

@@ -15,11 +15,14 @@ from tests.conftest import SAMPLES
 def test_layers_env_then_file_then_flags(tmp_path, monkeypatch):
     monkeypatch.setenv("DOCPIPE_DTYPE", "float16")
     monkeypatch.setenv("DOCPIPE_MAX_NUM_SEQS", "64")
+    monkeypatch.setenv("DOCPIPE_MAX_NUM_BATCHED_TOKENS", "32768")
     toml = tmp_path / "engine.toml"
     toml.write_text('dtype = "bfloat16"\nquantization = "fp8"\ngpu_memory_utilization = 0.8\n')
     settings = engine_settings(toml, quantization=None, kv_cache_dtype="fp8")
     assert (settings.dtype, settings.quantization, settings.kv_cache_dtype) == ("bfloat16", "fp8", "fp8")
     assert settings.max_num_seqs == 64 and settings.gpu_memory_utilization == 0.8
+    assert settings.max_num_batched_tokens == 32768
+    assert engine_settings(None, max_num_batched_tokens=8192).max_num_batched_tokens == 8192  # the flag wins
     assert engine_settings(None) == EngineSettings()
     json_file = tmp_path / "engine.json"
     json_file.write_text('{"tensor_parallel_size": 2, "enforce_eager": true}')

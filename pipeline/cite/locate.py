@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import re
 import unicodedata
+from collections import Counter
 from collections.abc import Sequence
 
 from rapidfuzz import fuzz
@@ -23,6 +24,7 @@ from pipeline.models import Citation, MatchKind, Page
 FUZZY_MIN = 90.0  # partial-alignment score (0–100) above which a quote counts as found
 FUZZY_MIN_CHARS = 20  # shorter quotes must match exactly or normalised: fuzzy would match noise
 FUZZY_PAGE_LIMIT = 400  # beyond this many pages, fuzzy search looks near the claimed page only
+GRAM = 3  # the q-gram length of the fuzzy matcher's pre-check (`PageIndex._may_reach`)
 
 _TRANSLATE = str.maketrans({
     "\u2018": "'", "\u2019": "'", "\u201a": "'", "\u201b": "'", "\u2032": "'", "`": "'",
@@ -36,11 +38,18 @@ _LINE_BREAK_HYPHEN = re.compile(r"-[ \t]*\r?\n\s*")
 # miss the scan of the same page by dozens of characters (bench/ocr_corpus.py: signature blocks). Read as a
 # space on both sides. Four or more of one character: "..." and "--" stay what they are.
 _RULE = re.compile(r"([-_.=*~\u2014\u2013\u2026\u00b7])\1{3,}")
+# Runs that normalise by `str.lower` alone, character for character: ASCII letters, digits, punctuation, single
+# spaces between them — but not a character that starts a rule or a line-break hyphen, nor "`" (read as "'").
+# Most of a page is such runs; they skip the per-character loop below (same output: tests/test_cite_precheck.py).
+_PLAIN_CHAR = (r"(?:[A-Za-z0-9!-),+/:-<>-@\[-^{-}]|\.(?!\.{3})|_(?!_{3})|=(?!={3})|\*(?!\*{3})|~(?!~{3})"
+               r"|-(?!---)(?![ \t]*\r?\n))")
+_PLAIN = re.compile(rf"{_PLAIN_CHAR}+(?: {_PLAIN_CHAR}+)*")
+_SPACES = re.compile(r"\s+")
 
 
 def normalize(text: str) -> tuple[str, list[int]]:
     """Normalised text and, for each of its characters, the offset of the source character."""
-    out: list[str] = []
+    out: list[str] = []  # pieces: single characters, or a plain run
     offsets: list[int] = []
     space = True  # drop leading whitespace
     i, n = 0, len(text)
@@ -60,11 +69,16 @@ def normalize(text: str) -> tuple[str, list[int]]:
             offsets.append(i)
             space, i = False, m.end()
             continue
+        if (m := _PLAIN.match(text, i)) is not None:
+            out.append(m.group().lower())
+            offsets.extend(range(i, m.end()))
+            space, i = False, m.end()
+            continue
         if ch.isspace():
             if not space:
                 out.append(" ")
                 offsets.append(i)
-            space, i = True, i + 1
+            space, i = True, _SPACES.match(text, i).end()  # type: ignore[union-attr]
             continue
         for c in unicodedata.normalize("NFKC", ch.translate(_TRANSLATE)).lower():
             out.append(c)
@@ -82,6 +96,7 @@ class PageIndex:
     def __init__(self, pages: Sequence[Page]) -> None:
         self.pages = tuple(pages)
         self._norm: dict[int, tuple[str, list[int]]] = {}
+        self._grams: dict[int, frozenset[str]] = {}
 
     def _normalized(self, index: int) -> tuple[str, list[int]]:
         if index not in self._norm:
@@ -142,9 +157,12 @@ class PageIndex:
         if len(self.pages) > FUZZY_PAGE_LIMIT:
             order = [i for i in order if abs(i - order[0]) <= 2]
         best: tuple[int, int, int, MatchKind, float] | None = None
+        grams = Counter(needle[j:j + GRAM] for j in range(len(needle) - GRAM + 1))
         for i in order:
             text, offsets = self._normalized(i)
             if len(text) < len(needle) * 0.8:
+                continue
+            if len(needle) <= len(text) and not self._may_reach(grams, len(needle), i):
                 continue
             found = fuzz.partial_ratio_alignment(needle, text, score_cutoff=FUZZY_MIN)
             if found is None or found.dest_end <= found.dest_start:
@@ -157,6 +175,23 @@ class PageIndex:
                 if found.score >= 99.5 or i == claimed:
                     break  # the claimed page wins over a look-alike sentence elsewhere (boilerplate repeats)
         return best
+
+    def _may_reach(self, needle_grams: Counter[str], length: int, index: int) -> bool:
+        """False only when page `index` cannot hold a span that a needle of `length` characters with these
+        q-grams matches at FUZZY_MIN: a quote the model made up (or a reply of noise) then costs a set
+        intersection per page instead of an alignment.
+
+        Why it is exact: partial_ratio ≥ c means an insert/delete distance d ≤ (1 − c)(m + w) ≤ 2(1 − c)m
+        between the needle (m characters) and some span of the page (w ≤ m characters), and each insertion or
+        deletion spoils at most GRAM of the needle's m − GRAM + 1 q-grams (the q-gram lemma), so at least
+        m − GRAM + 1 − GRAM·d of them occur in that span, hence on the page. Fewer present: no match. Only for
+        needles no longer than the page (rapidfuzz aligns the shorter string inside the longer)."""
+        grams = self._grams.get(index)
+        if grams is None:
+            text = self._normalized(index)[0]
+            grams = self._grams[index] = frozenset(text[j:j + GRAM] for j in range(len(text) - GRAM + 1))
+        present = sum(needle_grams[g] for g in needle_grams.keys() & grams)
+        return present >= length - GRAM + 1 - GRAM * 2 * (1 - FUZZY_MIN / 100) * length - 1e-9
 
     def _compare(self, quote: str, index: int, start: int, end: int, length: int) -> tuple[list[str], tuple[int, int]]:
         """What the quote changes against the aligned span of page `index` (see `cite.compare`), and the

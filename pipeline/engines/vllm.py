@@ -318,6 +318,8 @@ class VLLMEngine(EngineDefaults):
             args["tokenizer"] = self.config.tokenizer  # the one our token counts came from
         if s.max_num_seqs:
             args["max_num_seqs"] = s.max_num_seqs
+        if s.max_num_batched_tokens:
+            args["max_num_batched_tokens"] = s.max_num_batched_tokens
         parser = s.reasoning_parser or ("qwen3" if self.config.thinking else None)
         if parser:
             args["reasoning_parser"] = parser

@@ -47,6 +47,7 @@ MODEL_ENGINES = {"vllm", "server", "scripted"}  # engines that sample from a mod
 NOT_IN_KEY_SETTINGS = {"engine_settings": {"data_parallel_size"},
                        "server": {"concurrency", "request_timeout", "max_retries", "backoff", "backoff_max",
                                   "api_key_env"}}
+LATER_SETTINGS = ("max_num_batched_tokens",)  # engine settings added after stores were made: in the key when set
 USER_PARTS = ("config", "task_names", "checklist", "model", "tokenizer")
 CONFIG_FILES = ("config.json", "generation_config.json", "tokenizer_config.json", "tokenizer.json")
 WEIGHT_SUFFIXES = (".safetensors", ".bin", ".gguf", ".pt")
@@ -69,6 +70,10 @@ def key_parts(
     dumped = config.model_dump(mode="json", exclude=exclude)
     if not dumped.get("reply_room"):
         dumped.pop("reply_room", None)  # not set: the same key as before the setting existed
+    settings = dumped.get("engine_settings") or {}
+    for added in LATER_SETTINGS:
+        if settings.get(added) is None:
+            settings.pop(added, None)  # likewise
     model, tokenizer = folder_identity(config.model), folder_identity(config.tokenizer)
     if model is not None:
         dumped["model"] = "<local folder>"  # its contents count (below), not where it lies
