@@ -13,9 +13,10 @@ from __future__ import annotations
 
 import re
 import unicodedata
-from collections import Counter
 from collections.abc import Sequence
+from typing import Any
 
+import numpy
 from rapidfuzz import fuzz
 
 from pipeline.cite.compare import compare, words
@@ -24,7 +25,8 @@ from pipeline.models import Citation, MatchKind, Page
 FUZZY_MIN = 90.0  # partial-alignment score (0–100) above which a quote counts as found
 FUZZY_MIN_CHARS = 20  # shorter quotes must match exactly or normalised: fuzzy would match noise
 FUZZY_PAGE_LIMIT = 400  # beyond this many pages, fuzzy search looks near the claimed page only
-GRAM = 3  # the q-gram length of the fuzzy matcher's pre-check (`PageIndex._may_reach`)
+GRAM = 3  # the q-gram length of the fuzzy matcher's pre-check (`PageIndex._reachable`)
+GRAM_BUCKETS = 1 << 15  # q-grams hashed into this many buckets per page (a page has a few thousand q-grams)
 
 _TRANSLATE = str.maketrans({
     "\u2018": "'", "\u2019": "'", "\u201a": "'", "\u201b": "'", "\u2032": "'", "`": "'",
@@ -90,13 +92,19 @@ def normalize(text: str) -> tuple[str, list[int]]:
     return "".join(out), offsets
 
 
+def _gram_buckets(text: str) -> Any:
+    """The bucket of each of `text`'s q-grams, in order (str hashes: the same within one process)."""
+    return numpy.fromiter((hash(text[j:j + GRAM]) & (GRAM_BUCKETS - 1) for j in range(len(text) - GRAM + 1)),
+                          dtype=numpy.int64, count=max(0, len(text) - GRAM + 1))
+
+
 class PageIndex:
     """The pages of one document, with normalised text built lazily, for locating many quotes."""
 
     def __init__(self, pages: Sequence[Page]) -> None:
         self.pages = tuple(pages)
         self._norm: dict[int, tuple[str, list[int]]] = {}
-        self._grams: dict[int, frozenset[str]] = {}
+        self._buckets: Any = None  # pages × GRAM_BUCKETS booleans: which q-gram buckets each page has
 
     def _normalized(self, index: int) -> tuple[str, list[int]]:
         if index not in self._norm:
@@ -156,13 +164,11 @@ class PageIndex:
             return None
         if len(self.pages) > FUZZY_PAGE_LIMIT:
             order = [i for i in order if abs(i - order[0]) <= 2]
+        reachable = self._reachable(needle)
         best: tuple[int, int, int, MatchKind, float] | None = None
-        grams = Counter(needle[j:j + GRAM] for j in range(len(needle) - GRAM + 1))
         for i in order:
             text, offsets = self._normalized(i)
-            if len(text) < len(needle) * 0.8:
-                continue
-            if len(needle) <= len(text) and not self._may_reach(grams, len(needle), i):
+            if len(text) < len(needle) * 0.8 or not reachable[i]:
                 continue
             found = fuzz.partial_ratio_alignment(needle, text, score_cutoff=FUZZY_MIN)
             if found is None or found.dest_end <= found.dest_start:
@@ -176,22 +182,28 @@ class PageIndex:
                     break  # the claimed page wins over a look-alike sentence elsewhere (boilerplate repeats)
         return best
 
-    def _may_reach(self, needle_grams: Counter[str], length: int, index: int) -> bool:
-        """False only when page `index` cannot hold a span that a needle of `length` characters with these
-        q-grams matches at FUZZY_MIN: a quote the model made up (or a reply of noise) then costs a set
-        intersection per page instead of an alignment.
+    def _reachable(self, needle: str) -> Any:
+        """For each page, False only when it cannot hold a span that `needle` matches at FUZZY_MIN: the pages
+        where a quote the model made up (or a reply of noise) would cost an alignment each are refused for a
+        few array lookups, all pages at once.
 
         Why it is exact: partial_ratio ≥ c means an insert/delete distance d ≤ (1 − c)(m + w) ≤ 2(1 − c)m
         between the needle (m characters) and some span of the page (w ≤ m characters), and each insertion or
         deletion spoils at most GRAM of the needle's m − GRAM + 1 q-grams (the q-gram lemma), so at least
-        m − GRAM + 1 − GRAM·d of them occur in that span, hence on the page. Fewer present: no match. Only for
-        needles no longer than the page (rapidfuzz aligns the shorter string inside the longer)."""
-        grams = self._grams.get(index)
-        if grams is None:
-            text = self._normalized(index)[0]
-            grams = self._grams[index] = frozenset(text[j:j + GRAM] for j in range(len(text) - GRAM + 1))
-        present = sum(needle_grams[g] for g in needle_grams.keys() & grams)
-        return present >= length - GRAM + 1 - GRAM * 2 * (1 - FUZZY_MIN / 100) * length - 1e-9
+        m − GRAM + 1 − GRAM·d of them occur in that span, hence on the page. Counting hashed buckets instead of
+        q-grams can only count more, never fewer. A page shorter than the needle is aligned inside it instead,
+        and is never refused."""
+        m = len(needle)
+        if len(self.pages) > FUZZY_PAGE_LIMIT:  # fuzzy looks near the claimed page only: nothing to spare
+            return numpy.ones(len(self.pages), dtype=bool)
+        if self._buckets is None:
+            self._buckets = numpy.zeros((len(self.pages), GRAM_BUCKETS), dtype=bool)
+            for i in range(len(self.pages)):
+                self._buckets[i, _gram_buckets(self._normalized(i)[0])] = True
+        counts = self._buckets[:, _gram_buckets(needle)].sum(axis=1)
+        shorter = numpy.fromiter((len(self._normalized(i)[0]) < m for i in range(len(self.pages))), dtype=bool,
+                                 count=len(self.pages))
+        return shorter | (counts >= m - GRAM + 1 - GRAM * 2 * (1 - FUZZY_MIN / 100) * m - 1e-9)
 
     def _compare(self, quote: str, index: int, start: int, end: int, length: int) -> tuple[list[str], tuple[int, int]]:
         """What the quote changes against the aligned span of page `index` (see `cite.compare`), and the
