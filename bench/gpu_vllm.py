@@ -25,7 +25,10 @@ one process and on one engine per folder:
      that raw vLLM is timed as cold as the pipeline's first call (step 2 runs on an engine that has done a
      whole pass already).
 Running the two folders as two pipeline runs gives the same engine starts as one run over all 50
-documents (native engine, then YaRN engine) and lets steps 2–4 reuse each engine. Dummy weights never
+documents (native engine, then YaRN engine) and lets steps 2–4 reuse each engine. The first group's run builds
+the engine where `docpipe run` does — `vllm` imported while the readers read the first documents — and the
+import counts as an engine start (before 2026-12-03 17:00 the bench imported it before its clock, which put
+the first plan's seconds inside the measured wall). Dummy weights never
 close a JSON reply, so retries are off (a retry would only decode more noise); every reply runs to its
 max_tokens. Peak GPU memory is polled with NVML. BENCH.json is rewritten after every group; the groups can
 also run in separate processes (`--groups native`, then `--groups yarn`) and be summarised together.
