@@ -255,7 +255,8 @@ def measure_group(name: str, folder: Path, out: Path, engine: KeptEngine | None,
     so that the first plan is ready when the import is done — and the import counts as a start. The result,
     and the engine (kept for the next group)."""
     built: list[KeptEngine] = []
-    if engine is None:
+    built_by_run = engine is None
+    if built_by_run:
         import pipeline.run.core as core
 
         def create(config: RunConfig) -> KeptEngine:
@@ -304,7 +305,7 @@ def measure_group(name: str, folder: Path, out: Path, engine: KeptEngine | None,
     })
     result: dict[str, Any] = {"pipeline": pipeline.as_dict()}
     result["documents_per_hour_without_starts"] = round(len(report.documents) * 3600 / max(wall - build_s, 1e-9))
-    if not builds and engine.builds:  # built by the run: its import was inside the pipeline's clock
+    if built_by_run:  # its import was inside the pipeline's clock
         result["pipeline"]["engine_import_s"] = round(engine.import_s, 1)
         result["pipeline"]["import_inside_wall"] = True
     if "raw" not in steps:
@@ -331,6 +332,13 @@ def measure_group(name: str, folder: Path, out: Path, engine: KeptEngine | None,
     return result, engine
 
 
+def wall_with_import(pipeline: dict[str, Any]) -> float:
+    """A pipeline pass's wall seconds with the `vllm` import in them: inside its clock since 2026-12-03 17:00
+    (`import_inside_wall`), before it in older files."""
+    inside = pipeline.get("import_inside_wall")
+    return pipeline["seconds"] + (0 if inside else pipeline.get("engine_import_s", 0))
+
+
 def summarise(groups: dict[str, dict[str, Any]]) -> dict[str, Any]:
     """The issue's ratios over the groups together."""
     def total(step: str, key: str) -> float:
@@ -343,8 +351,7 @@ def summarise(groups: dict[str, dict[str, Any]]) -> dict[str, Any]:
     # the `vllm.LLM` import counts as a start; in files before 2026-12-03 17:00 it ran before the group's clock
     # (its first plan then came after it: 2.2–2.5 s more wall), since then inside it, beside the readers
     imports = sum(g["pipeline"].get("engine_import_s", 0) for g in groups.values())
-    wall = total("pipeline", "seconds") + sum(g["pipeline"].get("engine_import_s", 0) for g in groups.values()
-                                              if not g["pipeline"].get("import_inside_wall"))
+    wall = sum(wall_with_import(g["pipeline"]) for g in groups.values())
     starts = sum(g["pipeline"]["engine_start_s"] for g in groups.values()) + imports
     warm_tps, fresh_tps = _step_tps(groups, "engine_warm"), _step_tps(groups, "raw_fresh")
     return {
@@ -405,27 +412,39 @@ def bench_config(args: argparse.Namespace) -> RunConfig:
                      batch_documents=1_000, engine_settings=settings)
 
 
+def native_requests(folder: Path, config: RunConfig) -> tuple[list[Any], list[Request]]:
+    """The folder's plans, and the requests of those read whole on the native engine (`rows`, `raw`)."""
+    from pipeline.models import Plan
+    from pipeline.run.core import plan_inputs
+
+    plans = [p for p in plan_inputs([folder], config) if isinstance(p, Plan)]
+    return plans, [r for p in plans for r in p.requests if r.route == "whole"]
+
+
+def start_native(engine: KeptEngine) -> float:
+    """Start the native engine as raw vLLM would (`LLM()` and nothing else: no warm-up); its seconds."""
+    from pipeline.engines.vllm_specs import EngineSpec
+
+    t0 = time.perf_counter()
+    engine._engine(EngineSpec("native", engine.limits.native))  # noqa: SLF001 - the bench starts it itself
+    return time.perf_counter() - t0
+
+
 def run_rows(args: argparse.Namespace) -> None:
     """One configuration row (model shape × weights dtype × KV-cache dtype) on one native-route folder, raw
     vLLM only: engine start; `--repeat` times both tasks and the summary alone (the spread of their ratio);
     once the same prompts with a 1-token reply (the prefill share). Prompt and output tokens/s, documents per
     hour, peak GPU memory."""
-    from pipeline.engines.vllm_specs import EngineSpec
-    from pipeline.models import Plan
-    from pipeline.run.core import plan_inputs
-
     config = bench_config(args)
     memory = GpuMemory()
-    plans = [p for p in plan_inputs([Path(args.docs)], config) if isinstance(p, Plan)]
-    requests = [r for p in plans for r in p.requests if r.route == "whole"]
+    _, requests = native_requests(Path(args.docs), config)
     documents = len({r.doc_id for r in requests})
     engine = KeptEngine(config)
-    t0 = time.perf_counter()
-    engine._engine(EngineSpec("native", engine.limits.native))  # noqa: SLF001 - the bench starts it itself
+    start_s = start_native(engine)
     row: dict[str, Any] = {"command": " ".join(sys.argv), "settings": config.engine_settings.model_dump(),
                            "vllm_version": __import__("vllm").__version__, "gpu": memory.name,
                            "documents": documents, "requests": len(requests),
-                           "engine_start_s": round(time.perf_counter() - t0, 1), "repeats": []}
+                           "engine_start_s": round(start_s, 1), "repeats": []}
     summary_requests = [r for r in requests if r.task == "summary"]
     for _ in range(args.repeat):
         both, alone = raw_chat(engine, requests), raw_chat(engine, summary_requests)
@@ -457,19 +476,11 @@ def run_raw(args: argparse.Namespace) -> None:
     """Raw vLLM as a script would run it, in a process of its own: import, one engine started, one `LLM.chat`
     over the folder's planned requests (the pipeline's own, `run --steps none` in another process). With
     `--pipeline PIPELINE.json` (that run's), the ratios of the two, engine starts excluded and included."""
-    from pipeline.engines.vllm_specs import EngineSpec
-    from pipeline.models import Plan
-    from pipeline.run.core import plan_inputs
-
     config = bench_config(args)
     memory = GpuMemory()
-    plans = [p for p in plan_inputs([Path(args.docs)], config) if isinstance(p, Plan)]
-    requests = [r for p in plans for r in p.requests if r.route == "whole"]
-    t0 = time.perf_counter()
+    plans, requests = native_requests(Path(args.docs), config)
     engine = KeptEngine(config)
-    import_s = time.perf_counter() - t0
-    engine._engine(EngineSpec("native", engine.limits.native))  # noqa: SLF001 - raw vLLM: LLM() and nothing else
-    start_s = time.perf_counter() - t0 - import_s
+    import_s, start_s = engine.import_s, start_native(engine)
     raw = raw_chat(engine, requests, memory=memory).as_dict()
     row: dict[str, Any] = {"command": " ".join(sys.argv), "settings": config.engine_settings.model_dump(),
                            "vllm_version": __import__("vllm").__version__, "gpu": memory.name,
@@ -482,7 +493,7 @@ def run_raw(args: argparse.Namespace) -> None:
         tokens = group["prompt_tokens"] + group["output_tokens"]
         raw_tps = (raw["prompt_tokens"] + raw["output_tokens"]) / raw["seconds"]
         starts = group["engine_start_s"] + group.get("engine_import_s", 0)
-        wall = group["seconds"] + group.get("engine_import_s", 0)
+        wall = wall_with_import(group)
         raw_all = raw["seconds"] + start_s + import_s
         row["vs_pipeline"] = {
             "pipeline_vs_raw_without_engine_starts": round(tokens / (wall - starts) / raw_tps, 3),

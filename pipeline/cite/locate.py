@@ -105,6 +105,7 @@ class PageIndex:
         self.pages = tuple(pages)
         self._norm: dict[int, tuple[str, list[int]]] = {}
         self._buckets: Any = None  # pages × GRAM_BUCKETS booleans: which q-gram buckets each page has
+        self._lengths: Any = None  # each page's normalised length, built with `_buckets`
 
     def _normalized(self, index: int) -> tuple[str, list[int]]:
         if index not in self._norm:
@@ -197,13 +198,13 @@ class PageIndex:
         if len(self.pages) > FUZZY_PAGE_LIMIT:  # fuzzy looks near the claimed page only: nothing to spare
             return numpy.ones(len(self.pages), dtype=bool)
         if self._buckets is None:
-            self._buckets = numpy.zeros((len(self.pages), GRAM_BUCKETS), dtype=bool)
-            for i in range(len(self.pages)):
-                self._buckets[i, _gram_buckets(self._normalized(i)[0])] = True
+            texts = [self._normalized(i)[0] for i in range(len(self.pages))]
+            self._lengths = numpy.array([len(text) for text in texts])
+            self._buckets = numpy.zeros((len(texts), GRAM_BUCKETS), dtype=bool)
+            for i, text in enumerate(texts):
+                self._buckets[i, _gram_buckets(text)] = True
         counts = self._buckets[:, _gram_buckets(needle)].sum(axis=1)
-        shorter = numpy.fromiter((len(self._normalized(i)[0]) < m for i in range(len(self.pages))), dtype=bool,
-                                 count=len(self.pages))
-        return shorter | (counts >= m - GRAM + 1 - GRAM * 2 * (1 - FUZZY_MIN / 100) * m - 1e-9)
+        return (self._lengths < m) | (counts >= m - GRAM + 1 - GRAM * 2 * (1 - FUZZY_MIN / 100) * m - 1e-9)
 
     def _compare(self, quote: str, index: int, start: int, end: int, length: int) -> tuple[list[str], tuple[int, int]]:
         """What the quote changes against the aligned span of page `index` (see `cite.compare`), and the
