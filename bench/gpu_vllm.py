@@ -28,9 +28,11 @@ Running the two folders as two pipeline runs gives the same engine starts as one
 documents (native engine, then YaRN engine) and lets steps 2–4 reuse each engine. The first group's run builds
 the engine where `docpipe run` does — `vllm` imported while the readers read the first documents — and the
 import counts as an engine start (before 2026-12-03 17:00 the bench imported it before its clock, which put
-the first plan's seconds inside the measured wall). Dummy weights never
-close a JSON reply, so retries are off (a retry would only decode more noise); every reply runs to its
-max_tokens. Peak GPU memory is polled with NVML. BENCH.json is rewritten after every group; the groups can
+the first plan's seconds inside the measured wall). Retries are off (with dummy weights a retry would
+only decode more noise). Dummy weights under the JSON grammar close their reply after a random number of
+tokens (~280 on average, a few run to max_tokens), so reply lengths are not real ones: vLLM 0.24 cannot force
+them under a grammar (`ignore_eos` ends the request with an error one token after the JSON closes,
+v1/core/sched/scheduler.py), and `--per-request-seeds` makes both passes decode the same ones. Peak GPU memory is polled with NVML. BENCH.json is rewritten after every group; the groups can
 also run in separate processes (`--groups native`, then `--groups yarn`) and be summarised together.
 """
 
@@ -43,6 +45,7 @@ import random
 import sys
 import threading
 import time
+import zlib
 from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -151,7 +154,15 @@ class GpuMemory:
 
 
 class KeptEngine(VLLMEngine):
-    """The pipeline's engine, kept open after a run (the runner closes its engine) and recording requests."""
+    """The pipeline's engine, kept open after a run (the runner closes its engine) and recording requests.
+
+    `seeded` (bench only, `--per-request-seeds`): every request samples with a seed of its own, taken from its
+    id, so the pipeline's pass and raw vLLM's — same requests, same parameters — decode the same replies (up to
+    batch numerics). Without it, dummy weights close their JSON after a random number of tokens, and the two
+    passes decode different amounts (27,702 against 34,624 output tokens in one run): a ratio of tokens per
+    second then measures the dice as much as the pipeline. Both passes take vLLM's seeded sampling path."""
+
+    seeded = False
 
     def __init__(self, config: RunConfig) -> None:
         t0 = time.perf_counter()
@@ -162,6 +173,12 @@ class KeptEngine(VLLMEngine):
         self.collected_at: list[float] = []  # when each collect returned completions
         self.warm_up_at: list[float] = []  # when the runner handed over the first plan (the engine starts then)
         self.in_vllm: list[tuple[float, int, int]] = []  # at each collect: (perf_counter, requests in vLLM, queued)
+
+    def sampling(self, request: Request, max_tokens: int) -> Any:
+        params = super().sampling(request, max_tokens)
+        if self.seeded:
+            params.seed = zlib.crc32(request.request_id.encode())
+        return params
 
     def submit(self, requests: Any) -> None:
         self.received += list(requests)
@@ -442,6 +459,7 @@ def run_rows(args: argparse.Namespace) -> None:
     engine = KeptEngine(config)
     start_s = start_native(engine)
     row: dict[str, Any] = {"command": " ".join(sys.argv), "settings": config.engine_settings.model_dump(),
+                           "per_request_seeds": KeptEngine.seeded,
                            "vllm_version": __import__("vllm").__version__, "gpu": memory.name,
                            "documents": documents, "requests": len(requests),
                            "engine_start_s": round(start_s, 1), "repeats": []}
@@ -483,6 +501,7 @@ def run_raw(args: argparse.Namespace) -> None:
     import_s, start_s = engine.import_s, start_native(engine)
     raw = raw_chat(engine, requests, memory=memory).as_dict()
     row: dict[str, Any] = {"command": " ".join(sys.argv), "settings": config.engine_settings.model_dump(),
+                           "per_request_seeds": KeptEngine.seeded,
                            "vllm_version": __import__("vllm").__version__, "gpu": memory.name,
                            "documents": len(plans), "skipped_not_native": sum(r.route != "whole" for p in plans
                                                                                 for r in p.requests),
@@ -547,7 +566,8 @@ def run_bench(args: argparse.Namespace) -> None:
     memory = GpuMemory()
     config = bench_config(args)
     settings = config.engine_settings
-    results: dict[str, Any] = {"command": " ".join(sys.argv), "settings": settings.model_dump(), "groups": {}}
+    results: dict[str, Any] = {"command": " ".join(sys.argv), "settings": settings.model_dump(),
+                               "per_request_seeds": KeptEngine.seeded, "groups": {}}
     t0 = time.perf_counter()
     engine: KeptEngine | None = None  # the first group's run builds it, as `docpipe run` does
     for name in args.groups.split(","):
@@ -597,6 +617,7 @@ def main() -> None:
     both = sub.add_parser("summarise", help="the ratios over the groups of several result files")
     both.add_argument("files", nargs="+")
     args = parser.parse_args()
+    KeptEngine.seeded = bool(getattr(args, "per_request_seeds", False))
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     if args.step == "docs":
         make_docs(Path(args.folder), args.seed, args.scale, args.per_group)
@@ -623,13 +644,16 @@ def _engine_options(bench: argparse.ArgumentParser) -> None:
     bench.add_argument("--gpu-memory-utilization", type=float, default=0.90)
     bench.add_argument("--max-tokens", type=int, default=256, help="reply room of each task (summary and clauses)")
     bench.add_argument("--reply-room", default=None,
-                       help="per task, e.g. summary=800,clauses=2500: dummy weights never close their JSON, so every "
-                            "reply runs to its room — set it to the lengths real replies have")
+                       help="per task, e.g. summary=800,clauses=2500: the most each reply may decode (dummy weights "
+                            "under the JSON grammar mostly close it far sooner, ~280 tokens on average)")
     bench.add_argument("--tasks", default="summary,clauses",
                        help="tasks of every document, e.g. summary,clauses,contract_terms (a user task)")
     bench.add_argument("--quantization", default=None, help="e.g. fp8 (weights)")
     bench.add_argument("--kv-cache-dtype", default="auto", help="auto | fp8")
     bench.add_argument("--max-num-seqs", type=int, default=None)
+    bench.add_argument("--per-request-seeds", action="store_true",
+                       help="each request sampled with a seed from its id: the pipeline's and raw vLLM's passes "
+                            "decode the same replies (see KeptEngine)")
     bench.add_argument("--native-context", type=int, default=32_768, help="CPU trial: smaller, to reach YaRN cheaply")
 
 

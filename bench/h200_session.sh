@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # The H200 runs behind docs/bench-vllm.md (issues 16 and 22), one step per device call:
 #   bench/h200_session.sh install   # after the vLLM wheelhouse parts are staged in /tmp/stage (../shared/gpu/README.md)
-#   bench/h200_session.sh native    # 51 CUAD contracts that fit 32k: pipeline vs raw vLLM (warm engine; new engine)
+#   bench/h200_session.sh native    # 51 CUAD contracts that fit 32k: pipeline vs raw vLLM (warm engine)
+#   bench/h200_session.sh native-fresh  # the same, and raw vLLM on a new engine
 #   bench/h200_session.sh nightly   # 200 documents (the 51 and page-rotated copies), summary, clauses and a user task:
 #                                   # the pipeline alone, starts included
 #   bench/h200_session.sh nightly-raw  # then raw vLLM on them in a process of its own (import, start, LLM.chat)
@@ -12,19 +13,21 @@
 # Carried: bench/.cache (cuad60/{native,yarn}: the 60 contracts of cuad-dev split by route; qwen3-14b.config.json)
 # and .gpu/extra (docpipe's own dependencies as cp312 wheels). Output: JSON under $OUT.
 # Production configuration: CUDA graphs on (no --enforce-eager), reply room like real replies (summary 800,
-# clauses 2,500 tokens: dummy weights never close their JSON, so every reply runs to its room), Qwen3-14B bf16.
+# clauses 2,500 tokens: the most a reply may decode; dummy weights under the grammar mostly stop sooner), Qwen3-14B bf16.
 set -euo pipefail
-step=${1:?install | native | nightly | nightly-raw | yarn | sigint | row-8b | row-fp8 | row-fp8kv}
+step=${1:?install | native | native-fresh | nightly | nightly-raw | yarn | sigint | row-8b | row-fp8 | row-fp8kv}
 out=${OUT:-/tmp/out}
 export PYTHONPATH=/tmp/site:$PWD VLLM_USE_FLASHINFER_SAMPLER=0 PYTHONUNBUFFERED=1 HF_HUB_OFFLINE=1
 model=/tmp/m14
 room=summary=800,clauses=2500
-dummy=(--load-format dummy --reply-room $room)
+# --per-request-seeds: the pipeline's and raw vLLM's passes decode the same replies (gpu_vllm.py, KeptEngine)
+dummy=(--load-format dummy --reply-room $room --per-request-seeds)
 common=(--model "$model" "${dummy[@]}" --docs bench/.cache/cuad60)
 row=("${dummy[@]}" --docs bench/.cache/cuad60/native)
 # The nightly batch also runs a user task (prompts/tasks/contract_terms.toml: typed fields, one item per contract),
 # on Qwen3-8B: with the 14B its 600 requests did not fit the device's 10-minute call (164 of 200 in 540 s).
-nightly=(--load-format dummy --reply-room $room,contract_terms=500 --tasks summary,clauses,contract_terms)
+nightly=(--load-format dummy --reply-room $room,contract_terms=500 --tasks summary,clauses,contract_terms
+         --per-request-seeds)
 case $step in
   install)
     cat /tmp/stage/p* > /tmp/wh.tar && mkdir -p /tmp/wh && tar xf /tmp/wh.tar -C /tmp/wh
@@ -33,6 +36,9 @@ case $step in
     python3 bench/dummy_model.py bench/.cache/qwen3-8b.config.json /tmp/m8
     nvidia-smi --query-gpu=name,memory.total,driver_version --format=csv > "$out/gpu.csv" ;;
   native)
+    python3 bench/gpu_vllm.py run "${common[@]}" --out /tmp/res-native --json "$out/native.json" --groups native \
+      --steps raw ;;
+  native-fresh)  # as native, and raw vLLM on a new engine too (step 5)
     python3 bench/gpu_vllm.py run "${common[@]}" --out /tmp/res-native --json "$out/native.json" --groups native \
       --steps raw --fresh-raw ;;
   nightly)
