@@ -10,12 +10,13 @@
 #   bench/h200_session.sh sigint    # docpipe run on the native folder, SIGINT to its process group after 5 results
 #   bench/h200_session.sh row-8b | row-fp8 | row-fp8kv   # configuration rows, raw vLLM on the native folder:
 #                                   # Qwen3-8B bf16; Qwen3-14B fp8 weights; Qwen3-14B bf16 with an fp8 KV cache
+#   bench/h200_session.sh row-14b-real | row-8b-real   # rows whose replies decode exactly their room (real lengths)
 # Carried: bench/.cache (cuad60/{native,yarn}: the 60 contracts of cuad-dev split by route; qwen3-14b.config.json)
 # and .gpu/extra (docpipe's own dependencies as cp312 wheels). Output: JSON under $OUT.
 # Production configuration: CUDA graphs on (no --enforce-eager), reply room like real replies (summary 800,
 # clauses 2,500 tokens: the most a reply may decode; dummy weights under the grammar mostly stop sooner), Qwen3-14B bf16.
 set -euo pipefail
-step=${1:?install | native | native-fresh | nightly | nightly-raw | yarn | sigint | row-8b | row-fp8 | row-fp8kv}
+step=${1:?install | native | native-fresh | nightly | nightly-raw | yarn | sigint | row-8b | row-fp8 | row-fp8kv | row-14b-real | row-8b-real}
 out=${OUT:-/tmp/out}
 export PYTHONPATH=/tmp/site:$PWD VLLM_USE_FLASHINFER_SAMPLER=0 PYTHONUNBUFFERED=1 HF_HUB_OFFLINE=1
 model=/tmp/m14
@@ -61,4 +62,7 @@ case $step in
     python3 bench/gpu_vllm.py rows --model "$model" "${row[@]}" --repeat 1 --quantization fp8 --json "$out/row-fp8.json" ;;
   row-fp8kv)
     python3 bench/gpu_vllm.py rows --model "$model" "${row[@]}" --repeat 1 --kv-cache-dtype fp8 --json "$out/row-fp8kv.json" ;;
+  row-14b-real | row-8b-real)  # replies exactly as long as their room (800 / 2,500): no grammar, EOS ignored
+    m=$model; [ "$step" = row-8b-real ] && m=/tmp/m8
+    python3 bench/gpu_vllm.py rows --model "$m" "${row[@]}" --repeat 2 --force-reply-lengths --json "$out/$step.json" ;;
 esac
