@@ -32,8 +32,9 @@ the first plan's seconds inside the measured wall). Retries are off (with dummy 
 only decode more noise). Dummy weights under the JSON grammar close their reply after a random number of
 tokens (~280 on average, a few run to max_tokens), so reply lengths are not real ones: vLLM 0.24 cannot force
 them under a grammar (`ignore_eos` ends the request with an error one token after the JSON closes,
-v1/core/sched/scheduler.py), and `--per-request-seeds` makes both passes decode the same ones. Peak GPU memory is polled with NVML. BENCH.json is rewritten after every group; the groups can
-also run in separate processes (`--groups native`, then `--groups yarn`) and be summarised together.
+v1/core/sched/scheduler.py), and `--per-request-seeds` makes both passes decode the same ones. Peak GPU
+memory is polled with NVML. BENCH.json is rewritten after every group; the groups can also run in separate
+processes (`--groups native`, then `--groups yarn`) and be summarised together.
 """
 
 from __future__ import annotations

@@ -13,10 +13,13 @@
 #   bench/h200_session.sh row-14b-real | row-8b-real   # rows whose replies decode exactly their room (real lengths)
 # Carried: bench/.cache (cuad60/{native,yarn}: the 60 contracts of cuad-dev split by route; qwen3-14b.config.json)
 # and .gpu/extra (docpipe's own dependencies as cp312 wheels). Output: JSON under $OUT.
-# Production configuration: CUDA graphs on (no --enforce-eager), reply room like real replies (summary 800,
-# clauses 2,500 tokens: the most a reply may decode; dummy weights under the grammar mostly stop sooner), Qwen3-14B bf16.
+# Production configuration: CUDA graphs on (no --enforce-eager), reply room as for real replies (summary 800,
+# clauses 2,500 tokens: the most a reply may decode; dummy weights under the grammar mostly stop far sooner),
+# Qwen3-14B bf16.
 set -euo pipefail
-step=${1:?install | native | native-fresh | nightly | nightly-raw | yarn | sigint | row-8b | row-fp8 | row-fp8kv | row-14b-real | row-8b-real}
+steps="install | native | native-fresh | nightly | nightly-raw | yarn | sigint"
+steps+=" | row-8b | row-fp8 | row-fp8kv | row-14b-real | row-8b-real"
+step=${1:?$steps}
 out=${OUT:-/tmp/out}
 export PYTHONPATH=/tmp/site:$PWD VLLM_USE_FLASHINFER_SAMPLER=0 PYTHONUNBUFFERED=1 HF_HUB_OFFLINE=1
 model=/tmp/m14

@@ -1,4 +1,4 @@
-"""The fuzzy matcher's q-gram pre-check (`PageIndex._may_reach`) never turns away a page that rapidfuzz would
+"""The fuzzy matcher's q-gram pre-check (`PageIndex._reachable`) never turns away a page that rapidfuzz would
 have matched: it only spares the alignment of quotes that cannot match (made up, or noise)."""
 
 import random
