@@ -11,6 +11,7 @@
 #   bench/h200_session.sh row-8b | row-fp8 | row-fp8kv   # configuration rows, raw vLLM on the native folder:
 #                                   # Qwen3-8B bf16; Qwen3-14B fp8 weights; Qwen3-14B bf16 with an fp8 KV cache
 #   bench/h200_session.sh row-14b-real | row-8b-real   # rows whose replies decode exactly their room (real lengths)
+#   bench/h200_session.sh row-fp8-real | row-fp8kv-real  # the same for fp8 weights / fp8 KV cache (one repeat)
 # Carried: bench/.cache (cuad60/{native,yarn}: the 60 contracts of cuad-dev split by route; qwen3-14b.config.json)
 # and .gpu/extra (docpipe's own dependencies as cp312 wheels). Output: JSON under $OUT.
 # Production configuration: CUDA graphs on (no --enforce-eager), reply room as for real replies (summary 800,
@@ -18,7 +19,7 @@
 # Qwen3-14B bf16.
 set -euo pipefail
 steps="install | native | native-fresh | nightly | nightly-raw | yarn | sigint"
-steps+=" | row-8b | row-fp8 | row-fp8kv | row-14b-real | row-8b-real"
+steps+=" | row-8b | row-fp8 | row-fp8kv | row-14b-real | row-8b-real | row-fp8-real | row-fp8kv-real"
 step=${1:?$steps}
 out=${OUT:-/tmp/out}
 export PYTHONPATH=/tmp/site:$PWD VLLM_USE_FLASHINFER_SAMPLER=0 PYTHONUNBUFFERED=1 HF_HUB_OFFLINE=1
@@ -68,4 +69,10 @@ case $step in
   row-14b-real | row-8b-real)  # replies exactly as long as their room (800 / 2,500): no grammar, EOS ignored
     m=$model; [ "$step" = row-8b-real ] && m=/tmp/m8
     python3 bench/gpu_vllm.py rows --model "$m" "${row[@]}" --repeat 2 --force-reply-lengths --json "$out/$step.json" ;;
+  row-fp8-real)
+    python3 bench/gpu_vllm.py rows --model "$model" "${row[@]}" --repeat 1 --force-reply-lengths --quantization fp8 \
+      --json "$out/$step.json" ;;
+  row-fp8kv-real)
+    python3 bench/gpu_vllm.py rows --model "$model" "${row[@]}" --repeat 1 --force-reply-lengths --kv-cache-dtype fp8 \
+      --json "$out/$step.json" ;;
 esac
