@@ -32,7 +32,10 @@ the first plan's seconds inside the measured wall). Retries are off (with dummy 
 only decode more noise). Dummy weights under the JSON grammar close their reply after a random number of
 tokens (~280 on average, a few run to max_tokens), so reply lengths are not real ones: vLLM 0.24 cannot force
 them under a grammar (`ignore_eos` ends the request with an error one token after the JSON closes,
-v1/core/sched/scheduler.py), and `--per-request-seeds` makes both passes decode the same ones. Peak GPU
+v1/core/sched/scheduler.py), and `--per-request-seeds` makes both passes decode the same ones.
+`--force-reply-lengths` turns the grammar off and EOS too, so every reply decodes exactly its room on both
+sides; the pipeline then parses and cites, in place of each reply's noise, the model-free engine's reply to
+the same request (made before the clock; the decoded token count stays vLLM's). Peak GPU
 memory is polled with NVML. BENCH.json is rewritten after every group; the groups can also run in separate
 processes (`--groups native`, then `--groups yarn`) and be summarised together.
 """
@@ -164,10 +167,14 @@ class KeptEngine(VLLMEngine):
     second then measures the dice as much as the pipeline. Both passes take vLLM's seeded sampling path."""
 
     seeded = False
-    # `rows --force-reply-lengths` (bench only): every reply decodes exactly its room, as real replies of those
-    # lengths would — without the JSON grammar, which vLLM 0.24 will not run past the JSON's end (raw vLLM only:
-    # the pipeline could not parse such replies)
+    # `--force-reply-lengths` (bench only): every reply decodes exactly its room, as real replies of those
+    # lengths would — without the JSON grammar, which vLLM 0.24 will not run past the JSON's end. The
+    # pipeline could not parse such noise: in `run`, each finished reply's text is replaced by `replies`' valid
+    # one for its request (the model-free engine's, made before the clock) while its decoded tokens stay
+    # vLLM's, so the pipeline parses and cites real quotes after vLLM decoded a reply of real length.
     forced_lengths = False
+    replies: dict[str, str] = {}
+    substituted = 0  # replies replaced so far (the bench reports it: every request of the pass should be)
 
     def __init__(self, config: RunConfig) -> None:
         t0 = time.perf_counter()
@@ -186,6 +193,17 @@ class KeptEngine(VLLMEngine):
         if self.forced_lengths:
             params.structured_outputs, params.ignore_eos = None, True
         return params
+
+    def _finish(self, output: Any) -> None:
+        # vLLM's id is the engine's own key (`_add`), maybe with a suffix vLLM appended (as `_finish` reads it)
+        key = output.request_id if output.request_id in self._live else str(output.request_id).rsplit("-", 1)[0]
+        live = self._live.get(key)
+        text = self.replies.get(live.request.request_id) if live is not None else None
+        if self.forced_lengths and text is not None:
+            reply = output.outputs[0]  # vLLM's CompletionOutput: its token_ids (the decoded length) are kept
+            reply.text, reply.finish_reason = text, "stop"
+            KeptEngine.substituted += 1  # the class's count: the bench reads it, as it sets `replies`
+        super()._finish(output)
 
     def submit(self, requests: Any) -> None:
         self.received += list(requests)
@@ -293,6 +311,8 @@ def measure_group(name: str, folder: Path, out: Path, engine: KeptEngine | None,
         for kept in (engine.received, engine.generate_at, engine.collected_at, engine.warm_up_at, engine.in_vllm):
             kept.clear()
     builds, calls = (len(engine.builds), len(engine.calls)) if engine is not None else (0, 0)
+    if KeptEngine.forced_lengths:  # before the clock: the valid text each forced-length reply is given
+        KeptEngine.replies, KeptEngine.substituted = model_free_replies(folder, config), 0
     written: list[float] = []  # when each document's result was written: results appear during the run
     t0 = time.perf_counter()
     report = run_pipeline([folder], out / name, config, engine=engine,
@@ -320,6 +340,8 @@ def measure_group(name: str, folder: Path, out: Path, engine: KeptEngine | None,
         "engines": [{"spec": str(b.spec), "max_model_len": b.max_model_len, "start_s": round(b.seconds, 1)}
                     for b in engine.builds[builds:]],
         "attempts": sum(d.usage.get("attempts", 0) for d in report.documents),
+        # --force-reply-lengths: replies whose noise was replaced by the model-free engine's valid text
+        "replies_substituted": KeptEngine.substituted if KeptEngine.forced_lengths else None,
         "statuses": dict(Counter(d.status for d in report.documents)),
         # where the time went: is vLLM ever short of requests, is the GPU ever idle while the core works?
         "results_written_at_s": [round(w, 1) for w in written],
@@ -443,6 +465,19 @@ def native_requests(folder: Path, config: RunConfig) -> tuple[list[Any], list[Re
 
     plans = [p for p in plan_inputs([folder], config) if isinstance(p, Plan)]
     return plans, [r for p in plans for r in p.requests if r.route == "whole"]
+
+
+def model_free_replies(folder: Path, config: RunConfig) -> dict[str, str]:
+    """`run --force-reply-lengths`: the model-free engine's reply to every planned request of the folder, by
+    request id — valid JSON whose quotes are verbatim page text, so the pipeline's parse and citation checks
+    do the work a real reply asks of them. Reduce requests (windows) are made during the run: not here."""
+    from pipeline.engines.extractive import ExtractiveEngine
+    from pipeline.models import Plan
+    from pipeline.run.core import plan_inputs
+
+    requests = [r for p in plan_inputs([folder], config) if isinstance(p, Plan) for r in p.requests]
+    done = ExtractiveEngine(config.summary_points).generate(requests)
+    return {c.request_id: c.text for c in done if not c.error}
 
 
 def start_native(engine: KeptEngine) -> float:
@@ -583,7 +618,8 @@ def run_bench(args: argparse.Namespace) -> None:
     config = bench_config(args)
     settings = config.engine_settings
     results: dict[str, Any] = {"command": " ".join(sys.argv), "settings": settings.model_dump(),
-                               "per_request_seeds": KeptEngine.seeded, "groups": {}}
+                               "per_request_seeds": KeptEngine.seeded,
+                               "forced_reply_lengths": KeptEngine.forced_lengths, "groups": {}}
     t0 = time.perf_counter()
     engine: KeptEngine | None = None  # the first group's run builds it, as `docpipe run` does
     for name in args.groups.split(","):
@@ -616,11 +652,12 @@ def main() -> None:
     bench = sub.add_parser("run", help="run the benchmark")
     rows = sub.add_parser("rows", help="one configuration row: raw vLLM only (no pipeline pass)")
     rows.add_argument("--repeat", type=int, default=2, help="passes of both tasks and of the summary alone")
-    rows.add_argument("--force-reply-lengths", action="store_true",
-                      help="every reply decodes exactly its room (no JSON grammar, EOS ignored): the cost of real "
-                           "reply lengths, which dummy weights under the grammar do not reach")
     for each in (bench, rows):
         _engine_options(each)
+        each.add_argument("--force-reply-lengths", action="store_true",
+                          help="every reply decodes exactly its room (no JSON grammar, EOS ignored): the cost of "
+                               "real reply lengths, which dummy weights under the grammar do not reach; in `run` "
+                               "the pipeline gets the model-free engine's valid reply text in place of the noise")
     bench.add_argument("--out", required=True, help="folder for the pipeline's results")
     bench.add_argument("--groups", default="native,yarn")
     bench.add_argument("--steps", default=",".join(ALL_STEPS), help="steps after the pipeline pass: " + ",".join(ALL_STEPS))

@@ -12,6 +12,8 @@
 #                                   # Qwen3-8B bf16; Qwen3-14B fp8 weights; Qwen3-14B bf16 with an fp8 KV cache
 #   bench/h200_session.sh row-14b-real | row-8b-real   # rows whose replies decode exactly their room (real lengths)
 #   bench/h200_session.sh row-fp8-real | row-fp8kv-real  # the same for fp8 weights / fp8 KV cache (one repeat)
+#   bench/h200_session.sh native-real | yarn-real   # pipeline vs raw vLLM with every reply decoding its room; the
+#                                   # pipeline parses and cites the model-free engine's reply text in its place
 # Carried: bench/.cache (cuad60/{native,yarn}: the 60 contracts of cuad-dev split by route; qwen3-14b.config.json)
 # and .gpu/extra (docpipe's own dependencies as cp312 wheels). Output: JSON under $OUT.
 # Production configuration: CUDA graphs on (no --enforce-eager), reply room as for real replies (summary 800,
@@ -20,6 +22,7 @@
 set -euo pipefail
 steps="install | native | native-fresh | nightly | nightly-raw | yarn | sigint"
 steps+=" | row-8b | row-fp8 | row-fp8kv | row-14b-real | row-8b-real | row-fp8-real | row-fp8kv-real"
+steps+=" | native-real | yarn-real"
 step=${1:?$steps}
 out=${OUT:-/tmp/out}
 export PYTHONPATH=/tmp/site:$PWD VLLM_USE_FLASHINFER_SAMPLER=0 PYTHONUNBUFFERED=1 HF_HUB_OFFLINE=1
@@ -46,6 +49,10 @@ case $step in
   native-fresh)  # as native, and raw vLLM on a new engine too (step 5)
     python3 bench/gpu_vllm.py run "${common[@]}" --out /tmp/res-native --json "$out/native.json" --groups native \
       --steps raw --fresh-raw ;;
+  native-real | yarn-real)  # replies exactly as long as their room (gpu_vllm.py --force-reply-lengths)
+    g=${step%-real}
+    python3 bench/gpu_vllm.py run "${common[@]}" --out "/tmp/res-$step" --json "$out/$step.json" --groups "$g" \
+      --steps raw,summary_only --force-reply-lengths ;;
   nightly)
     python3 bench/gpu_vllm.py nightly-docs bench/.cache/cuad60/native /tmp/nightly/nightly --count 200
     python3 bench/gpu_vllm.py run --model /tmp/m8 "${nightly[@]}" --docs /tmp/nightly --out /tmp/res-nightly \
