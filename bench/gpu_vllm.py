@@ -195,9 +195,7 @@ class KeptEngine(VLLMEngine):
         return params
 
     def _finish(self, output: Any) -> None:
-        # vLLM's id is the engine's own key (`_add`), maybe with a suffix vLLM appended (as `_finish` reads it)
-        key = output.request_id if output.request_id in self._live else str(output.request_id).rsplit("-", 1)[0]
-        live = self._live.get(key)
+        live = self._live.get(self._live_key(output))
         text = self.replies.get(live.request.request_id) if live is not None else None
         if self.forced_lengths and text is not None:
             reply = output.outputs[0]  # vLLM's CompletionOutput: its token_ids (the decoded length) are kept

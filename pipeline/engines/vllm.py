@@ -245,8 +245,7 @@ class VLLMEngine(EngineDefaults):
 
     def _finish(self, output: Any) -> None:
         """A finished vLLM request: its completion, or the same request again with more room (retries)."""
-        key = output.request_id if output.request_id in self._live else str(output.request_id).rsplit("-", 1)[0]
-        live = self._live.pop(key, None)
+        live = self._live.pop(self._live_key(output), None)
         if live is None:
             return
         completion = _completion(live.request, output, live.attempt)
@@ -262,6 +261,11 @@ class VLLMEngine(EngineDefaults):
         if problem:
             completion = completion.model_copy(update={"error": f"{problem} (after {completion.attempts} attempt(s))"})
         self._finished.append(completion)
+
+    def _live_key(self, output: Any) -> str:
+        """The key (`_add`'s) of the live request a vLLM output belongs to: vLLM may append a suffix to it."""
+        key = output.request_id
+        return key if key in self._live else str(key).rsplit("-", 1)[0]
 
     def _more_room(self, request: Request, current: int, spec: EngineSpec) -> int:
         room = spec.max_model_len - request.prompt_tokens
