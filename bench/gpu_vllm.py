@@ -470,11 +470,9 @@ def model_free_replies(folder: Path, config: RunConfig) -> dict[str, str]:
     request id — valid JSON whose quotes are verbatim page text, so the pipeline's parse and citation checks
     do the work a real reply asks of them. Reduce requests (windows) are made during the run: not here."""
     from pipeline.engines.extractive import ExtractiveEngine
-    from pipeline.models import Plan
-    from pipeline.run.core import plan_inputs
 
-    requests = [r for p in plan_inputs([folder], config) if isinstance(p, Plan) for r in p.requests]
-    done = ExtractiveEngine(config.summary_points).generate(requests)
+    plans, _ = native_requests(folder, config)
+    done = ExtractiveEngine(config.summary_points).generate([r for p in plans for r in p.requests])
     return {c.request_id: c.text for c in done if not c.error}
 
 

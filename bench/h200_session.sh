@@ -8,10 +8,11 @@
 #   bench/h200_session.sh nightly-raw  # then raw vLLM on them in a process of its own (import, start, LLM.chat)
 #   bench/h200_session.sh yarn      # the 9 that need YaRN: pipeline vs raw vLLM
 #   bench/h200_session.sh sigint    # docpipe run on the native folder, SIGINT to its process group after 5 results
-#   bench/h200_session.sh row-8b | row-fp8 | row-fp8kv   # configuration rows, raw vLLM on the native folder:
-#                                   # Qwen3-8B bf16; Qwen3-14B fp8 weights; Qwen3-14B bf16 with an fp8 KV cache
-#   bench/h200_session.sh row-14b-real | row-8b-real   # rows whose replies decode exactly their room (real lengths)
-#   bench/h200_session.sh row-fp8-real | row-fp8kv-real  # the same for fp8 weights / fp8 KV cache (one repeat)
+#   bench/h200_session.sh row-8b | row-14b | row-fp8 | row-fp8kv   # configuration rows, raw vLLM on the native
+#                                   # folder: Qwen3-8B bf16; Qwen3-14B bf16; Qwen3-14B fp8 weights; Qwen3-14B bf16
+#                                   # with an fp8 KV cache (fp8 rows: one repeat)
+#   bench/h200_session.sh row-8b-real | row-14b-real | row-fp8-real | row-fp8kv-real   # the same rows, every reply
+#                                   # decoding exactly its room (real lengths)
 #   bench/h200_session.sh native-real | yarn-real   # pipeline vs raw vLLM with every reply decoding its room; the
 #                                   # pipeline parses and cites the model-free engine's reply text in its place
 # Carried: bench/.cache (cuad60/{native,yarn}: the 60 contracts of cuad-dev split by route; qwen3-14b.config.json)
@@ -21,7 +22,7 @@
 # Qwen3-14B bf16.
 set -euo pipefail
 steps="install | native | native-fresh | nightly | nightly-raw | yarn | sigint"
-steps+=" | row-8b | row-fp8 | row-fp8kv | row-14b-real | row-8b-real | row-fp8-real | row-fp8kv-real"
+steps+=" | row-8b | row-14b | row-fp8 | row-fp8kv | row-8b-real | row-14b-real | row-fp8-real | row-fp8kv-real"
 steps+=" | native-real | yarn-real"
 step=${1:?$steps}
 out=${OUT:-/tmp/out}
@@ -67,19 +68,15 @@ case $step in
   sigint)
     python3 bench/gpu_stream.py bench/.cache/cuad60/native /tmp/res-sigint --json "$out/sigint.json" --interrupt-after 5 \
       -- --engine vllm --model "$model" --load-format dummy ;;
-  row-8b)
-    python3 bench/gpu_vllm.py rows --model /tmp/m8 "${row[@]}" --repeat 2 --json "$out/row-8b.json" ;;
-  row-fp8)
-    python3 bench/gpu_vllm.py rows --model "$model" "${row[@]}" --repeat 1 --quantization fp8 --json "$out/row-fp8.json" ;;
-  row-fp8kv)
-    python3 bench/gpu_vllm.py rows --model "$model" "${row[@]}" --repeat 1 --kv-cache-dtype fp8 --json "$out/row-fp8kv.json" ;;
-  row-14b-real | row-8b-real)  # replies exactly as long as their room (800 / 2,500): no grammar, EOS ignored
-    m=$model; [ "$step" = row-8b-real ] && m=/tmp/m8
-    python3 bench/gpu_vllm.py rows --model "$m" "${row[@]}" --repeat 2 --force-reply-lengths --json "$out/$step.json" ;;
-  row-fp8-real)
-    python3 bench/gpu_vllm.py rows --model "$model" "${row[@]}" --repeat 1 --force-reply-lengths --quantization fp8 \
-      --json "$out/$step.json" ;;
-  row-fp8kv-real)
-    python3 bench/gpu_vllm.py rows --model "$model" "${row[@]}" --repeat 1 --force-reply-lengths --kv-cache-dtype fp8 \
-      --json "$out/$step.json" ;;
+  row-*)  # raw vLLM rows; with -real every reply decodes exactly its room (800 / 2,500): no grammar, EOS ignored
+    real=(); [[ $step == *-real ]] && real=(--force-reply-lengths)
+    case ${step%-real} in
+      row-8b) shape=(--model /tmp/m8 --repeat 2) ;;
+      row-14b) shape=(--model "$model" --repeat 2) ;;
+      row-fp8) shape=(--model "$model" --repeat 1 --quantization fp8) ;;
+      row-fp8kv) shape=(--model "$model" --repeat 1 --kv-cache-dtype fp8) ;;
+      *) echo "no such step: $step ($steps)" >&2; exit 2 ;;
+    esac
+    python3 bench/gpu_vllm.py rows "${shape[@]}" "${row[@]}" "${real[@]}" --json "$out/$step.json" ;;
+  *) echo "no such step: $step ($steps)" >&2; exit 2 ;;
 esac
